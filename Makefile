@@ -1,0 +1,31 @@
+# SlicerWeb: `make run` serves the demo stack on the embedded (headless) engine; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint system-deps venv bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	deploy/install-system-deps
+
+run: venv
+	$(BIN)/slicerweb serve --demo --policy policies/default.toml
+
+test: system-deps venv
+	$(BIN)/ruff check app tests bench
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check app tests bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,7 @@
+"""`python -m slicerweb` runs the CLI."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

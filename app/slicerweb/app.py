@@ -1,0 +1,107 @@
+"""create_app(policy, engine): the one app factory.
+
+Hook order, in one place:
+  ASGI (outermost first): access log + request id -> Host allow-list -> CORS -> Quart
+  Quart before_request:   family guard (flag, token, scope, exec gate) -> body limit
+  Quart after_request:    security headers -> privileged-act audit
+Families whose policy flag is off are never mounted: every path in them is a 404 JSON.
+Third-party families come from the `slicerweb.families` entry-point group (see `extensions.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from quart import Blueprint, Quart, g
+
+from . import admin, extensions, static
+from .access_log import AccessLogMiddleware
+from .audit import AuditLog
+from .auth.authenticator import Authenticator, LocalAuthenticator
+from .auth.exec_gate import ExecGate
+from .auth.guard import audit_privileged, make_guard
+from .cors import CORSMiddleware
+from .dicomweb import create_blueprint as dicomweb_blueprint
+from .engine.protocol import Engine
+from .errors import install_error_handlers
+from .features import FeatureFlags
+from .forwarded import ProxyTrust
+from .headers import add_security_headers
+from .hosts import TrustedHostMiddleware
+from .limits import apply_body_limit
+from .policy import Policy
+from .services import Services
+from .slicer_api import create_blueprint as slicer_blueprint
+
+BlueprintFactory = Callable[[Services], Blueprint]
+
+# (family, policy flag, factory). Static comes last: its catch-all must not shadow the others.
+FAMILIES: tuple[tuple[str, str | None, BlueprintFactory], ...] = (
+    ("admin", None, admin.create_blueprint),
+    ("dicomweb", "dicomweb", dicomweb_blueprint),
+    ("slicer", "slicer", slicer_blueprint),
+    ("static", "static", static.create_blueprint),
+)
+
+
+def data_dir_of(policy: Policy) -> Path:
+    return Path(policy.server.data_dir or "data")
+
+
+def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator | None = None,
+               audit: AuditLog | None = None) -> Quart:
+    """Build the Quart app for `policy` over `engine`."""
+    app = Quart("slicerweb", static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=int(policy.limits.max_body_bytes),
+                      BODY_TIMEOUT=int(policy.limits.body_timeout), PROVIDE_AUTOMATIC_OPTIONS=True,
+                      JSON_SORT_KEYS=False)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep engine field order on the wire
+    audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
+    flags = FeatureFlags(policy, engine.features, audit)
+    services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
+                        authenticator=authenticator or LocalAuthenticator(), trust=ProxyTrust(policy))
+    gate = ExecGate(flags, audit)
+    app.extensions["slicerweb"] = services
+    app.extensions["slicerweb.exec_gate"] = gate
+    install_error_handlers(app)
+
+    factories = [*FAMILIES[:-1], *extensions.discover(), FAMILIES[-1]]
+    for family, flag, factory in factories:
+        if flag is not None and not getattr(policy.features, flag, False):
+            continue  # never mounted: every path in it is a 404
+        bp = factory(services)
+        bp.before_request(make_guard(family, services, flags, gate))
+        bp.before_request(_body_limit(policy))
+        app.register_blueprint(bp)
+
+    app.after_request(add_security_headers)
+    app.after_request(audit_privileged(services))
+
+    @app.before_serving
+    async def _start() -> None:
+        await engine.start()
+
+    @app.after_serving
+    async def _stop() -> None:
+        await engine.close()
+
+    asgi = AccessLogMiddleware(
+        TrustedHostMiddleware(
+            CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
+            policy.server.allowed_hosts),
+        enabled=bool(policy.logging.access_log))
+    app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
+    return app
+
+
+def _body_limit(policy: Policy) -> Callable[[], object]:
+    async def hook() -> None:
+        apply_body_limit(policy, g.get("action"))
+
+    return hook
+
+
+def services_of(app: Quart) -> Services:
+    """The Services an app was built with (for the CLI and tests)."""
+    return app.extensions["slicerweb"]  # type: ignore[no-any-return]

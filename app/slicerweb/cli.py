@@ -1,0 +1,154 @@
+"""The `slicerweb` command: serve | check-policy | feature.
+
+Start-up problems (bad policy, no free port, unreadable certificate) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .app import create_app, data_dir_of
+from .audit import AuditLog
+from .engine.headless import HeadlessEngine
+from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
+from .policy import Policy, PolicyError, default_policy, load_policy
+from .server import hypercorn_config, listen, run
+from .version import __version__
+
+log = logging.getLogger("slicerweb")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slicerweb", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"slicerweb {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (headless engine)")
+    serve.add_argument("--policy", help="policy TOML file (default: closed built-in defaults)")
+    serve.add_argument("--host", help="bind address (overrides server.host)")
+    serve.add_argument("--port", type=int, help="first port to try (default 2016; 0 = any free port)")
+    serve.add_argument("--unix-socket", help="listen on this Unix socket instead (behind a proxy)")
+    serve.add_argument("--data-dir", help="data directory (overrides server.data_dir)")
+    serve.add_argument("--docroot", help="static pages directory (overrides server.docroot)")
+    serve.add_argument("--certfile", help="TLS certificate (PEM) for serving HTTPS directly")
+    serve.add_argument("--keyfile", help="TLS private key (PEM)")
+    serve.add_argument("--demo", action="store_true", help="load demo volumes and a DICOM study")
+    serve.add_argument("--enable-exec", action="store_true",
+                       help="turn exec on (local operator; loopback-only policies)")
+    serve.add_argument("--log-console", dest="console", action=argparse.BooleanOptionalAction,
+                       default=None, help="log messages to the console")
+    serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction,
+                       default=None, help="write JSON access-log lines")
+
+    check = commands.add_parser("check-policy", help="validate a policy file and print problems")
+    check.add_argument("file")
+
+    feature = commands.add_parser("feature", help="switch a feature at runtime (local operator, audited)")
+    feature.add_argument("name", choices=TOGGLEABLE)
+    feature.add_argument("state", choices=("on", "off", "reset", "show"))
+    feature.add_argument("--minutes", type=float, help="turn off again after this long (exec: default 15)")
+    feature.add_argument("--policy")
+    feature.add_argument("--data-dir")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check-policy":
+            policy = load_policy(args.file)
+            print(f"{args.file}: ok ({policy.server.host}:{policy.server.port}, auth {policy.auth.mode})")
+            return 0
+        policy = _policy(args)
+    except PolicyError as exc:
+        print(f"slicerweb: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "feature":
+        return asyncio.run(_feature(policy, args))
+    return _serve(policy, args)
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    policy = load_policy(args.policy) if args.policy else default_policy()
+    changes = {}
+    for option, key in (("host", "server.host"), ("port", "server.port"), ("data_dir", "server.data_dir"),
+                        ("docroot", "server.docroot"), ("unix_socket", "server.unix_socket"),
+                        ("console", "logging.console"), ("access_log", "logging.access_log")):
+        value = getattr(args, option, None)
+        if value is not None:
+            changes[key] = value
+    return policy.replace(**changes) if changes else policy
+
+
+def _configure_logging(policy: Policy) -> None:
+    handler: logging.Handler = logging.StreamHandler(sys.stderr) if policy.logging.console \
+        else logging.NullHandler()
+    logging.basicConfig(level=policy.logging.level.upper(), handlers=[handler], format="%(message)s")
+    access = logging.getLogger("slicerweb.access")
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    if policy.logging.access_log:
+        access.addHandler(logging.StreamHandler(sys.stderr))
+
+
+def _serve(policy: Policy, args: argparse.Namespace) -> int:
+    _configure_logging(policy)
+    if bool(args.certfile) != bool(args.keyfile):
+        print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
+    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo)
+    app = create_app(policy, engine)
+    try:
+        listener = listen(policy, tls=bool(args.certfile))
+    except OSError as exc:
+        print(f"slicerweb: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    config = hypercorn_config(policy, listener, args.certfile or "", args.keyfile or "")
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        engine.system.on_shutdown = lambda: loop.call_later(0.2, stop.set)
+        if args.enable_exec:
+            flags = FeatureFlags(policy, engine.features, app.extensions["slicerweb"].audit)
+            await flags.set("exec", True, actor=f"local:{getpass.getuser()}",
+                            minutes=float(policy.features.exec_toggle_max_minutes), via="cli")
+
+        def ready() -> None:
+            print(f"SlicerWeb {__version__} serving on {listener.url}", flush=True)
+
+        await run(app, config, on_ready=ready, stop=stop)
+
+    try:
+        asyncio.run(main_loop())
+    except FeatureRefused as exc:
+        print(f"slicerweb: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _feature(policy: Policy, args: argparse.Namespace) -> int:
+    data_dir = data_dir_of(policy)
+    engine = HeadlessEngine(data_dir)
+    audit = AuditLog(Path(policy.audit.path or data_dir / "audit.jsonl"))
+    flags = FeatureFlags(policy, engine.features, audit)
+    actor = f"local:{getpass.getuser()}"
+    try:
+        if args.state == "show":
+            state = await flags.state(args.name)
+        elif args.state == "reset":
+            state = await flags.reset(args.name, actor=actor, via="cli")
+        else:
+            state = await flags.set(args.name, args.state == "on", actor=actor, minutes=args.minutes, via="cli")
+    except FeatureRefused as exc:
+        print(f"slicerweb: {exc}", file=sys.stderr)
+        return 2
+    print(f"{state.name}: {'on' if state.enabled else 'off'}"
+          + (f" (until {state.override.expires_at:.0f})" if state.override and state.override.expires_at else ""))
+    return 0

@@ -1,0 +1,1 @@
+"""Engines: the application state behind the HTTP layer (see `protocol.py`)."""

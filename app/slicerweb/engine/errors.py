@@ -1,0 +1,31 @@
+"""Domain errors raised by engines. They know nothing of HTTP: `slicerweb.errors` maps them."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: a request the engine could not satisfy. The message is safe to show a client."""
+
+
+class NotFound(EngineError):
+    """The named node, study, series, instance or frame does not exist."""
+
+
+class Invalid(EngineError):
+    """The input is malformed or inconsistent (bad NRRD, bad DICOM, bad parameter value)."""
+
+
+class Conflict(EngineError):
+    """The request conflicts with current state (e.g. a duplicate SOP Instance with other content)."""
+
+
+class Unsupported(EngineError):
+    """Well-formed, but this engine cannot do it (unsupported media type, transfer syntax, file type)."""
+
+
+class Forbidden(EngineError):
+    """The engine refuses the operation by configuration (e.g. a local path outside allowed roots)."""
+
+
+class TooLarge(EngineError):
+    """Input larger than a configured limit."""

@@ -1,0 +1,31 @@
+"""HeadlessEngine: composes the headless services over one data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..feature_state import SqliteFeatureStore
+from .dicom import HeadlessDicom
+from .scene import HeadlessScene
+from .system import HeadlessSystem
+
+
+class HeadlessEngine:
+    """The embedded default engine (no 3D Slicer needed)."""
+
+    name = "headless"
+
+    def __init__(self, data_dir: Path, *, demo: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.demo = demo
+        self.system = HeadlessSystem()
+        self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
+        self.scene = HeadlessScene()
+        self.dicom = HeadlessDicom(self.data_dir / "dicom")
+
+    async def start(self) -> None:
+        """Nothing to open yet; demo content is loaded by the services that own it."""
+
+    async def close(self) -> None:
+        """Nothing to release yet."""

@@ -1,0 +1,32 @@
+"""SlicerEngine: composes the Slicer-backed services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+from ..feature_state import SqliteFeatureStore
+from .dicom import SlicerDicom
+from .mainthread import MainThreadDispatcher
+from .scene import SlicerScene
+from .system import SlicerSystem
+
+
+class SlicerEngine:
+    """Engine backed by the running 3D Slicer (`slicer`, `qt` passed in)."""
+
+    name = "slicer"
+
+    def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher,
+                 data_dir: Path) -> None:
+        self.main = main
+        self.system = SlicerSystem(slicer, qt, main)
+        self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
+        self.scene = SlicerScene(slicer, main)
+        self.dicom = SlicerDicom(slicer, main)
+
+    async def start(self) -> None:
+        """Slicer's scene and database are already open."""
+
+    async def close(self) -> None:
+        """Nothing to release; Slicer owns its state."""

@@ -1,0 +1,148 @@
+"""The one error model: every failure becomes `{"message": ..., "code": ...}` with the right status.
+
+`ApiError` subclasses carry a status and a stable code (as datasette's Base400 does). Engine errors
+are mapped by `ENGINE_STATUS`; Quart/Werkzeug HTTP exceptions are rendered in the same shape; anything
+unexpected is a 500 whose body says "internal error" and gives the request id, never the exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from quart import Quart, Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .engine import errors as engine_errors
+
+log = logging.getLogger("slicerweb.errors")
+
+
+class ApiError(Exception):
+    """An error answered to the client as JSON with `status`; `headers` are added to the response."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code = 405, "method_not_allowed"
+
+
+class NotAcceptable(ApiError):
+    status, code = 406, "not_acceptable"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "too_many_requests"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
+ENGINE_STATUS: dict[type[engine_errors.EngineError], type[ApiError]] = {
+    engine_errors.NotFound: NotFound,
+    engine_errors.Invalid: BadRequest,
+    engine_errors.Conflict: Conflict,
+    engine_errors.Unsupported: UnsupportedMediaType,
+    engine_errors.Forbidden: Forbidden,
+    engine_errors.TooLarge: PayloadTooLarge,
+}
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 409: "conflict",
+    411: "length_required", 413: "payload_too_large", 414: "uri_too_long",
+    415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "too_many_requests",
+}
+
+
+def error_response(status: int, message: str, code: str | None = None,
+                   headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    """The one JSON error body. `success: false` keeps the WebServer module's clients happy."""
+    body: dict[str, Any] = {"success": False, "message": message,
+                            "code": code or _HTTP_CODES.get(status, "error"), **extra}
+    response = jsonify(body)
+    response.status_code = status
+    # slicerio reads the message only when Content-Type is exactly application/json.
+    response.headers["Content-Type"] = "application/json"
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def api_error_from(exc: engine_errors.EngineError) -> ApiError:
+    """The ApiError an engine error becomes (most specific class wins)."""
+    for klass in type(exc).__mro__:
+        if klass in ENGINE_STATUS:
+            return ENGINE_STATUS[klass](str(exc))
+    return ApiError(str(exc))
+
+
+def install_error_handlers(app: Quart) -> None:
+    """Register JSON handlers for ApiError, engine errors, HTTP exceptions and anything else."""
+
+    @app.errorhandler(ApiError)
+    async def _api(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.message, exc.code, exc.headers, **exc.extra)
+
+    @app.errorhandler(engine_errors.EngineError)
+    async def _engine(exc: engine_errors.EngineError) -> Response:
+        api = api_error_from(exc)
+        return error_response(api.status, api.message, api.code)
+
+    @app.errorhandler(HTTPException)
+    async def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        headers = {}
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # type: ignore[attr-defined]
+        message = exc.description or exc.name
+        if status == 404:
+            message = "not found"
+        elif status == 413:
+            message = "request body too large"
+        return error_response(status, message, headers=headers)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        request_id = getattr(g, "request_id", "-")
+        log.exception("unhandled error (request %s)", request_id)
+        return error_response(500, f"internal error (request id {request_id})", "internal_error",
+                              request_id=request_id)

@@ -1,0 +1,39 @@
+"""Request body limits per route, from the policy (413 JSON beyond them).
+
+Routes that take uploads (STOW-RS, volume and file uploads) are marked with `@upload`; exec has its
+own small limit; everything else gets `limits.max_body_bytes`. Quart enforces the limit against
+Content-Length before the body is read and while a chunked body streams in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from quart import current_app, request
+
+from .policy import Policy
+
+F = TypeVar("F", bound=Callable[..., object])
+ATTRIBUTE = "slicerweb_body_limit"
+
+
+def upload(view: F) -> F:
+    """Mark a view as accepting large uploads (limits.upload_max_body_bytes)."""
+    setattr(view, ATTRIBUTE, "upload")
+    return view
+
+
+def limit_for(policy: Policy, kind: str | None, action: str | None) -> int:
+    if kind == "upload":
+        return int(policy.limits.upload_max_body_bytes)
+    if action == "exec":
+        return int(policy.limits.exec_max_body_bytes)
+    return int(policy.limits.max_body_bytes)
+
+
+def apply_body_limit(policy: Policy, action: str | None) -> None:
+    """Set this request's body limit (called from the app's before-request hook)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    request.max_content_length = limit_for(policy, getattr(view, ATTRIBUTE, None), action)
+    request.body_timeout = int(policy.limits.body_timeout)

@@ -1,0 +1,109 @@
+"""Serving with Hypercorn: bind port 2016 or the next free one, once, and hand Hypercorn the socket.
+
+Binding here (not probing and letting Hypercorn rebind) leaves no window in which another process
+could take the port. Hypercorn gets the socket as `fd://N`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from quart import Quart
+
+from .policy import Policy
+
+
+class PortsExhausted(OSError):
+    """No free port in the searched range."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A bound, listening socket and the URL it serves."""
+
+    sock: socket.socket
+    url: str
+
+
+def bind(host: str, port: int, search: int) -> socket.socket:
+    """Bind `host:port`, or the next of `search` ports that is free; `port=0` takes any free port."""
+    address = "127.0.0.1" if host == "localhost" else host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    last: OSError | None = None
+    for candidate in ([0] if port == 0 else range(port, port + search)):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        # SO_REUSEADDR lets a restart reuse a port in TIME_WAIT; it never allows two listeners.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, candidate))
+            # With SO_REUSEADDR two sockets may both bind before either listens; listen() then
+            # fails for the second, which must move on to the next port too.
+            sock.listen(1024)
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            last = exc
+            continue
+        return sock
+    raise PortsExhausted(errno.EADDRINUSE, f"ports {port}-{port + search - 1} on {host} are all in use") from last
+
+
+def listen(policy: Policy, *, tls: bool = False) -> Listener:
+    """Bind according to the policy (TCP or Unix socket)."""
+    path = policy.server.unix_socket
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            Path(path).unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+        Path(path).chmod(0o660)
+        sock.listen(1024)
+        return Listener(sock, f"unix:{path}")
+    sock = bind(policy.server.host, policy.server.port, policy.server.port_search)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return Listener(sock, f"{'https' if tls else 'http'}://{shown}:{port}/")
+
+
+def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", keyfile: str = "") -> Config:
+    """Hypercorn settings from the policy: timeouts, no Server header, our access log instead of its."""
+    config = Config()
+    # Hypercorn wraps the descriptor in its own socket object: hand it over so only one owner closes it.
+    config.bind = [f"fd://{listener.sock.detach()}"]
+    config.read_timeout = int(policy.limits.read_timeout)
+    config.keep_alive_timeout = 30
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = "-" if policy.logging.console else None
+    config.h11_max_incomplete_size = 64 * 1024
+    config.graceful_timeout = 5
+    if certfile:
+        config.certfile, config.keyfile = certfile, keyfile
+    return config
+
+
+async def run(app: Quart, config: Config, *, on_ready: Callable[[], None] | None = None,
+              stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM or `stop` is set (DELETE /system sets it)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    @app.before_serving
+    async def _ready() -> None:
+        if on_ready is not None:
+            on_ready()
+
+    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]

@@ -1,0 +1,26 @@
+"""Services: what a blueprint factory is given (policy, engine, flags, audit, auth, proxy trust).
+
+Blueprints are built by `create_blueprint(services)` functions and close over this object, so no
+handler reaches for process-wide globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .audit import AuditLog
+from .auth.authenticator import Authenticator
+from .engine.protocol import Engine
+from .features import FeatureFlags
+from .forwarded import ProxyTrust
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Services:
+    policy: Policy
+    engine: Engine
+    flags: FeatureFlags
+    audit: AuditLog
+    authenticator: Authenticator
+    trust: ProxyTrust

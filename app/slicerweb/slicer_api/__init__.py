@@ -1,0 +1,15 @@
+"""The Slicer REST API at /slicer: one module per URL family, each adding routes to one blueprint."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+
+from ..services import Services
+from . import execute, system
+
+
+def create_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint("slicer", __name__, url_prefix="/slicer")
+    for module in (system, execute):
+        module.register(bp, services)
+    return bp

@@ -1,0 +1,88 @@
+"""Static pages from the docroot: containment-checked, regular files only, no listings.
+
+A request path is refused when it holds NUL or a backslash (400), or a `.`/`..`/hidden segment (404);
+the remaining path is resolved (symlinks included) and must stay inside the docroot, so a symlink out
+of the docroot and the sibling-prefix case (`docroot_private`) both fail. Directories serve their
+`index.html`. Responses carry ETag and Last-Modified and answer conditional GETs with 304.
+`/browse...` serves the bundled OHIF viewer (its index.html for client-side routes).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from quart import Blueprint, Response, request, send_file
+
+from .errors import BadRequest, NotFound
+from .services import Services
+
+BUNDLED_DOCROOT = Path(__file__).resolve().parents[2] / "docroot"
+mimetypes.add_type("application/javascript", ".js")
+mimetypes.add_type("application/javascript", ".mjs")
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("application/json", ".map")
+mimetypes.add_type("text/css", ".css")
+
+
+def resolve(docroot: Path, subpath: str) -> Path:
+    """Map a decoded URL path onto a regular file inside `docroot`, or raise.
+
+    >>> resolve(Path("/srv/docroot"), "images/logo.png")   # doctest: +SKIP
+    PosixPath('/srv/docroot/images/logo.png')
+    """
+    if "\0" in subpath or "\\" in subpath:
+        raise BadRequest("invalid path")
+    parts = [p for p in subpath.split("/") if p]
+    if any(p in (".", "..") or p.startswith(".") for p in parts):
+        raise NotFound("not found")
+    root = docroot.resolve()
+    candidate = root.joinpath(*parts)
+    try:
+        target = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise NotFound("not found") from None
+    if target != root and not target.is_relative_to(root):
+        raise NotFound("not found")
+    if target.is_dir():
+        target = target / "index.html"
+        if not target.is_file():
+            raise NotFound("not found")
+    if not target.is_file():
+        raise NotFound("not found")
+    return target
+
+
+def browse_target(docroot: Path, subpath: str) -> Path:
+    """OHIF is a single-page app: existing files under browse/ are served, other routes get its index."""
+    try:
+        return resolve(docroot, subpath)
+    except NotFound:
+        for index in ("browse/index.html", "browse.html"):
+            if (docroot / index).is_file():
+                return resolve(docroot, index)
+        raise
+
+
+def create_blueprint(services: Services) -> Blueprint:
+    """Blueprint serving `server.docroot` (or the bundled docroot) at /."""
+    docroot = Path(services.policy.server.docroot or BUNDLED_DOCROOT)
+    bp = Blueprint("static_pages", __name__)
+
+    @bp.route("/", defaults={"subpath": ""}, methods=["GET", "HEAD"])
+    @bp.route("/<path:subpath>", methods=["GET", "HEAD"])
+    async def page(subpath: str) -> Response:
+        if subpath == "browse" or subpath.startswith("browse/"):
+            target = browse_target(docroot, subpath)
+        else:
+            target = resolve(docroot, subpath)
+        mimetype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if mimetype.startswith("text/") or mimetype == "application/javascript":
+            mimetype += "; charset=utf-8"
+        response = await send_file(target, mimetype=mimetype, conditional=True)
+        response.headers["Cache-Control"] = "no-cache"
+        if request.method == "HEAD":
+            response.set_data(b"")
+        return response
+
+    return bp
