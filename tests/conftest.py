@@ -1,0 +1,125 @@
+"""Shared fixtures: factories for in-process apps and real servers (a subprocess on a free port).
+
+- `make_policy(**dotted)`  a validated Policy with dotted-key overrides, data_dir under tmp_path.
+- `make_app(policy=...)`   (app, engine) built by `create_app` over a HeadlessEngine; use
+                           `app.test_client()` for in-process requests.
+- `live_server(policy_toml=..., args=[...])`  a real `slicerweb serve` process on a free port;
+                           returns LiveServer(url, data_dir, ...). Stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from quart import Quart
+
+from slicerweb.app import create_app
+from slicerweb.engine.headless import HeadlessEngine
+from slicerweb.policy import Policy, default_policy
+
+REPO = Path(__file__).resolve().parents[1]
+APP_DIR = REPO / "app"
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for child processes: this checkout's package first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(APP_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@pytest.fixture
+def make_policy(tmp_path: Path) -> Callable[..., Policy]:
+    def factory(**dotted: Any) -> Policy:
+        changes = {"server.data_dir": str(tmp_path / "data"), "logging.console": False}
+        changes.update({key.replace("__", "."): value for key, value in dotted.items()})
+        return default_policy().replace(**changes)
+
+    return factory
+
+
+@pytest.fixture
+def make_app(make_policy: Callable[..., Policy]) -> Callable[..., tuple[Quart, HeadlessEngine]]:
+    def factory(policy: Policy | None = None, **kwargs: Any) -> tuple[Quart, HeadlessEngine]:
+        policy = policy or make_policy()
+        engine = HeadlessEngine(Path(policy.server.data_dir), demo=kwargs.pop("demo", False))
+        return create_app(policy, engine, **kwargs), engine
+
+    return factory
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_server(tmp_path: Path, *, policy_toml: str | None = None, args: list[str] | None = None,
+                 port: int = 0, data_dir: Path | None = None, timeout: float = 30) -> LiveServer:
+    """Start `slicerweb serve` on `port` (0: any free port) and wait for its URL line."""
+    data_dir = data_dir or tmp_path / "data"
+    command = [sys.executable, "-m", "slicerweb", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    if policy_toml is not None:
+        policy_file = tmp_path / f"policy-{time.monotonic_ns()}.toml"
+        policy_file.write_text(policy_toml)
+        command += ["--policy", str(policy_file)]
+    command += args or []
+    log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
+    stderr = log_path.open("w")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                               env=subprocess_env(), cwd=tmp_path)
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited ({process.returncode}): {log_path.read_text()}")
+            continue
+        if "serving on " in line:
+            url = line.strip().rsplit("serving on ", 1)[1]
+            return LiveServer(url.rstrip("/"), data_dir, process, log_path)
+    process.kill()
+    raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    servers: list[LiveServer] = []
+
+    def factory(**kwargs: Any) -> LiveServer:
+        server = start_server(tmp_path, **kwargs)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
