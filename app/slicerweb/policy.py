@@ -243,10 +243,10 @@ def _line_of(text: str, section: str, key: str) -> int:
         header = re.fullmatch(r"\[\s*([A-Za-z0-9_.\-]+)\s*\]\s*(#.*)?", stripped)
         if header:
             current = header.group(1)
+            if not key and current == section:
+                return number
             continue
         if re.match(rf"{re.escape(key)}\s*=", stripped) and current == section:
-            return number
-        if not key and current == section:
             return number
     return 0
 
@@ -274,7 +274,7 @@ def _build(raw: dict[str, Any], name: str, text: str) -> Policy:
 
 
 def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _check(setting: Setting, value: Any, fail: Any) -> Any:
