@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from slicerweb.policy import SETTINGS, PolicyError, default_policy, load_policy
-
 from tests.conftest import REPO, subprocess_env
 
 
@@ -62,7 +61,7 @@ def test_wrong_type_is_refused_with_an_example(tmp_path):
 
 
 def test_boolean_is_not_an_integer(tmp_path):
-    with pytest.raises(PolicyError, match="server.port"):
+    with pytest.raises(PolicyError, match=r"server\.port"):
         load_policy(write(tmp_path, "[server]\nport = true\n"))
 
 

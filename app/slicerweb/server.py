@@ -93,11 +93,14 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
 
 
 async def run(app: Quart, config: Config, *, on_ready: Callable[[], None] | None = None,
-              stop: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT/SIGTERM or `stop` is set (DELETE /system sets it)."""
+              stop: asyncio.Event | None = None, handle_signals: bool = True) -> None:
+    """Serve until `stop` is set (DELETE /system sets it) or, with `handle_signals`, SIGINT/SIGTERM.
+
+    Inside Slicer the server runs on a worker thread, where signal handlers cannot be installed.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM) if handle_signals else ():
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
