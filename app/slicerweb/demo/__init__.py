@@ -1,0 +1,7 @@
+"""Synthetic demo and benchmark content: deterministic DICOM studies (`dicom_studies`)."""
+
+from __future__ import annotations
+
+from .dicom_studies import generate_study, write_studies
+
+__all__ = ["generate_study", "write_studies"]
