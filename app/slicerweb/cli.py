@@ -114,7 +114,11 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     async def main_loop() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        engine.system.on_shutdown = lambda: loop.call_later(0.2, stop.set)
+
+        def shutdown() -> None:
+            loop.call_later(0.2, stop.set)  # answer DELETE /system first, then stop
+
+        engine.system.on_shutdown = shutdown
         if args.enable_exec:
             flags = FeatureFlags(policy, engine.features, app.extensions["slicerweb"].audit)
             await flags.set("exec", True, actor=f"local:{getpass.getuser()}",

@@ -270,15 +270,17 @@ def _build(raw: dict[str, Any], name: str, text: str) -> Policy:
     for setting in SETTINGS:
         values[setting.section].setdefault(setting.key, _copy(setting.default))
     _cross_checks(values, lambda sec, key, v, h: fail(sec, key, v, h))
-    return Policy(name, **{sec: Section(vals) for sec, vals in values.items()})
+    sections: dict[str, Any] = {sec: Section(vals) for sec, vals in values.items()}
+    return Policy(name, **sections)
 
 
 def _copy(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _check(setting: Setting, value: Any, fail: Any) -> Any:
+def _check(setting: Setting, raw: object, fail: Any) -> Any:
     typ = setting.type
+    value: Any = raw
     if typ is list and isinstance(value, tuple):
         value = list(value)
     # TOML booleans are ints in Python; never accept one for the other.

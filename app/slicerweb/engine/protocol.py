@@ -95,11 +95,17 @@ class FeatureStore(Protocol):
 class Engine(Protocol):
     """Everything the HTTP layer may ask of application state."""
 
-    name: str
-    system: SystemService
-    features: FeatureStore
-    scene: SceneService
-    dicom: DicomService
+    # Read-only members, so that an engine may hold a more specific implementation of each service.
+    @property
+    def name(self) -> str: ...
+    @property
+    def system(self) -> SystemService: ...
+    @property
+    def features(self) -> FeatureStore: ...
+    @property
+    def scene(self) -> SceneService: ...
+    @property
+    def dicom(self) -> DicomService: ...
 
     async def start(self) -> None:
         """Open databases, load demo content if asked; called once before serving."""
