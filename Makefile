@@ -29,3 +29,7 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+# DICOMweb benchmark: SlicerWeb vs Orthanc + DICOMweb plugin on the same generated data (prints a table).
+bench: system-deps venv
+	$(BIN)/python bench/dicomweb

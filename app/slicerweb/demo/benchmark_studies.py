@@ -66,7 +66,7 @@ def benchmark_dataset(directory: Path, *, studies: int = 1000, list_instances: i
         raise ValueError("the benchmark dataset needs at least 3 studies")
     directory = Path(directory)
     params = {"studies": studies, "list_instances": list_instances, "big_instances": big_instances,
-              "big_matrix": big_matrix, "stow_studies": stow_studies, "version": 1}
+              "big_matrix": big_matrix, "stow_studies": stow_studies, "version": 2}
     marker = directory / MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("params") == params:
         return _describe(directory, json.loads(marker.read_text()))
@@ -78,7 +78,8 @@ def benchmark_dataset(directory: Path, *, studies: int = 1000, list_instances: i
                            rows=128, columns=128)
     written += write_study(corpus, studies - 1, modality="CT", series_count=1, instances_per_series=big_instances,
                            rows=big_matrix, columns=big_matrix)
-    stow = write_studies(directory / "stow", stow_studies, seed=1, series_count=2, instances_per_series=20,
+    stow = write_studies(directory / "stow", stow_studies, seed=1, series_count=2, instances_per_series=20, rows=128,
+                         columns=128,
                          processes=processes)
     record = {"params": params, "instances": written, "stow_instances": stow}
     marker.write_text(json.dumps(record, indent=1))

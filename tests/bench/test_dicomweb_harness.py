@@ -1,0 +1,55 @@
+"""The benchmark harness itself (bench/dicomwebbench): bounded loops, error reporting, the ratio column.
+
+No timing is asserted: only that loops stop at their bounds, count what the calls return, surface a
+failed check instead of figures, and that the table puts SlicerWeb/Orthanc throughput in the last column.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from dicomwebbench.measure import CheckFailed, Result, latency, throughput
+from dicomwebbench.table import render
+
+
+def test_latency_loop_stops_at_its_repetition_bound() -> None:
+    calls: list[httpx.Client] = []
+
+    def call(client: httpx.Client) -> float:
+        calls.append(client)
+        return 3.0
+
+    result = latency(call, reps=5, budget=60, warmup=1)
+    assert len(calls) == 6 and len(result.latencies) == 5 and result.units == 15.0
+    assert not result.error and result.throughput > 0
+
+
+def test_throughput_loop_runs_exactly_total_calls_across_threads() -> None:
+    clients: set[int] = set()
+
+    def call(client: httpx.Client) -> float:
+        clients.add(id(client))
+        return 1.0
+
+    result = throughput(call, concurrency=3, total=12, budget=60)
+    assert result.units == 12 and len(result.latencies) == 12 and len(clients) == 3
+
+
+def test_failed_check_becomes_an_error_cell() -> None:
+    def call(client: httpx.Client) -> float:
+        raise CheckFailed("HTTP 404")
+
+    failed = latency(call, reps=5, budget=60)
+    assert failed.error == "HTTP 404" and not failed.latencies
+    assert throughput(call, concurrency=2, total=4, budget=60).error == "HTTP 404"
+    ours = Result(latencies=[0.01, 0.02], units=200, elapsed=1.0)
+    theirs = Result(latencies=[0.03], units=50, elapsed=1.0)
+    table = render([("study list", ours, theirs), ("frame", failed, theirs)])
+    study_row, frame_row = table.splitlines()[2:]
+    assert study_row.split()[-1] == "4.00x" and "200 req/s" in study_row and "50.0 req/s" in study_row
+    assert "ERR HTTP 404" in frame_row and frame_row.split()[-1] == "-"
