@@ -18,8 +18,10 @@ from quart import Blueprint, Quart, g
 from . import admin, extensions, static
 from .access_log import AccessLogMiddleware
 from .audit import AuditLog
-from .auth.authenticator import Authenticator, LocalAuthenticator
+from .auth import verify
+from .auth.authenticator import Authenticator, authenticator_for
 from .auth.exec_gate import ExecGate
+from .auth.failures import FailureLimiter
 from .auth.guard import audit_privileged, make_guard
 from .cors import CORSMiddleware
 from .dicomweb import create_blueprint as dicomweb_blueprint
@@ -60,18 +62,20 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
     flags = FeatureFlags(policy, engine.features, audit)
     services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
-                        authenticator=authenticator or LocalAuthenticator(), trust=ProxyTrust(policy))
+                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy))
     gate = ExecGate(flags, audit)
+    limiter = FailureLimiter(policy)
     app.extensions["slicerweb"] = services
     app.extensions["slicerweb.exec_gate"] = gate
     install_error_handlers(app)
+    app.register_blueprint(verify.create_blueprint(services, gate, limiter))  # the proxies' /auth/verify
 
     factories = [*FAMILIES[:-1], *extensions.discover(), FAMILIES[-1]]
     for family, flag, factory in factories:
         if flag is not None and not getattr(policy.features, flag, False):
             continue  # never mounted: every path in it is a 404
         bp = factory(services)
-        bp.before_request(make_guard(family, services, flags, gate))
+        bp.before_request(make_guard(family, services, flags, gate, limiter))
         bp.before_request(_body_limit(policy))
         app.register_blueprint(bp)
 

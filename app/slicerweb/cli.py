@@ -1,4 +1,4 @@
-"""The `slicerweb` command: serve | check-policy | feature.
+"""The `slicerweb` command: serve | check-policy | feature | issuer.
 
 Start-up problems (bad policy, no free port, unreadable certificate) print one line and exit 2.
 """
@@ -17,6 +17,7 @@ from .app import create_app, data_dir_of
 from .audit import AuditLog
 from .engine.headless import HeadlessEngine
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
+from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, default_policy, load_policy
 from .server import hypercorn_config, listen, run
 from .version import __version__
@@ -55,11 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     feature.add_argument("--minutes", type=float, help="turn off again after this long (exec: default 15)")
     feature.add_argument("--policy")
     feature.add_argument("--data-dir")
+
+    issuer_command.add_arguments(commands.add_parser(
+        "issuer", help="run the local OIDC test issuer (development and tests only)"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "issuer":
+        return issuer_command.run_issuer(args)
     try:
         if args.command == "check-policy":
             policy = load_policy(args.file)

@@ -43,6 +43,10 @@ class Forbidden(ApiError):
     status, code = 403, "forbidden"
 
 
+class InsufficientScope(Forbidden):
+    status, code = 403, "insufficient_scope"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 

@@ -142,6 +142,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("auth", "leeway", int, 30, "Seconds of clock skew allowed on exp/nbf/iat.", minimum=0),
     _s("auth", "jwks_min_refresh_seconds", int, 60,
        "At most one JWKS refresh per this many seconds on an unknown kid.", minimum=0),
+    _s("auth", "require_at_jwt", bool, True,
+       "Require the RFC 9068 header typ 'at+jwt' (refuses ID tokens). Turn off only for an IdP that "
+       "cannot emit it; tokens carrying nonce/at_hash are then still refused."),
+    _s("auth", "failure_limit", int, 30,
+       "Failed authentications per client within failure_window_seconds before it gets 429 (0: no limit).",
+       minimum=0),
+    _s("auth", "failure_window_seconds", int, 60, "Window for auth.failure_limit.", minimum=1),
     _s("auth", "introspection_url", str, "", "RFC 7662 endpoint (mode = 'introspection')."),
     _s("auth", "client_id", str, "", "Client id for introspection."),
     _s("auth", "client_secret_file", str, "", "File holding the introspection client secret."),

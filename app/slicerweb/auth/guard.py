@@ -8,41 +8,31 @@ privileged acts are audited.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from quart import Response, current_app, g, request
 
 from ..access_log import REQUEST_ID, SUBJECT
-from ..errors import ApiError, BadRequest, Forbidden, NotFound
+from ..errors import ApiError, BadRequest, InsufficientScope, NotFound, TooManyRequests
 from ..features import FeatureFlags
 from ..services import Services
 from .actions import action_of
 from .authorize import allowed, is_public
+from .challenge import bearer_challenge
 from .exec_gate import ExecGate
+from .failures import FailureLimiter
 from .identity import Principal
+
+__all__ = ["ANONYMOUS", "PRIVILEGED", "admit", "audit_privileged", "bearer_challenge", "make_guard"]
 
 PRIVILEGED = frozenset({"exec", "admin", "dicomweb_write", "slicer_write"})
 ANONYMOUS = Principal(subject="anonymous", via="anonymous")
 
 
-def bearer_challenge(realm: str, error: str | None = None, description: str | None = None,
-                     scope: str | None = None) -> str:
-    """RFC 6750 `WWW-Authenticate` value (no error code when no credentials were sent)."""
-    parts = [f'realm="{realm}"']
-    if error:
-        parts.append(f'error="{error}"')
-    if description:
-        parts.append('error_description="{}"'.format(description.replace('"', "'")))
-    if scope:
-        parts.append(f'scope="{scope}"')
-    return "Bearer " + ", ".join(parts)
-
-
-def make_guard(family: str, services: Services, flags: FeatureFlags,
-               gate: ExecGate) -> Callable[[], Awaitable[Response | None]]:
+def make_guard(family: str, services: Services, flags: FeatureFlags, gate: ExecGate,
+               limiter: FailureLimiter | None = None) -> Callable[[], Awaitable[Response | None]]:
     """Build the before-request hook for `family`."""
-    policy = services.policy
-    realm = policy.auth.realm
+    limiter = limiter or FailureLimiter(services.policy)
 
     async def guard() -> Response | None:
         g.request_id = request.scope.get(REQUEST_ID, "-")
@@ -55,32 +45,56 @@ def make_guard(family: str, services: Services, flags: FeatureFlags,
         view = current_app.view_functions.get(request.endpoint or "")
         action = action_of(view, family, request.method)
         g.action = action
-        if "access_token" in request.args:
-            _deny(services, ANONYMOUS, action, origin.client, 400, "token in query string")
-            raise BadRequest("access tokens are accepted only in the Authorization header (RFC 6750 §2.1)",
-                             headers={"WWW-Authenticate": bearer_challenge(
-                                 realm, "invalid_request", "token in query string")})
-        if is_public(action, policy) and "authorization" not in request.headers:
-            principal = ANONYMOUS
-        else:
-            try:
-                principal = await services.authenticator.authenticate(request.headers, request.args)
-            except ApiError as exc:
-                _deny(services, ANONYMOUS, action, origin.client, exc.status, exc.message)
-                raise
-            decision = allowed(principal, action, policy)
-            if not decision.allowed:
-                _deny(services, principal, action, origin.client, 403, decision.reason)
-                scope = " ".join(decision.required)
-                raise Forbidden(f"insufficient scope: {decision.reason}", headers={
-                    "WWW-Authenticate": bearer_challenge(realm, "insufficient_scope", decision.reason, scope)})
+        principal = await admit(services, gate, limiter, action=action, headers=request.headers,
+                                query=request.args, client=origin.client, request_id=g.request_id,
+                                method=request.method, path=request.path)
         g.principal = principal
         request.scope[SUBJECT] = principal.subject
-        if action == "exec":
-            await gate.check(principal, client=origin.client, request_id=g.request_id)
         return None
 
     return guard
+
+
+async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, action: str,
+                headers: Mapping[str, str], query: Mapping[str, str], client: str, request_id: str,
+                method: str, path: str) -> Principal:
+    """The one admission decision (guard and proxy verifier alike): token, scope, exec gate.
+
+    Raises 429 (too many failures), 400/401 (RFC 6750), 403 (insufficient_scope, exec off); every
+    refusal is audited.
+    """
+    policy = services.policy
+    realm = policy.auth.realm
+    audit = _Denials(services, client, request_id, method, path, action)
+    wait = limiter.retry_after(client)
+    if wait:
+        audit.deny(ANONYMOUS, 429, "too many failed authentications")
+        raise TooManyRequests("too many failed authentications; try again later",
+                              headers={"Retry-After": str(wait)})
+    if "access_token" in query:
+        limiter.failed(client)
+        audit.deny(ANONYMOUS, 400, "token in query string")
+        raise BadRequest("access tokens are accepted only in the Authorization header (RFC 6750 §2.1)",
+                         headers={"WWW-Authenticate": bearer_challenge(
+                             realm, "invalid_request", "token in query string")})
+    if is_public(action, policy) and "authorization" not in headers:
+        return ANONYMOUS
+    try:
+        principal = await services.authenticator.authenticate(headers, query)
+    except ApiError as exc:
+        if "authorization" in headers:  # a bad credential, not merely a missing one
+            limiter.failed(client)
+        audit.deny(ANONYMOUS, exc.status, exc.message)
+        raise
+    decision = allowed(principal, action, policy)
+    if not decision.allowed:
+        audit.deny(principal, 403, decision.reason)
+        scope = " ".join(decision.required)
+        raise InsufficientScope(f"insufficient scope: {decision.reason}", headers={
+            "WWW-Authenticate": bearer_challenge(realm, "insufficient_scope", decision.reason, scope)})
+    if action == "exec":
+        await gate.check(principal, client=client, request_id=request_id)
+    return principal
 
 
 def audit_privileged(services: Services) -> Callable[[Response], Awaitable[Response]]:
@@ -98,11 +112,18 @@ def audit_privileged(services: Services) -> Callable[[Response], Awaitable[Respo
     return record
 
 
-def _deny(services: Services, principal: Principal, action: str, client: str, status: int,
-          reason: str) -> None:
-    services.audit.record("access.denied", subject=principal.subject, client=client,
-                          request_id=g.request_id, method=request.method, path=request.path,
-                          action=action, status=status, reason=reason)
+class _Denials:
+    """Writes `access.denied` audit records for one request."""
+
+    def __init__(self, services: Services, client: str, request_id: str, method: str, path: str,
+                 action: str) -> None:
+        self.audit = services.audit
+        self.fields = {"client": client, "request_id": request_id, "method": method, "path": path,
+                       "action": action}
+
+    def deny(self, principal: Principal, status: int, reason: str) -> None:
+        self.audit.record("access.denied", subject=principal.subject, status=status, reason=reason,
+                          **self.fields)
 
 
 def _peer() -> str:
