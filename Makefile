@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint system-deps venv bench clean
+.PHONY: run test lint system-deps venv bench clean ohif
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,10 @@ venv: $(STAMP)
 system-deps:
 	deploy/install-system-deps
 
-run: venv
+run: venv ohif
 	$(BIN)/slicerweb serve --demo --policy policies/default.toml
 
-test: system-deps venv
+test: system-deps venv ohif
 	$(BIN)/ruff check app tests bench
 	$(BIN)/python -m pytest -q
 
@@ -29,6 +29,10 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+# The OHIF viewer served at /browse: npm package @ohif/app (pinned, cached), patched for the prefix.
+ohif:
+	deploy/fetch-ohif
 
 # DICOMweb benchmark: SlicerWeb vs Orthanc + DICOMweb plugin on the same generated data (prints a table).
 bench: system-deps venv
