@@ -19,6 +19,7 @@ from pathlib import Path
 import ctk  # type: ignore[import-not-found]  # only inside Slicer
 import qt  # type: ignore[import-not-found]
 import slicer  # type: ignore[import-not-found]
+import vtk  # type: ignore[import-not-found]
 from slicer.ScriptedLoadableModule import (  # type: ignore[import-not-found]
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -71,7 +72,7 @@ class SlicerWebLogic(ScriptedLoadableModuleLogic):
         self.dispatcher = MainThreadDispatcher()
         self.notifier = qt.QSocketNotifier(self.dispatcher.wake_fd, qt.QSocketNotifier.Read)
         self.notifier.connect("activated(int)", self.dispatcher.drain)
-        engine = SlicerEngine(slicer, qt, self.dispatcher, Path(policy.server.data_dir))
+        engine = SlicerEngine(slicer, qt, self.dispatcher, Path(policy.server.data_dir), vtk=vtk)
         app = create_app(policy, engine)
         self.app = app
         listener = listen(policy)

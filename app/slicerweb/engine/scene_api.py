@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .render_api import RenderService
+
 # Layout names of /slicer/gui?viewersLayout= (vtkMRMLLayoutNode.SlicerLayout<Name>View), WebServer appendix A.
 LAYOUTS: tuple[str, ...] = (
     "3DTable", "CompareGrid", "Compare", "ConventionalPlot", "Conventional", "ConventionalWidescreen",
@@ -198,7 +200,7 @@ class DicomWebSource:
         return f"{self.prefix.rstrip('/')}/{store}" if store else self.prefix.rstrip("/")
 
 
-class SceneService(Protocol):
+class SceneService(RenderService, Protocol):
     """Scene access; every mutation is serialized so no reader sees a half-updated node."""
 
     # --- generic node access (/mrml) ---------------------------------------------------------

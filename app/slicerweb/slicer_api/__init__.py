@@ -5,11 +5,11 @@ from __future__ import annotations
 from quart import Blueprint
 
 from ..services import Services
-from . import execute, system
+from . import execute, system, views
 
 
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("slicer", __name__, url_prefix="/slicer")
-    for module in (system, execute):
+    for module in (system, execute, views):
         module.register(bp, services)
     return bp

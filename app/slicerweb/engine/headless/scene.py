@@ -5,9 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..scene_api import RenderInputs
+from .render import HeadlessRendering, HeadlessViews
 
-class HeadlessScene:
+
+class HeadlessScene(HeadlessRendering):
     """In-process scene."""
+
+    def __init__(self) -> None:
+        self.views = HeadlessViews()
+
+    async def render_inputs(self) -> RenderInputs:
+        """What the views show (skeleton: nothing yet)."""
+        return RenderInputs(None, (), (), (), ())
 
     async def execute(self, source: str) -> dict[str, Any]:
         """Run `source` in a worker thread (a long script never blocks other requests)."""

@@ -18,11 +18,11 @@ class SlicerEngine:
     name = "slicer"
 
     def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher,
-                 data_dir: Path) -> None:
+                 data_dir: Path, vtk: ModuleType | None = None) -> None:
         self.main = main
         self.system = SlicerSystem(slicer, qt, main)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
-        self.scene = SlicerScene(slicer, main)
+        self.scene = SlicerScene(slicer, main, qt, vtk)
         self.dicom = SlicerDicom(slicer, main)
 
     async def start(self) -> None:

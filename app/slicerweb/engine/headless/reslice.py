@@ -1,0 +1,210 @@
+"""Slice reslicing in physical (RAS) geometry, as Slicer's slice views do it; pure numpy.
+
+A slice view is a plane with a `SliceToRAS` matrix (columns: screen-right direction, screen-up
+direction, plane normal, plane centre) and a pixel spacing in mm. Rendering samples the volume at
+every pixel centre through the volume's RAS-to-IJK matrix, so oblique and LPS volumes come out in
+the same patient orientation Slicer shows:
+
+    axial     screen right = patient Left, up = Anterior, normal = Superior  (patient right on screen left)
+    sagittal  screen right = Posterior,    up = Superior, normal = Right     (anterior on screen left)
+    coronal   screen right = patient Left, up = Superior, normal = Anterior
+
+Volume arrays are indexed `[k, j, i]` (slicer.util.arrayFromVolume's order); IJK index (i, j, k) is
+the voxel centre, and a voxel extends half a voxel either side.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from ..errors import Invalid
+
+Interpolation = Literal["linear", "nearest"]
+
+# Columns: screen x, screen y, normal (Slicer's vtkMRMLSliceNode orientation presets).
+ORIENTATIONS: dict[str, np.ndarray] = {
+    "axial": np.array([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+    "sagittal": np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+    "coronal": np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),
+}
+
+
+@dataclass(frozen=True)
+class SliceGeometry:
+    """Where a slice view looks: `slice_to_ras` (4x4) and the mm per output pixel (`spacing`)."""
+
+    slice_to_ras: np.ndarray
+    spacing: float
+    orientation: str
+
+    @property
+    def normal(self) -> np.ndarray:
+        return self.slice_to_ras[:3, 2]
+
+    @property
+    def offset(self) -> float:
+        """The slice slider value: the plane's position along its normal, in mm."""
+        return float(self.normal @ self.slice_to_ras[:3, 3])
+
+    def with_offset(self, offset: float) -> SliceGeometry:
+        """The same plane moved along its normal so that `offset` is the slider value."""
+        matrix = self.slice_to_ras.copy()
+        matrix[:3, 3] += (offset - self.offset) * self.normal
+        return replace(self, slice_to_ras=matrix)
+
+    def pixel_to_ras(self, width: int, height: int) -> np.ndarray:
+        """4x4 mapping (column, row, 0, 1) of a `width`x`height` image to RAS (row 0 at the top)."""
+        xy_to_slice = np.array([
+            [self.spacing, 0.0, 0.0, (0.5 - width / 2) * self.spacing],
+            [0.0, -self.spacing, 0.0, (height / 2 - 0.5) * self.spacing],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ])
+        return self.slice_to_ras @ xy_to_slice
+
+    def ras_to_pixel(self, ras: np.ndarray, width: int, height: int) -> np.ndarray:
+        """(column, row, distance from plane in mm) of RAS points `(n, 3)`."""
+        inverse = np.linalg.inv(self.pixel_to_ras(width, height))
+        homogeneous = np.c_[np.asarray(ras, dtype=float).reshape(-1, 3), np.ones(len(ras))]
+        return (homogeneous @ inverse.T)[:, :3]
+
+
+def orientation_matrix(name: str) -> np.ndarray:
+    """The 3x3 direction columns of a named orientation; Invalid for unknown names."""
+    try:
+        return ORIENTATIONS[name.lower()]
+    except KeyError:
+        raise Invalid(f"orientation must be one of {', '.join(ORIENTATIONS)}, not {name!r}") from None
+
+
+def voxel_corners(shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray) -> np.ndarray:
+    """RAS of the 8 outer corners of the voxel box (half a voxel beyond the centres)."""
+    k, j, i = shape_kji[-3:]
+    ijk = np.array([[a, b, c, 1.0] for a in (-0.5, i - 0.5) for b in (-0.5, j - 0.5) for c in (-0.5, k - 0.5)])
+    return (ijk @ ijk_to_ras.T)[:, :3]
+
+
+def voxel_centres_extent(shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray) -> np.ndarray:
+    """RAS of the 8 corner voxel centres."""
+    k, j, i = shape_kji[-3:]
+    ijk = np.array([[a, b, c, 1.0] for a in (0, i - 1) for b in (0, j - 1) for c in (0, k - 1)])
+    return (ijk @ ijk_to_ras.T)[:, :3]
+
+
+def fit_to_volume(orientation: str, shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray,
+                  width: int, height: int) -> SliceGeometry:
+    """Slicer's FitSliceToBackground: centre the plane on the volume; the whole volume fits the view."""
+    directions = orientation_matrix(orientation)
+    corners = voxel_corners(shape_kji, ijk_to_ras)
+    in_slice = corners @ directions  # coordinates along screen x, screen y, normal
+    low, high = in_slice.min(axis=0), in_slice.max(axis=0)
+    centre = directions @ ((low + high) / 2)
+    extent = high - low
+    spacing = max(extent[0] / width, extent[1] / height, 1e-6)
+    matrix = np.eye(4)
+    matrix[:3, :3] = directions
+    matrix[:3, 3] = centre
+    return SliceGeometry(matrix, float(spacing), orientation.lower())
+
+
+def offset_range(geometry: SliceGeometry, shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray) -> tuple[float, float]:
+    """Slider range: the extreme voxel centres along the plane normal (scrollTo 0 and 1)."""
+    along = voxel_centres_extent(shape_kji, ijk_to_ras) @ geometry.normal
+    return float(along.min()), float(along.max())
+
+
+def fit_geometry_to_size(geometry: SliceGeometry, width: int, height: int, previous: tuple[int, int]) -> SliceGeometry:
+    """Keep what was visible at `previous` size visible at the new size (scale to the tighter side)."""
+    old_width, old_height = previous
+    spacing = max(geometry.spacing * old_width / width, geometry.spacing * old_height / height)
+    return replace(geometry, spacing=float(spacing))
+
+
+def _flat_view(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-D view of `array`'s memory and its element strides (no copy when it is contiguous)."""
+    if not (array.flags.c_contiguous or array.flags.f_contiguous or _is_permuted_contiguous(array)):
+        array = np.ascontiguousarray(array)
+    itemsize = array.itemsize
+    flat = np.lib.stride_tricks.as_strided(array, shape=(array.size,), strides=(itemsize,), writeable=False)
+    return flat, np.array(array.strides, dtype=np.int64) // itemsize
+
+
+def _is_permuted_contiguous(array: np.ndarray) -> bool:
+    order = np.argsort(array.strides)[::-1]
+    return bool(np.transpose(array, order).flags.c_contiguous) and min(array.strides) > 0
+
+
+def sample_plane(array: np.ndarray, ijk_to_ras: np.ndarray, geometry: SliceGeometry, width: int, height: int,
+                 interpolation: Interpolation = "linear") -> tuple[np.ndarray, np.ndarray]:
+    """Volume values at every pixel centre: (values float32 (height, width), inside mask)."""
+    volume = array if array.ndim == 3 else array.reshape((1,) * (3 - array.ndim) + array.shape)
+    pixel_to_ijk = np.linalg.inv(ijk_to_ras) @ geometry.pixel_to_ras(width, height)
+    cols = np.arange(width, dtype=np.float32)
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    coords = [np.float32(pixel_to_ijk[a, 3]) + cols * np.float32(pixel_to_ijk[a, 0])
+              + rows * np.float32(pixel_to_ijk[a, 1]) for a in range(3)]  # i, j, k
+    sizes = (volume.shape[2], volume.shape[1], volume.shape[0])
+    inside = np.ones((height, width), dtype=bool)
+    for coord, size in zip(coords, sizes, strict=True):
+        inside &= (coord >= -0.5) & (coord <= size - 0.5)
+    flat, strides_kji = _flat_view(volume)
+    strides = (strides_kji[2], strides_kji[1], strides_kji[0])
+    if interpolation == "nearest":
+        index = np.zeros((height, width), dtype=np.int64)
+        for coord, size, stride in zip(coords, sizes, strides, strict=True):
+            index += np.clip(np.rint(coord), 0, size - 1).astype(np.int64) * stride
+        return flat.take(index).astype(np.float32), inside
+    return _trilinear(flat, coords, sizes, strides, (height, width)), inside
+
+
+def _trilinear(flat: np.ndarray, coords: list[np.ndarray], sizes: tuple[int, int, int],
+               strides: tuple[int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    base = np.zeros(shape, dtype=np.int64)
+    axes: list[tuple[np.ndarray, int]] = []  # (fraction, stride) of the axes that need a neighbour
+    for coord, size, stride in zip(coords, sizes, strides, strict=True):
+        clamped = np.clip(coord, 0, size - 1)
+        low = np.minimum(np.floor(clamped), max(size - 2, 0))
+        fraction = clamped - low
+        base += low.astype(np.int64) * stride
+        # A plane through voxel centres along this axis needs no neighbour: skip half the gathers.
+        if size > 1 and float(fraction.max()) > 1e-4:
+            axes.append((fraction, int(stride)))
+    result = np.zeros(shape, dtype=np.float32)
+    for corner in itertools.product((0, 1), repeat=len(axes)):
+        index = base
+        weight: np.ndarray | None = None
+        for high, (fraction, stride) in zip(corner, axes, strict=True):
+            factor = fraction if high else 1.0 - fraction
+            weight = factor if weight is None else weight * factor
+            if high:
+                index = index + stride
+        values = flat.take(index).astype(np.float32)
+        result += values if weight is None else values * weight
+    return result
+
+
+def auto_window_level(array: np.ndarray) -> tuple[float, float]:
+    """A robust display window: the 0.5th..99.5th percentile of a strided sample of the volume."""
+    step = max(1, round((array.size / 300_000) ** (1 / max(array.ndim, 1))))
+    sample = array[(slice(None, None, step),) * array.ndim].astype(np.float32).ravel()
+    if sample.size == 0:
+        return 1.0, 0.0
+    low, high = np.percentile(sample, (0.5, 99.5))
+    if high <= low:
+        low, high = float(sample.min()), float(sample.max())
+    window = max(float(high - low), 1e-6)
+    return window, float(low + high) / 2
+
+
+def window_to_uint8(values: np.ndarray, inside: np.ndarray, window: float, level: float) -> np.ndarray:
+    """Apply window/level (Slicer's linear ramp) and black outside the volume: uint8 image."""
+    window = max(window, 1e-6)
+    scale = np.float32(255.0 / window)
+    out = (values - np.float32(level - window / 2)) * scale
+    np.clip(out, 0, 255, out=out)
+    out[~inside] = 0
+    return out.astype(np.uint8)

@@ -1,0 +1,112 @@
+"""/slicer/slice, threeD, screenshot, timeimage, threeDGraphics over HTTP: the WebServer module's
+parameters, with its bugs fixed (offset=0, scrollTo=0 and size honoured; bad input 400 JSON; unknown
+views and volumes 404 JSON), and `Content-Type: image/png` exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from slicerweb.engine.scene_api import RenderInputs, VolumeData
+
+from ..engine.headless.test_render import MARKER_RAS, RAS_PHANTOM, bright_centroid, phantom
+
+
+@pytest.fixture
+def client_with_phantom(make_app, monkeypatch):
+    app, engine = make_app()
+    volume = VolumeData("vtkMRMLScalarVolumeNode1", "Phantom", phantom(), RAS_PHANTOM)
+
+    async def render_inputs() -> RenderInputs:
+        return RenderInputs(volume, (volume,), (), (), ())
+
+    monkeypatch.setattr(engine.scene, "render_inputs", render_inputs)
+    return app.test_client()
+
+
+async def png_of(response) -> Image.Image:
+    assert response.status_code == 200, await response.get_data()
+    assert response.headers["Content-Type"] == "image/png"
+    return Image.open(io.BytesIO(await response.get_data()))
+
+
+async def error_of(response, status: int) -> str:
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    body = await response.get_json()
+    assert body["success"] is False
+    return body["message"]
+
+
+async def test_slice_shows_the_marker_at_the_offset_and_size_asked(client_with_phantom):
+    response = await client_with_phantom.get(
+        "/slicer/slice", query_string={"view": "red", "offset": str(MARKER_RAS[2]), "size": "128",
+                                       "window": "900", "level": "550"})
+    image = await png_of(response)
+    assert image.size == (128, 128)
+    row, col = bright_centroid(np.asarray(image.convert("L"), dtype=float))
+    assert (row, col) == pytest.approx((63.5 - 2 * MARKER_RAS[1], 63.5 - 2 * MARKER_RAS[0]), abs=0.6)
+    away = await png_of(await client_with_phantom.get("/slicer/slice?view=red&offset=0&window=900&level=550"))
+    assert np.asarray(away.convert("L")).max() == 0  # offset=0 moved the plane off the marker
+    wide = await png_of(await client_with_phantom.get("/slicer/slice?view=Yellow&size=300x200&scrollTo=0"))
+    assert wide.size == (300, 200)
+
+
+@pytest.mark.parametrize("query", ["orientation=oblique", "offset=abc", "scrollTo=1.5", "size=0", "size=5000",
+                                   "size=12x", "window=-1", "labels=maybe", "interpolation=cubic", "offset=nan"])
+async def test_slice_bad_parameters_are_400(client_with_phantom, query):
+    message = await error_of(await client_with_phantom.get(f"/slicer/slice?{query}"), 400)
+    assert query.split("=")[0] in message
+
+
+@pytest.mark.parametrize("query", ["view=blue", "copySliceGeometryFrom=purple", "volume=NoSuchVolume",
+                                   "id=vtkMRMLScalarVolumeNode7"])
+async def test_slice_unknown_view_or_volume_is_404(client_with_phantom, query):
+    await error_of(await client_with_phantom.get(f"/slicer/slice?{query}"), 404)
+
+
+async def test_empty_scene_answers_blank_images(make_app):
+    client = make_app()[0].test_client()
+    blank = await png_of(await client.get("/slicer/slice?size=64x32"))
+    assert blank.size == (64, 32) and np.asarray(blank.convert("L")).max() == 0
+    assert (await png_of(await client.get("/slicer/threeD?size=40"))).size == (40, 40)
+    assert (await png_of(await client.get("/slicer/screenshot"))).size == (800, 800)
+    document = await (await client.get("/slicer/threeDGraphics")).get_json()
+    assert document["asset"]["version"] == "2.0"
+
+
+async def test_three_d_axes_and_bad_axis(client_with_phantom):
+    for axis in ("L", "R", "A", "P", "I", "S", "left", "anterior", "inferior"):
+        image = await png_of(await client_with_phantom.get(f"/slicer/threeD?lookFromAxis={axis}&size=64"))
+        assert image.size == (64, 64)
+    await error_of(await client_with_phantom.get("/slicer/threeD?lookFromAxis=x"), 400)
+    await error_of(await client_with_phantom.get("/slicer/threeD?rendering=surface"), 400)
+
+
+async def test_three_d_graphics_format_widget_and_box(client_with_phantom):
+    response = await client_with_phantom.get("/slicer/threeDGraphics?format=glTF&boxVisible=true")
+    assert response.headers["Content-Type"] == "application/json"
+    document = await response.get_json()
+    assert "Phantom box" in {node["name"] for node in document["nodes"]}
+    await error_of(await client_with_phantom.get("/slicer/threeDGraphics?format=obj"), 400)
+    await error_of(await client_with_phantom.get("/slicer/threeDGraphics?widgetIndex=one"), 400)
+    await error_of(await client_with_phantom.get("/slicer/threeDGraphics?widgetIndex=3"), 404)
+
+
+async def test_timeimage_shows_the_time_in_a_border_of_the_colour(make_app):
+    client = make_app()[0].test_client()
+    first = await png_of(await client.get("/slicer/timeimage"))
+    assert first.size == (128, 32) and first.mode == "RGBA"
+    assert first.getpixel((1, 1)) == (0x33, 0x33, 0x33, 204)  # default colour 333 at 80%
+    await asyncio.sleep(0.03)
+    second = await png_of(await client.get("/slicer/timeimage"))
+    assert first.tobytes() != second.tobytes()  # the time moved on by at least 1/100 s
+    red = await png_of(await client.get("/slicer/timeimage?color=f00"))
+    assert red.getpixel((1, 1)) == (255, 0, 0, 204)
+    assert {red.getpixel((x, 1))[3] for x in range(128)} == {0, 204}  # dashed: dashes and gaps
+    await error_of(await client.get("/slicer/timeimage?color=red"), 400)
