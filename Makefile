@@ -34,6 +34,8 @@ clean:
 ohif:
 	deploy/fetch-ohif
 
-# DICOMweb benchmark: SlicerWeb vs Orthanc + DICOMweb plugin on the same generated data (prints a table).
+# Benchmarks (each prints a table): DICOMweb vs Orthanc + DICOMweb plugin on the same generated data;
+# Slicer API volume transfer, slice renders/s and system/version req/s against in-run floors.
 bench: system-deps venv
 	$(BIN)/python bench/dicomweb
+	$(BIN)/python bench/slicer_api

@@ -85,7 +85,7 @@ class HeadlessViews:
     camera_axis: str = "a"  # Slicer's default 3D view looks from Anterior
     threed_size: tuple[int, int] = DEFAULT_SIZE
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _windows: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)
+    _windows: dict[tuple[str, int, tuple[int, ...]], tuple[float, float]] = field(default_factory=dict)
 
     # --- slice views -------------------------------------------------------------------------------
 
@@ -151,7 +151,8 @@ class HeadlessViews:
             view.geometry = reslice.fit_geometry_to_size(view.geometry, *view.size, previous=source.size)
 
     def _window(self, volume: VolumeData, window: float | None, level: float | None) -> tuple[float, float]:
-        key = (volume.id, id(volume.array))  # a mutation replaces the array: a new key
+        # Snapshots hand out fresh read-only views of the same buffer; a mutation replaces the buffer.
+        key = (volume.id, volume.array.__array_interface__["data"][0], volume.array.shape)
         if key not in self._windows:
             self._windows = {k: v for k, v in self._windows.items() if k[0] != volume.id}
             self._windows[key] = reslice.auto_window_level(volume.array)
