@@ -121,6 +121,7 @@ class OrthancServer:
         self.workdir = workdir
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.version = ""
 
     @property
     def url(self) -> str:
@@ -161,7 +162,10 @@ class OrthancServer:
                 if self.process.poll() is not None:
                     break
                 try:
-                    if client.get(self.url + "/system").status_code == 200:
+                    system = client.get(self.url + "/system")
+                    if system.status_code == 200:
+                        plugin = client.get(self.url + "/plugins/dicom-web").json()
+                        self.version = f"Orthanc {system.json()['Version']} + DICOMweb plugin {plugin['Version']}"
                         return
                 except httpx.TransportError:
                     pass
