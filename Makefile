@@ -17,7 +17,9 @@ venv: $(STAMP)
 system-deps:
 	deploy/install-system-deps
 
-run: venv ohif
+run: venv
+	deploy/install-system-deps --run
+	deploy/fetch-ohif
 	$(BIN)/slicerweb serve --demo --policy policies/default.toml
 
 test: system-deps venv ohif
