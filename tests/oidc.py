@@ -170,7 +170,7 @@ def check_exec_toggle(http: httpx.Client, issuer: RunningIssuer, audit_path: Pat
         after = http.post("/slicer/exec", content=code, headers=executor)
         if after.status_code == 403:
             break
-        time.sleep(0.3)
+        time.sleep(0.5)
     assert after.status_code == 403, "exec did not switch itself off"
     events = AuditLog(audit_path).read()
     kinds = [(e["event"], e.get("subject")) for e in events]

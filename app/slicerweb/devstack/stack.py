@@ -1,0 +1,173 @@
+"""Start app + proxy (+ optionally the local issuer) as foreground child processes.
+
+Used by `deploy/run-stack` and by the proxy tests: the app listens on a Unix socket in the stack's
+private directory, the proxy (real nginx or real Caddy, configs rendered from `proxy/`) listens on
+free high loopback ports with certificates from `certs.make_certs`. Nothing needs root; nothing
+daemonizes; `Stack.stop()` ends exactly the processes it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .certs import CertPaths, make_certs
+from .proxyconf import ProxySettings, render
+
+START_TIMEOUT = 30.0
+
+
+class StackError(RuntimeError):
+    """A component did not start (the message carries its log)."""
+
+
+@dataclass
+class Stack:
+    proxy: str
+    url: str                    # https://name:port
+    http_url: str               # http://name:port (redirects)
+    https_port: int
+    http_port: int
+    server_name: str
+    directory: Path
+    app_socket: Path
+    data_dir: Path
+    certs: CertPaths
+    issuer_url: str = ""
+    processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "audit.jsonl"
+
+    def log(self, name: str) -> str:
+        path = self.directory / "run" / name
+        return path.read_text() if path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop the proxy, then the app, then the issuer (only the processes this stack started)."""
+        for name in ("proxy", "app", "issuer"):
+            process = self.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGQUIT if name == "proxy" and self.proxy == "nginx" else signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (the proxy binds it itself)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    app_dir = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([app_dir, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def _wait_line(process: subprocess.Popen[str], marker: str, log: Path, what: str) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if marker in line:
+            return line.strip().rsplit(marker, 1)[1]
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise StackError(f"{what} did not start:\n{log.read_text() if log.exists() else ''}")
+
+
+def _wait_port(process: subprocess.Popen[str], host: str, port: int, log: Path, what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    process.kill()
+    raise StackError(f"{what} did not listen on {host}:{port}:\n{log.read_text() if log.exists() else ''}")
+
+
+def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect_uris: list[str] | None = None,
+                 extra_args: list[str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`slicerweb issuer` on a free loopback port; returns (process, issuer URL)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "issuer.log"
+    command = [sys.executable, "-m", "slicerweb", "issuer", "--keys", str(directory / "issuer-keys.json"),
+               "--audience", audience]
+    for client in clients:
+        command += ["--client", client]
+    for uri in redirect_uris or []:
+        command += ["--redirect-uri", uri]
+    command += extra_args or []
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=child_env())
+    return process, _wait_line(process, "serving on ", log, "issuer")
+
+
+def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: str = "localhost",
+                tls_profile: str = "intermediate", upload_max_body: str = "4g",
+                app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
+                https_port: int = 0, http_port: int = 0) -> Stack:
+    """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack."""
+    directory.mkdir(parents=True, exist_ok=True)
+    run_dir = directory / "run"
+    run_dir.mkdir(exist_ok=True)
+    certs = make_certs(directory / "certs", [server_name, "127.0.0.1", "::1"])
+    policy = directory / "policy.toml"
+    policy.write_text(policy_toml)
+    socket_path = run_dir / "app.sock"
+    data_dir = directory / "data"
+    stack = Stack(proxy, "", "", 0, 0, server_name, directory, socket_path, data_dir, certs)
+    if issuer:
+        stack.processes["issuer"], stack.issuer_url = issuer
+    try:
+        app_log = run_dir / "app.log"
+        app = subprocess.Popen(
+            [sys.executable, "-m", "slicerweb", "serve", "--policy", str(policy), "--unix-socket", str(socket_path),
+             "--data-dir", str(data_dir), *(app_args or [])],
+            stdout=subprocess.PIPE, stderr=app_log.open("w"), text=True, env=child_env(), cwd=directory)
+        stack.processes["app"] = app
+        _wait_line(app, "serving on ", app_log, "app")
+        stack.https_port = https_port or free_port()
+        stack.http_port = http_port or free_port()
+        settings = ProxySettings(server_name=server_name, https_port=stack.https_port, http_port=stack.http_port,
+                                 cert=certs.chain, key=certs.key, app_socket=socket_path, tls_profile=tls_profile,
+                                 upload_max_body=upload_max_body)
+        config = render(proxy, settings, directory / proxy, run_dir)
+        log = run_dir / f"{proxy}.log"
+        if proxy == "nginx":
+            command = ["nginx", "-p", str(run_dir), "-c", str(config), "-e", str(run_dir / "nginx-error.log"),
+                       "-g", "daemon off;"]
+            env = child_env()
+        else:
+            command = ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"]
+            env = child_env({"XDG_DATA_HOME": str(run_dir), "XDG_CONFIG_HOME": str(run_dir), "HOME": str(run_dir)})
+        stack.processes["proxy"] = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                                    text=True, env=env, cwd=run_dir)
+        _wait_port(stack.processes["proxy"], "127.0.0.1", stack.https_port, log, proxy)
+        _wait_port(stack.processes["proxy"], "127.0.0.1", stack.http_port, log, proxy)
+    except BaseException:
+        stack.stop()
+        raise
+    suffix = "" if stack.https_port == 443 else f":{stack.https_port}"
+    stack.url = f"https://{server_name}{suffix}"
+    stack.http_url = f"http://{server_name}:{stack.http_port}"
+    return stack
