@@ -31,10 +31,11 @@ from .features import FeatureFlags
 from .forwarded import ProxyTrust
 from .headers import add_security_headers
 from .hosts import TrustedHostMiddleware
-from .limits import apply_body_limit
+from .limits import apply_body_limit, largest_limit
 from .policy import Policy
 from .services import Services
 from .slicer_api import create_blueprint as slicer_blueprint
+from .slicer_api.compat import create_blueprint as slicer_compat_blueprint
 
 BlueprintFactory = Callable[[Services], Blueprint]
 
@@ -43,6 +44,7 @@ FAMILIES: tuple[tuple[str, str | None, BlueprintFactory], ...] = (
     ("admin", None, admin.create_blueprint),
     ("dicomweb", "dicomweb", dicomweb_blueprint),
     ("slicer", "slicer", slicer_blueprint),
+    ("slicer", "slicer", slicer_compat_blueprint),  # slicerio's DELETE /system (no /slicer prefix)
     ("static", "static", static.create_blueprint),
 )
 
@@ -55,7 +57,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
                audit: AuditLog | None = None) -> Quart:
     """Build the Quart app for `policy` over `engine`."""
     app = Quart("slicerweb", static_folder=None)
-    app.config.update(MAX_CONTENT_LENGTH=int(policy.limits.max_body_bytes),
+    app.config.update(MAX_CONTENT_LENGTH=largest_limit(policy),  # each route lowers it (limits.py)
                       BODY_TIMEOUT=int(policy.limits.body_timeout), PROVIDE_AUTOMATIC_OPTIONS=True,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep engine field order on the wire

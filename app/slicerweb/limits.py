@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from quart import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .policy import Policy
 
@@ -32,8 +33,24 @@ def limit_for(policy: Policy, kind: str | None, action: str | None) -> int:
     return int(policy.limits.max_body_bytes)
 
 
+def largest_limit(policy: Policy) -> int:
+    """The app-wide ceiling (Quart's MAX_CONTENT_LENGTH); routes lower it in `apply_body_limit`."""
+    return max(int(policy.limits.max_body_bytes), int(policy.limits.upload_max_body_bytes),
+               int(policy.limits.exec_max_body_bytes))
+
+
 def apply_body_limit(policy: Policy, action: str | None) -> None:
-    """Set this request's body limit (called from the app's before-request hook)."""
+    """Set this request's body limit (called from the app's before-request hook).
+
+    Quart's `Body` copies the limit when the request is created (before routing), so the route's
+    limit is also pushed into it: a declared Content-Length over the limit is refused here, and a
+    streamed body stops growing at it.
+    """
     view = current_app.view_functions.get(request.endpoint or "")
-    request.max_content_length = limit_for(policy, getattr(view, ATTRIBUTE, None), action)
+    limit = limit_for(policy, getattr(view, ATTRIBUTE, None), action)
+    request.max_content_length = limit
     request.body_timeout = int(policy.limits.body_timeout)
+    body = request.body
+    body._max_content_length = limit  # Quart keeps its own copy; no public setter
+    if (request.content_length or 0) > limit or len(body._data) > limit:
+        raise RequestEntityTooLarge()

@@ -89,6 +89,12 @@ SETTINGS: tuple[Setting, ...] = (
        "Client addresses or networks whose Forwarded / X-Forwarded-* headers are honoured."),
     _s("server", "public_url", str, "",
        "Fixed public base URL (https://host/prefix) used in RetrieveURL etc.; overrides headers."),
+    _s("server", "file_roots", list, [],
+       "Server directories /slicer/mrml may load from and save to (localfile=, url=file://). Empty: "
+       "anywhere on a loopback-only server (the caller is a local user), nowhere otherwise."),
+    _s("server", "url_load_prefixes", list, [],
+       "URL prefixes /slicer/mrml?url= and accessDICOMwebStudy may fetch from (SSRF guard). Empty: any "
+       "http(s) URL on a loopback-only server, none otherwise."),
     # [features]
     _s("features", "static", bool, True, "Serve static pages from the docroot at /."),
     _s("features", "dicomweb", bool, True, "Serve the DICOM database as DICOMweb at /dicom."),
@@ -118,6 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("limits", "upload_max_body_bytes", int, 4 << 30,
        "Body limit for STOW-RS and volume/file uploads.", minimum=0),
     _s("limits", "exec_max_body_bytes", int, 64 << 10, "Body limit for /slicer/exec.", minimum=0),
+    _s("limits", "volume_upload_compressed", bool, False,
+       "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated only up to the announced size); "
+       "the WebServer module accepted raw only."),
     _s("limits", "read_timeout", int, 60, "Seconds an idle connection may wait for data.", minimum=1),
     _s("limits", "body_timeout", int, 600, "Seconds a request body may take to arrive.", minimum=1),
     _s("limits", "qido_default_limit", int, 100, "QIDO results when no limit is asked.", minimum=1),

@@ -213,12 +213,20 @@ class SceneService(RenderService, Protocol):
         (segmentations carry `["Segmentation"]["Segments"][segment id]["Name"]`). NotFound if none."""
         ...
 
-    async def load_file(self, path: str, filetype: str, properties: dict[str, str]) -> list[str]:
+    async def load_file(self, path: str, filetype: str, properties: dict[str, str],
+                        roots: tuple[str, ...] | None = None) -> list[str]:
         """Load a server-local file (`VolumeFile`, `MarkupsFile`, `TransformFile`,
-        `SegmentationFile`, ...); return the loaded node ids. Invalid/Unsupported on bad input."""
+        `SegmentationFile`, ...); return the loaded node ids. Invalid/Unsupported on bad input;
+        Forbidden when the path (or a detached data file) lies outside `roots` (None: anywhere)."""
         ...
 
-    async def save_file(self, selection: NodeFilter, path: str, properties: dict[str, str]) -> None:
+    async def load_url(self, url: str, filetype: str, properties: dict[str, str],
+                       max_bytes: int = 4 << 30) -> list[str]:
+        """Download an http(s) URL (at most `max_bytes`) and load it like `load_file`."""
+        ...
+
+    async def save_file(self, selection: NodeFilter, path: str, properties: dict[str, str],
+                        roots: tuple[str, ...] | None = None) -> None:
         """Write exactly one selected node to a server-local file (`useCompression` etc.)."""
         ...
 
@@ -226,7 +234,7 @@ class SceneService(RenderService, Protocol):
         """Remove the selected nodes (an empty filter clears the scene); return removed ids."""
         ...
 
-    async def reload(self, selection: NodeFilter) -> list[str]:
+    async def reload(self, selection: NodeFilter, roots: tuple[str, ...] | None = None) -> list[str]:
         """Re-read each selected node from the file it was loaded from; return reloaded ids."""
         ...
 
@@ -278,6 +286,10 @@ class SceneService(RenderService, Protocol):
         ...
 
     async def segmentations(self) -> list[SegmentationData]:
+        ...
+
+    async def tracker(self) -> np.ndarray:
+        """The `tracker` transform's 4x4 to-parent matrix (identity before the first `set_tracker`)."""
         ...
 
     async def set_tracker(self, matrix: np.ndarray) -> None:

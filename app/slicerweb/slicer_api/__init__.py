@@ -5,11 +5,25 @@ from __future__ import annotations
 from quart import Blueprint
 
 from ..services import Services
-from . import execute, system, views
+from . import (
+    dicomweb_access,
+    execute,
+    gui,
+    markups,
+    mrml,
+    sampledata,
+    segmentations,
+    system,
+    tracking,
+    transforms,
+    views,
+    volumes,
+)
 
 
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("slicer", __name__, url_prefix="/slicer")
-    for module in (system, execute, views):
+    for module in (system, execute, mrml, volumes, transforms, markups, segmentations, sampledata, tracking, gui,
+                   dicomweb_access, views):
         module.register(bp, services)
     return bp

@@ -21,11 +21,12 @@ class HeadlessEngine:
         self.demo = demo
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
-        self.scene = HeadlessScene()
         self.dicom = HeadlessDicom(self.data_dir / "dicom")
+        self.scene = HeadlessScene(self.data_dir, dicom=self.dicom)
 
     async def start(self) -> None:
         """Nothing to open yet; demo content is loaded by the services that own it."""
 
     async def close(self) -> None:
-        """Nothing to release yet."""
+        """Stop the scene's worker threads (a running exec finishes on its own)."""
+        self.scene.close()

@@ -1,0 +1,330 @@
+"""NRRD reading and writing with exact geometry (pynrrd for headers and file encodings).
+
+Arrays are `[k, j, i]` (pynrrd `index_order="C"`); geometry is a 4x4 IJK-to-RAS matrix. Files are
+written in LPS, as Slicer writes them: directions and origin with x and y negated, every number
+with `repr` so a read gives back the very same float64 values.
+
+    NRRD0004
+    type: int16
+    dimension: 3
+    space: left-posterior-superior
+    sizes: 256 256 130
+    space directions: (-1.0,0.0,0.0) (0.0,-1.0,0.0) (0.0,0.0,1.3)
+    kinds: domain domain domain
+    endian: little
+    encoding: raw
+    space origin: (86.64489746093749,-133.92860412597656,116.78569793701172)
+
+`parse_upload` is the strict reader for `POST /volume` bodies: every field is checked against the
+data before anything reaches the scene (Invalid -> 400, Unsupported -> 415).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nrrd
+import numpy as np
+
+from ..errors import Invalid, Unsupported
+
+# numpy dtype -> canonical NRRD type name
+NRRD_TYPES: dict[str, str] = {
+    "int8": "int8", "uint8": "uint8", "int16": "int16", "uint16": "uint16", "int32": "int32",
+    "uint32": "uint32", "int64": "int64", "uint64": "uint64", "float32": "float", "float64": "double",
+}
+# every NRRD type spelling -> numpy dtype name
+TYPE_ALIASES: dict[str, str] = {
+    **{k: k for k in NRRD_TYPES},
+    "signed char": "int8", "int8_t": "int8", "uchar": "uint8", "unsigned char": "uint8", "uint8_t": "uint8",
+    "short": "int16", "short int": "int16", "signed short": "int16", "signed short int": "int16",
+    "int16_t": "int16", "ushort": "uint16", "unsigned short": "uint16", "unsigned short int": "uint16",
+    "uint16_t": "uint16", "int": "int32", "signed int": "int32", "int32_t": "int32", "uint": "uint32",
+    "unsigned int": "uint32", "uint32_t": "uint32", "longlong": "int64", "long long": "int64",
+    "long long int": "int64", "signed long long": "int64", "signed long long int": "int64",
+    "int64_t": "int64", "ulonglong": "uint64", "unsigned long long": "uint64",
+    "unsigned long long int": "uint64", "uint64_t": "uint64", "float": "float32", "double": "float64",
+}
+LPS_SPACES = ("left-posterior-superior", "lps")
+RAS_SPACES = ("right-anterior-superior", "ras")
+LPS_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class NrrdImage:
+    """Voxels `[k, j, i]` (plus trailing component axes), IJK-to-RAS, spatial dimension, header."""
+
+    array: np.ndarray
+    ijk_to_ras: np.ndarray
+    dimension: int
+    header: dict[str, Any]
+
+
+def _float(value: float) -> str:
+    return repr(float(value) + 0.0)  # + 0.0 turns -0.0 into 0.0
+
+
+def _vector(values: Any) -> str:
+    return "(" + ",".join(_float(v) for v in values) + ")"
+
+
+def nrrd_header(array: np.ndarray, ijk_to_ras: np.ndarray, dimension: int = 3, *, encoding: str = "raw",
+                component_kind: str | None = None, fields: dict[str, str] | None = None) -> bytes:
+    """The header for `array[k, j, i(, c)]`; `component_kind` (e.g. "vector") adds a leading axis."""
+    spatial = array.shape[:3] if array.ndim >= 3 else array.shape
+    sizes = list(reversed(spatial))[:dimension]
+    if dimension == 2 and len(sizes) == 3:
+        sizes = sizes[:2]
+    lps = LPS_FLIP @ ijk_to_ras
+    directions = [_vector(lps[:3, axis]) for axis in range(dimension)]
+    kinds = ["domain"] * dimension
+    if component_kind is not None:
+        sizes = [array.shape[-1], *sizes]
+        directions = ["none", *directions]
+        kinds = [component_kind, *kinds]
+    lines = [
+        "NRRD0004",
+        "# Complete NRRD file format specification at:",
+        "# http://teem.sourceforge.net/nrrd/format.html",
+        f"type: {NRRD_TYPES[array.dtype.name]}",
+        f"dimension: {len(sizes)}",
+        "space: left-posterior-superior",
+        "sizes: " + " ".join(str(s) for s in sizes),
+        "space directions: " + " ".join(directions),
+        "kinds: " + " ".join(kinds),
+        "endian: little",
+        f"encoding: {encoding}",
+        "space origin: " + _vector(lps[:3, 3]),
+    ]
+    lines += [f"{key}:={value}" for key, value in (fields or {}).items()]
+    return ("\n".join(lines) + "\n\n").encode("ascii")
+
+
+def little_endian(array: np.ndarray) -> np.ndarray:
+    """C-contiguous little-endian data (a copy only when needed)."""
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+
+
+def iter_nrrd(array: np.ndarray, ijk_to_ras: np.ndarray, dimension: int = 3, chunk: int = CHUNK,
+              component_kind: str | None = None) -> Iterator[bytes]:
+    """A raw NRRD file as chunks: the header, then zero-copy slices of the voxel buffer."""
+    if array.dtype.name not in NRRD_TYPES:
+        raise Unsupported(f"cannot write {array.dtype} voxels to NRRD")
+    yield nrrd_header(array, ijk_to_ras, dimension, component_kind=component_kind)
+    data = memoryview(little_endian(array)).cast("B")
+    for start in range(0, len(data), chunk):
+        yield bytes(data[start:start + chunk])
+
+
+def write_nrrd(path: Path, array: np.ndarray, ijk_to_ras: np.ndarray, dimension: int = 3, *,
+               compress: bool = True, component_kind: str | None = None,
+               fields: dict[str, str] | None = None) -> None:
+    """Write atomically (temporary file in the same directory, then rename)."""
+    if array.dtype.name not in NRRD_TYPES:
+        raise Unsupported(f"cannot write {array.dtype} voxels to NRRD")
+    path = Path(path)
+    header = nrrd_header(array, ijk_to_ras, dimension, encoding="gzip" if compress else "raw",
+                         component_kind=component_kind, fields=fields)
+    data = memoryview(little_endian(array)).cast("B")
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(header)
+            if compress:
+                packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+                for start in range(0, len(data), CHUNK):
+                    out.write(packer.compress(data[start:start + CHUNK]))
+                out.write(packer.flush())
+            else:
+                out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def geometry(header: dict[str, Any], spatial_axes: list[int]) -> np.ndarray:
+    """IJK-to-RAS from `space directions`/`space origin` (or `spacings`) of the spatial axes."""
+    matrix = np.eye(4)
+    directions = header.get("space directions")
+    if directions is not None:
+        directions = np.asarray(directions, dtype=float)
+        for column, axis in enumerate(spatial_axes):
+            vector = directions[axis]
+            if vector.shape[0] != 3 or not np.all(np.isfinite(vector)):
+                raise Invalid(f"space directions: axis {axis} must be a finite 3-vector")
+            matrix[:3, column] = vector
+    elif "spacings" in header:
+        spacings = np.asarray(header["spacings"], dtype=float)
+        for column, axis in enumerate(spatial_axes):
+            value = spacings[axis]
+            matrix[column, column] = value if np.isfinite(value) else 1.0
+    origin = header.get("space origin")
+    if origin is not None:
+        origin = np.asarray(origin, dtype=float)
+        if origin.shape != (3,) or not np.all(np.isfinite(origin)):
+            raise Invalid("space origin must be a finite 3-vector, e.g. (0,0,0)")
+        matrix[:3, 3] = origin
+    if len(spatial_axes) == 2:  # a 2D image in 3D space: the slice normal, unit spacing
+        normal = np.cross(matrix[:3, 0], matrix[:3, 1])
+        length = np.linalg.norm(normal)
+        matrix[:3, 2] = normal / length if length > 0 else (0.0, 0.0, 1.0)
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
+        raise Invalid("space directions are degenerate (zero or parallel axes)")
+    space = str(header.get("space", "left-posterior-superior")).lower()
+    if space in RAS_SPACES:
+        return matrix
+    if space in ("left-anterior-superior", "las"):
+        return np.diag([-1.0, 1.0, 1.0, 1.0]) @ matrix
+    return LPS_FLIP @ matrix  # LPS, and ITK's reading of space-less files
+
+
+def spatial_axes_of(header: dict[str, Any]) -> list[int]:
+    """Axes (in NRRD order, fastest first) that are domain axes."""
+    dimension = int(header["dimension"])
+    directions = header.get("space directions")
+    if directions is not None:
+        rows = np.asarray(directions, dtype=float)
+        return [a for a in range(dimension) if np.all(np.isfinite(rows[a]))]
+    kinds = header.get("kinds")
+    if kinds is not None:
+        return [a for a in range(dimension) if kinds[a] in ("domain", "space", "time")][:3]
+    return list(range(min(dimension, 3)))
+
+
+def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None) -> NrrdImage:
+    """Read a .nrrd or .nhdr file (raw, ascii, gzip, bzip2); `check_path` vets a detached data file."""
+    path = Path(path)
+    try:
+        header = nrrd.read_header(str(path))
+        data_file = header.get("data file") or header.get("datafile")
+        if data_file and check_path is not None:
+            target = Path(data_file) if os.path.isabs(data_file) else path.parent / data_file
+            check_path(target)
+        with open(path, "rb") as handle:
+            nrrd.read_header(handle)  # leaves the handle at the attached data, if any
+            array = nrrd.read_data(header, handle, str(path), index_order="C")
+    except nrrd.NRRDError as exc:
+        raise Invalid(f"{path.name}: not a readable NRRD file: {exc}") from None
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise Invalid(f"{path.name}: cannot read NRRD data: {exc}") from None
+    axes = spatial_axes_of(header)
+    if len(axes) not in (2, 3):
+        raise Unsupported(f"{path.name}: {len(axes)} spatial axes; 2D and 3D images are supported")
+    return NrrdImage(_move_components_last(array, header, axes), geometry(header, axes), len(axes), header)
+
+
+def _move_components_last(array: np.ndarray, header: dict[str, Any], axes: list[int]) -> np.ndarray:
+    """`[k, j, i, c]` (C order) from a file whose non-spatial axes come first (NRRD order)."""
+    dimension = int(header["dimension"])
+    others = [a for a in range(dimension) if a not in axes]
+    c_axes = [dimension - 1 - a for a in axes]  # C order reverses NRRD order
+    c_others = [dimension - 1 - a for a in others]
+    order = sorted(c_axes) + sorted(c_others)
+    array = np.transpose(array, order)
+    if len(axes) == 2:
+        array = array[np.newaxis, ...]
+    return array
+
+
+def parse_upload(body: bytes, *, allow_compressed: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Strictly parse a `POST /volume` NRRD body into (array [k, j, i], ijk_to_ras, dimension)."""
+    if not body.startswith(b"NRRD000"):
+        raise Unsupported("the body is not a NRRD file (it must start with the magic line NRRD0004)")
+    end, skip = _header_end(body)
+    try:
+        lines = body[:end].decode("ascii").splitlines()
+        header = nrrd.read_header(lines)
+    except UnicodeDecodeError:
+        raise Invalid("the NRRD header is not ASCII text") from None
+    except (nrrd.NRRDError, ValueError, IndexError) as exc:
+        raise Invalid(f"malformed NRRD header: {exc}") from None
+    for required in ("type", "dimension", "sizes", "encoding"):
+        if required not in header:
+            raise Invalid(f"the NRRD header lacks the required field '{required}'")
+    if header.get("data file") or header.get("datafile"):
+        raise Invalid("detached data ('data file') is not accepted in an upload; send the data attached")
+    if int(header.get("line skip", 0) or 0) or int(header.get("byte skip", 0) or 0):
+        raise Unsupported("'line skip' and 'byte skip' are not supported in uploads")
+    dtype_name = TYPE_ALIASES.get(str(header["type"]).strip().lower())
+    if dtype_name is None:
+        raise Unsupported(f"pixel type '{header['type']}' is not supported; use an integer type "
+                          "(int8 ... uint64) or float/double")
+    dimension = int(header["dimension"])
+    sizes = [int(s) for s in header["sizes"]]
+    if dimension not in (2, 3):
+        raise Unsupported(f"dimension {dimension} is not supported; upload a 2D or 3D scalar volume")
+    if len(sizes) != dimension or min(sizes) < 1:
+        raise Invalid(f"sizes {sizes} do not match dimension {dimension}")
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * dimension)]
+    if any(k not in ("domain", "space", "time", "???", "none") for k in kinds):
+        raise Unsupported(f"kinds {kinds}: only scalar volumes (all axes 'domain') are accepted")
+    dtype = np.dtype(dtype_name)
+    if dtype.itemsize > 1:
+        endian = str(header.get("endian", "")).lower()
+        if endian == "big":
+            raise Unsupported("big-endian data is not accepted; send 'endian: little'")
+        if endian != "little":
+            raise Invalid("multi-byte pixel types need 'endian: little'")
+    directions = header.get("space directions")
+    if directions is not None and np.asarray(directions).shape[0] != dimension:
+        raise Invalid(f"'space directions' must list {dimension} vectors")
+    space = str(header.get("space", "")).lower()
+    if space and space not in LPS_SPACES + RAS_SPACES + ("left-anterior-superior", "las"):
+        raise Unsupported(f"space '{header['space']}' is not supported; use left-posterior-superior")
+    ijk_to_ras = geometry(header, list(range(dimension)))
+    payload = _decode(body[end + skip:], str(header["encoding"]).lower(), allow_compressed,
+                      int(np.prod(sizes)) * dtype.itemsize)
+    array = np.frombuffer(payload, dtype=dtype.newbyteorder("<")).reshape(tuple(reversed(sizes)))
+    if dimension == 2:
+        array = array[np.newaxis, ...]
+    return array, ijk_to_ras, dimension
+
+
+def _header_end(body: bytes) -> tuple[int, int]:
+    """Index of the blank line ending the header, and the separator length (LF or CRLF)."""
+    positions = [(body.find(sep), len(sep)) for sep in (b"\n\n", b"\r\n\r\n")]
+    found = [(i, n) for i, n in positions if i >= 0]
+    if not found:
+        raise Invalid("the NRRD header is not terminated by a blank line")
+    return min(found)
+
+
+def _decode(data: bytes, encoding: str, allow_compressed: bool, expected: int) -> bytes:
+    if encoding == "raw":
+        payload = data
+    elif encoding in ("gzip", "gz", "bzip2", "bz2"):
+        if not allow_compressed:
+            raise Unsupported(f"compressed uploads (encoding: {encoding}) are not allowed here; "
+                              "send 'encoding: raw'")
+        payload = _decompress(data, encoding, expected)
+    else:
+        raise Unsupported(f"encoding '{encoding}' is not supported in uploads; send 'encoding: raw'")
+    if len(payload) < expected:
+        raise Invalid(f"truncated data: the header announces {expected} bytes of voxels, the body has "
+                      f"{len(payload)}")
+    if len(payload) > expected:
+        raise Invalid(f"the header does not match the data: it announces {expected} bytes of voxels, "
+                      f"the body has {len(payload)}")
+    return payload
+
+
+def _decompress(data: bytes, encoding: str, expected: int) -> bytes:
+    """Decompress at most `expected + 1` bytes (a decompression bomb stops there)."""
+    try:
+        if encoding in ("bzip2", "bz2"):
+            unpacker = bz2.BZ2Decompressor()
+            return unpacker.decompress(data, max_length=expected + 1)
+        inflater = zlib.decompressobj(47)  # gzip or zlib header
+        return inflater.decompress(data, expected + 1)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise Invalid(f"the compressed data is corrupt: {exc}") from None

@@ -1,0 +1,110 @@
+"""Built-in sample data: deterministic, offline phantoms named like Slicer's SampleData sets.
+
+- `MRHead`: 256 x 256 x 130 int16, MRHead.nrrd's geometry (1 x 1 x 1.3 mm, LPS axes, same origin):
+  scalp, skull, brain, ventricles and eyes, with seeded noise; T1-like intensities (0..~400).
+- `CTChest`: 256 x 256 x 120 int16 in Hounsfield units on a reduced grid (1.4 x 1.4 x 2.5 mm):
+  body, lungs, heart, contrast-filled aorta, spine and ribs.
+
+The same name always gives the same voxels (seeded noise), so tests can compare against them.
+Voxels are generated once per process and shared read-only between nodes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from .nodes import frozen_array
+
+
+@dataclass(frozen=True, eq=False)
+class SampleVolume:
+    name: str
+    array: np.ndarray
+    ijk_to_ras: np.ndarray
+
+
+def _grid(shape: tuple[int, int, int], ijk_to_ras: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RAS coordinates (float32, broadcastable) of the voxel centres of an axis-aligned grid."""
+    k, j, i = (np.arange(n, dtype=np.float32) for n in shape)
+    r = (ijk_to_ras[0, 0] * i + ijk_to_ras[0, 3]).astype(np.float32)[np.newaxis, np.newaxis, :]
+    a = (ijk_to_ras[1, 1] * j + ijk_to_ras[1, 3]).astype(np.float32)[np.newaxis, :, np.newaxis]
+    s = (ijk_to_ras[2, 2] * k + ijk_to_ras[2, 3]).astype(np.float32)[:, np.newaxis, np.newaxis]
+    return r, a, s
+
+
+def _inside(r: np.ndarray, a: np.ndarray, s: np.ndarray, centre: tuple[float, float, float],
+            radii: tuple[float, float, float]) -> np.ndarray:
+    return (((r - centre[0]) / radii[0]) ** 2 + ((a - centre[1]) / radii[1]) ** 2
+            + ((s - centre[2]) / radii[2]) ** 2) <= 1.0
+
+
+def _mr_head() -> SampleVolume:
+    shape = (130, 256, 256)
+    ijk_to_ras = np.array([[-1.0, 0.0, 0.0, 86.64489746093749],
+                           [0.0, -1.0, 0.0, -133.92860412597656],
+                           [0.0, 0.0, 1.2999954223632812, -116.78569793701172],
+                           [0.0, 0.0, 0.0, 1.0]])
+    r, a, s = _grid(shape, ijk_to_ras)
+    centre = (0.0, -10.0, 10.0)
+    volume = np.zeros(shape, dtype=np.float32)
+    volume[_inside(r, a, s, centre, (78, 98, 80))] = 220.0  # scalp and fat
+    volume[_inside(r, a, s, centre, (74, 94, 76))] = 40.0  # skull (dark on T1)
+    volume[_inside(r, a, s, centre, (69, 89, 71))] = 110.0  # CSF rim
+    volume[_inside(r, a, s, (0.0, -10.0, 14.0), (66, 86, 66))] = 300.0  # white matter
+    for side in (-1.0, 1.0):
+        volume[_inside(r, a, s, (side * 9.0, -5.0, 20.0), (6, 22, 10))] = 60.0  # lateral ventricles
+        volume[_inside(r, a, s, (side * 32.0, 70.0, -25.0), (12, 12, 12))] = 90.0  # eyes
+    noise = np.random.default_rng(2016).normal(0.0, 6.0, shape).astype(np.float32)
+    volume = np.where(volume > 0, volume + noise, np.abs(noise) * 0.5)
+    return SampleVolume("MRHead", np.clip(volume, 0, 32767).astype(np.int16), ijk_to_ras)
+
+
+def _ct_chest() -> SampleVolume:
+    shape = (120, 256, 256)
+    ijk_to_ras = np.array([[-1.4, 0.0, 0.0, 178.5],
+                           [0.0, -1.4, 0.0, 178.5],
+                           [0.0, 0.0, 2.5, -300.0],
+                           [0.0, 0.0, 0.0, 1.0]])
+    r, a, s = _grid(shape, ijk_to_ras)
+    volume = np.full(shape, -1000.0, dtype=np.float32)
+    body = _inside(r, a, s, (0.0, 0.0, -150.0), (160, 110, 1000))
+    volume[body] = 40.0
+    for side in (-1.0, 1.0):
+        volume[_inside(r, a, s, (side * 70.0, 0.0, -140.0), (55, 75, 130))] = -820.0  # lungs
+        for rib in range(6):
+            z = -220.0 + rib * 30.0
+            ring = _inside(r, a, s, (0.0, 0.0, z), (150, 102, 6)) & ~_inside(r, a, s, (0.0, 0.0, z), (142, 94, 8))
+            volume[ring & (r * side > 20)] = 650.0
+    volume[_inside(r, a, s, (15.0, 20.0, -170.0), (45, 40, 50))] = 50.0  # heart
+    volume[_inside(r, a, s, (-20.0, -10.0, -150.0), (12, 12, 200))] = 220.0  # aorta with contrast
+    volume[_inside(r, a, s, (0.0, -80.0, -150.0), (16, 16, 1000))] = 700.0  # spine
+    noise = np.random.default_rng(2017).normal(0.0, 12.0, shape).astype(np.float32)
+    volume = np.where(body, volume + noise, volume)
+    return SampleVolume("CTChest", np.clip(volume, -1024, 3071).astype(np.int16), ijk_to_ras)
+
+
+GENERATORS: dict[str, Callable[[], SampleVolume]] = {"MRHead": _mr_head, "CTChest": _ct_chest}
+_lock = threading.Lock()
+
+
+@cache
+def _generated(name: str) -> SampleVolume:
+    sample = GENERATORS[name]()
+    return SampleVolume(sample.name, frozen_array(sample.array), frozen_array(sample.ijk_to_ras))
+
+
+def sample(name: str) -> SampleVolume | None:
+    """The named phantom (case-sensitive, as SampleData), generated on first use; None if unknown."""
+    if name not in GENERATORS:
+        return None
+    with _lock:
+        return _generated(name)
+
+
+def names() -> list[str]:
+    return list(GENERATORS)

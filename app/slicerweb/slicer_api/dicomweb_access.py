@@ -1,0 +1,47 @@
+"""/slicer/accessDICOMwebStudy: fetch a study from a DICOMweb server, import it, load it.
+
+Body (JSON): `dicomWEBPrefix` + `dicomWEBStore` form the service root, `studyUID` the study,
+`accessToken` the bearer token sent to that server. The original always failed (its parsed body
+was wrapped in a tuple); this one works. The server fetched from is chosen by the caller, so the
+URL must be allowed by `server.url_load_prefixes` (any on a loopback-only server).
+"""
+
+from __future__ import annotations
+
+import json
+
+from quart import Blueprint, Response, jsonify, request
+
+from ..engine.scene_api import DicomWebSource
+from ..errors import BadRequest, Forbidden
+from ..services import Services
+from .mrml import url_allowed
+
+
+def register(bp: Blueprint, services: Services) -> None:
+    scene = services.engine.scene
+    policy = services.policy
+
+    @bp.post("/accessDICOMwebStudy")
+    async def access_dicomweb_study() -> Response:
+        try:
+            body = json.loads(await request.get_data(cache=False) or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the request body must be JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        values = {key: body.get(key) for key in ("dicomWEBPrefix", "dicomWEBStore", "studyUID", "accessToken")}
+        for key in ("dicomWEBPrefix", "studyUID"):
+            if not isinstance(values[key], str) or not values[key]:
+                raise BadRequest(f"'{key}' (a string) is required")
+        for key in ("dicomWEBStore", "accessToken"):
+            if values[key] is not None and not isinstance(values[key], str):
+                raise BadRequest(f"'{key}' must be a string")
+        source = DicomWebSource(values["dicomWEBPrefix"], values["dicomWEBStore"] or "", values["studyUID"],
+                                values["accessToken"] or "")
+        if not source.base_url.startswith(("http://", "https://")):
+            raise BadRequest("dicomWEBPrefix must be an http(s) URL")
+        if not url_allowed(policy, source.base_url):
+            raise Forbidden("fetching from this DICOMweb server is not allowed (server.url_load_prefixes)")
+        ids = await scene.access_dicomweb_study(source)
+        return jsonify({"success": True, "loadedNodeIDs": ids})
