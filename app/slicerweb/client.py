@@ -17,6 +17,7 @@ library is used (no proxies from the environment: requests to the LAN go where t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import urllib.error
@@ -69,10 +70,8 @@ class Client:
             payload = exc.read()
             message = f"HTTP {exc.code}"
             if exc.headers.get("Content-Type", "").startswith("application/json"):
-                try:
+                with contextlib.suppress(ValueError, AttributeError):
                     message = json.loads(payload).get("message", message)
-                except (ValueError, AttributeError):
-                    pass
             raise SlicerWebError(exc.code, message) from None
         except (urllib.error.URLError, OSError) as exc:
             raise SlicerWebError(0, f"cannot reach {self.base_url}: {exc}") from None

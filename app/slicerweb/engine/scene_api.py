@@ -315,13 +315,6 @@ class SceneService(RenderService, Protocol):
         """A consistent snapshot of everything the views show."""
         ...
 
-    async def view_state(self, view: str) -> dict[str, Any] | None:
-        """JSON-able state the views module keeps per view (slice offset, orientation, camera)."""
-        ...
-
-    async def set_view_state(self, view: str, state: dict[str, Any]) -> None:
-        ...
-
     async def execute(self, source: str) -> Any:
         """Run Python `source` with the scene in scope (never on the event loop); return its
         `__execResult` (any JSON-able value; default `{}`)."""

@@ -27,7 +27,7 @@ N = TypeVar("N", bound=Node)
 
 
 class SceneStore:
-    """Node table, active volume, recorded GUI state and per-view state."""
+    """Node table, active volume and recorded GUI state."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -35,7 +35,6 @@ class SceneStore:
         self._counters: dict[str, int] = {}
         self._active_volume: str | None = None
         self._gui = GuiState()
-        self._views: dict[str, dict[str, Any]] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[SceneStore]:
@@ -86,11 +85,6 @@ class SceneStore:
     def gui(self) -> GuiState:
         return self._gui
 
-    def view_state(self, view: str) -> dict[str, Any] | None:
-        with self._lock:
-            state = self._views.get(view)
-            return dict(state) if state is not None else None
-
     # --- changing --------------------------------------------------------------------------
     def add(self, kind: type[N], name: str, *, unique: bool = True, **fields: Any) -> N:
         """Create a node of `kind` with a fresh id (and a unique name unless `unique=False`)."""
@@ -129,7 +123,6 @@ class SceneStore:
             removed = list(self._nodes)
             self._nodes.clear()
             self._active_volume = None
-            self._views.clear()
             return removed
 
     def set_active_volume(self, node_id: str | None) -> None:
@@ -139,10 +132,6 @@ class SceneStore:
     def set_gui(self, gui: GuiState) -> None:
         with self._lock:
             self._gui = gui
-
-    def set_view_state(self, view: str, state: dict[str, Any]) -> None:
-        with self._lock:
-            self._views[view] = dict(state)
 
     def unique_name(self, base: str) -> str:
         """`base` if unused, else `base_1`, `base_2`, ... (vtkMRMLScene::GenerateUniqueName)."""
