@@ -25,6 +25,8 @@ from slicerweb.engine.scene_api import (
     MarkupsData,
     ModelData,
     RenderInputs,
+    Segment,
+    SegmentationData,
     VolumeData,
 )
 
@@ -179,6 +181,22 @@ def test_volume_chosen_by_name_and_empty_scene_is_black():
     assert pixels.min() == 255  # the 4 mm cube fills the fitted view
     empty = render(HeadlessViews(), scene(), size=(30, 20))
     assert empty.shape == (20, 30) and empty.max() == 0
+
+
+def test_segments_are_overlaid_in_their_colour_where_they_are():
+    labelmap = np.zeros((64, 64, 64), np.uint8)
+    labelmap[40:50, 40:50, 10:20] = 3  # voxels reach S 8..18, A 8..18, R -22..-12
+    segmentation = SegmentationData("vtkMRMLSegmentationNode1", "Seg", labelmap, RAS_PHANTOM,
+                                    (Segment("Segment_1", "Tumour", (0.0, 1.0, 0.0), 3),))
+    inputs = RenderInputs(volume(), (volume(),), (), (), (segmentation,))
+    png = HeadlessViews().slice_png(SliceRequest(offset=12.5, size=(128, 128), window=900.0, level=550.0), inputs)
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    green = np.nonzero((rgb[..., 1] > 100) & (rgb[..., 0] < 30))
+    # axial: R -22..-12 is on the screen right: pixel centres 63.5 + 2 * (12..22) -> columns 88..107;
+    # A 8..18 is up: 63.5 - 2 * (8..18) -> rows 28..47
+    assert (green[1].min(), green[1].max()) == (88, 107)
+    assert (green[0].min(), green[0].max()) == (28, 47)
+    assert tuple(rgb[5, 5]) == (0, 0, 0)
 
 
 def test_orientation_labels_name_patient_directions():

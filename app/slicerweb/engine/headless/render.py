@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import NotFound
 from ..render_api import SLICE_VIEWS, SliceRequest, ThreeDRequest
-from ..scene_api import RenderInputs, VolumeData
+from ..scene_api import RenderInputs, SegmentationData, VolumeData
 from . import gltf, raycast, reslice
 from .png import encode_png
 
@@ -37,6 +38,7 @@ LAYOUT_TILES: dict[str, tuple[tuple[str, int, int, int, int], ...]] = {
 }
 # Slicer's slice controller bar colours.
 VIEW_COLOURS = {"red": (243, 74, 51), "yellow": (237, 213, 76), "green": (110, 176, 75)}
+SEGMENT_OPACITY = 0.5
 LETTERS = (("L", "R"), ("P", "A"), ("I", "S"))  # (negative, positive) per RAS axis
 
 
@@ -125,6 +127,8 @@ class HeadlessViews:
                                               request.interpolation)
         window, level = self._window(volume, request.window, request.level)
         pixels = reslice.window_to_uint8(values, inside, window, level)
+        if scene.segmentations:
+            pixels = overlay_segmentations(pixels, scene.segmentations, geometry)
         return draw_orientation_labels(pixels, geometry) if request.labels else pixels
 
     def _shown_volume(self, view: SliceView, scene: RenderInputs) -> VolumeData | None:
@@ -227,10 +231,33 @@ class HeadlessViews:
         return gltf.export_scene(meshes, point_sets(scene), boxes, box_visible)
 
 
+def overlay_segmentations(pixels: np.ndarray, segmentations: Sequence[SegmentationData],
+                          geometry: reslice.SliceGeometry) -> np.ndarray:
+    """Segments filled in their colours at SEGMENT_OPACITY over the grey image (Slicer's default look)."""
+    height, width = pixels.shape[:2]
+    rgb = np.repeat(pixels[..., None], 3, axis=2).astype(np.float32) if pixels.ndim == 2 else pixels.astype(np.float32)
+    for segmentation in segmentations:
+        if not segmentation.segments:
+            continue
+        labels, inside = reslice.sample_plane(segmentation.labelmap, segmentation.ijk_to_ras, geometry, width, height,
+                                              "nearest")
+        labels = np.where(inside, labels, 0).astype(np.int64)
+        top = max(int(labels.max()), max(s.label_value for s in segmentation.segments))
+        colours = np.zeros((top + 1, 3), dtype=np.float32)
+        opacity = np.zeros(top + 1, dtype=np.float32)
+        for segment in segmentation.segments:
+            if segment.label_value > 0:
+                colours[segment.label_value] = np.array(segment.color, dtype=np.float32) * 255
+                opacity[segment.label_value] = SEGMENT_OPACITY
+        alpha = opacity[labels][..., None]
+        rgb = rgb * (1 - alpha) + colours[labels] * alpha
+    return rgb.astype(np.uint8)
+
+
 def draw_orientation_labels(pixels: np.ndarray, geometry: reslice.SliceGeometry) -> np.ndarray:
     """Patient-direction letters at the four edges (as Slicer's orientation markers), in yellow."""
     image = Image.fromarray(pixels).convert("RGB")
-    height, width = pixels.shape
+    height, width = pixels.shape[:2]
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(10, min(width, height) // 24))
     right, up = geometry.slice_to_ras[:3, 0], geometry.slice_to_ras[:3, 1]
