@@ -1,7 +1,8 @@
 """create_app(policy, engine): the one app factory.
 
 Hook order, in one place:
-  ASGI (outermost first): access log + request id -> Host allow-list -> CORS -> Quart
+  ASGI (outermost first): access log + request id -> Connection: close on unread body
+                          -> Host allow-list -> CORS -> Quart
   Quart before_request:   family guard (flag, token, scope, exec gate) -> body limit
   Quart after_request:    security headers -> privileged-act audit
 Families whose policy flag is off are never mounted: every path in them is a 404 JSON.
@@ -31,6 +32,7 @@ from .features import FeatureFlags
 from .forwarded import ProxyTrust
 from .headers import add_security_headers
 from .hosts import TrustedHostMiddleware
+from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
 from .policy import Policy
 from .services import Services
@@ -93,9 +95,10 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
         await engine.close()
 
     asgi = AccessLogMiddleware(
-        TrustedHostMiddleware(
-            CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
-            policy.server.allowed_hosts),
+        CloseOnUnreadBody(
+            TrustedHostMiddleware(
+                CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
+                policy.server.allowed_hosts)),
         enabled=bool(policy.logging.access_log))
     app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
     return app
