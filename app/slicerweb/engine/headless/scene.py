@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import urllib.parse
-import urllib.request
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -20,7 +18,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import Invalid, NotFound, TooLarge, Unsupported
+from ..downloads import download
+from ..errors import Invalid, NotFound, Unsupported
 from ..scene_api import (
     LAYOUTS,
     DicomWebSource,
@@ -54,7 +53,6 @@ from .tracking import TRACKER_NAME, set_tracker
 
 T = TypeVar("T")
 VOLUME_CLASSES = ("vtkMRMLVolumeNode",)
-DOWNLOAD_CHUNK = 1 << 20
 
 
 class HeadlessScene(HeadlessRendering):
@@ -93,37 +91,12 @@ class HeadlessScene(HeadlessRendering):
     async def load_url(self, url: str, filetype: str, properties: dict[str, str],
                        max_bytes: int = 4 << 30) -> list[str]:
         """Download an http(s) URL into `<data_dir>/downloads` (kept for reload), then load it."""
-        target = await self._run(self._download, url, max_bytes)
+        target = await self._run(download, url, self.downloads, max_bytes)
         try:
             return await self.load_file(str(target), filetype, properties)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
-
-    def _download(self, url: str, max_bytes: int) -> Path:
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme not in ("http", "https"):
-            raise Invalid(f"only http and https URLs can be downloaded, not '{parsed.scheme}:'")
-        name = Path(urllib.parse.unquote(parsed.path)).name or "download"
-        stem = files.base_name(Path(name))
-        target = self.downloads / f"{stem}-{uuid.uuid4().hex}{name[len(stem):]}"
-        self.downloads.mkdir(parents=True, exist_ok=True)
-        request = urllib.request.Request(url, headers={"User-Agent": "SlicerWeb"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response, open(target, "wb") as out:
-                copied = 0
-                while chunk := response.read(DOWNLOAD_CHUNK):
-                    copied += len(chunk)
-                    if copied > max_bytes:
-                        raise TooLarge(f"download of {url} exceeds {max_bytes} bytes")
-                    out.write(chunk)
-        except (OSError, ValueError) as exc:
-            target.unlink(missing_ok=True)
-            raise Invalid(f"cannot download {url}: {exc}") from None
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        return target
 
     async def save_file(self, selection: NodeFilter, path: str, properties: dict[str, str],
                         roots: tuple[str, ...] | None = None) -> None:

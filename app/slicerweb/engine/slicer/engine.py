@@ -22,7 +22,7 @@ class SlicerEngine:
         self.main = main
         self.system = SlicerSystem(slicer, qt, main)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
-        self.scene = SlicerScene(slicer, main, qt, vtk)
+        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir))
         self.dicom = SlicerDicom(slicer, main)
 
     async def start(self) -> None:
