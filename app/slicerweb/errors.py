@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from quart import Quart, Response, g, jsonify, request
+from quart import Quart, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .engine import errors as engine_errors
@@ -143,16 +143,6 @@ def install_error_handlers(app: Quart) -> None:
         elif status == 413:
             message = "request body too large"
         return error_response(status, message, headers=headers)
-
-    @app.after_request
-    async def _close_after_refused_body(response: Response) -> Response:
-        """An error sent before the request body was read: tell the client not to reuse the
-        connection. Hypercorn closes it anyway (the body is still in flight), and a client that
-        reuses it sees "server disconnected" on its next request."""
-        if response.status_code >= 400 and (request.headers.get("Content-Length", "0") != "0"
-                                            or "Transfer-Encoding" in request.headers):
-            response.headers["Connection"] = "close"
-        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
