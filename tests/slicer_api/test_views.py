@@ -12,21 +12,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slicerweb.engine.scene_api import RenderInputs, VolumeData
-
 from ..engine.headless.test_render import MARKER_RAS, RAS_PHANTOM, bright_centroid, phantom
 
 
+def nrrd_of(array: np.ndarray, ijk_to_ras: np.ndarray) -> bytes:
+    """A raw little-endian NRRD in RAS space of `array` [k, j, i] (what a script would POST)."""
+    directions = " ".join("(" + ",".join(f"{v:g}" for v in ijk_to_ras[:3, c]) + ")" for c in range(3))
+    origin = ",".join(f"{v:g}" for v in ijk_to_ras[:3, 3])
+    header = (f"NRRD0004\ntype: short\ndimension: 3\nspace: right-anterior-superior\n"
+              f"sizes: {array.shape[2]} {array.shape[1]} {array.shape[0]}\nspace directions: {directions}\n"
+              f"kinds: domain domain domain\nendian: little\nencoding: raw\nspace origin: ({origin})\n\n")
+    return header.encode() + array.astype("<i2").tobytes()
+
+
 @pytest.fixture
-def client_with_phantom(make_app, monkeypatch):
-    app, engine = make_app()
-    volume = VolumeData("vtkMRMLScalarVolumeNode1", "Phantom", phantom(), RAS_PHANTOM)
-
-    async def render_inputs() -> RenderInputs:
-        return RenderInputs(volume, (volume,), (), (), ())
-
-    monkeypatch.setattr(engine.scene, "render_inputs", render_inputs)
-    return app.test_client()
+async def client_with_phantom(make_app):
+    """The phantom uploaded through `POST /slicer/volume`, as a script would load it."""
+    app, _ = make_app()
+    client = app.test_client()
+    response = await client.post("/slicer/volume?id=Phantom", data=nrrd_of(phantom(), RAS_PHANTOM))
+    assert response.status_code == 200, await response.get_data()
+    return client
 
 
 async def png_of(response) -> Image.Image:
