@@ -116,3 +116,12 @@ async def test_timeimage_shows_the_time_in_a_border_of_the_colour(make_app):
     assert red.getpixel((1, 1)) == (255, 0, 0, 204)
     assert {red.getpixel((x, 1))[3] for x in range(128)} == {0, 204}  # dashed: dashes and gaps
     await error_of(await client.get("/slicer/timeimage?color=red"), 400)
+
+
+async def test_sample_head_is_in_view_after_loading(make_app):
+    client = make_app()[0].test_client()
+    assert (await client.get("/slicer/sampledata?name=MRHead")).status_code == 200
+    axial = np.asarray((await png_of(await client.get("/slicer/slice?view=red&size=256"))).convert("L"))
+    assert axial[128, 128] > 150 and axial[5, 5] < 20  # brain in the middle, air in the corner
+    threed = np.asarray((await png_of(await client.get("/slicer/threeD?lookFromAxis=A&size=128"))).convert("RGB"))
+    assert (threed[64, 64] != threed[2, 64]).any()  # the head, not the background, in the middle

@@ -26,6 +26,7 @@ from .reslice import SliceGeometry, sample_plane, voxel_corners
 RenderMode = Literal["mip", "composite"]
 MAX_INTERNAL = 256
 MAX_STEPS = 256
+DEPTH_CUE = 0.6  # composite: the far side of the volume at 40% brightness
 # Slicer's default 3D view background gradient (top, bottom).
 BACKGROUND_TOP = np.array([0.7568, 0.7647, 0.9098], dtype=np.float32)
 BACKGROUND_BOTTOM = np.array([0.4549, 0.4706, 0.7451], dtype=np.float32)
@@ -113,7 +114,8 @@ def render_volume(volume: Volume3D, geometry: SliceGeometry, near: float, far: f
             np.maximum(colour, intensity, out=colour)
             continue
         sample_alpha = intensity * intensity * opacity
-        colour += (1 - alpha) * sample_alpha * intensity
+        depth_cue = np.float32(1.0 - DEPTH_CUE * n / steps)  # nearer is brighter: surfaces read as 3D
+        colour += (1 - alpha) * sample_alpha * intensity * depth_cue
         alpha += (1 - alpha) * sample_alpha
         if float(alpha.min()) > 0.98:
             break

@@ -1,6 +1,6 @@
 """Built-in sample data: deterministic, offline phantoms named like Slicer's SampleData sets.
 
-- `MRHead`: 256 x 256 x 130 int16, MRHead.nrrd's geometry (1 x 1 x 1.3 mm, LPS axes, same origin):
+- `MRHead`: 256 x 256 x 130 int16, 1 x 1 x 1.3 mm voxels on LPS-stored axes, centred on the head:
   scalp, skull, brain, ventricles and eyes, with seeded noise; T1-like intensities (0..~400).
 - `CTChest`: 256 x 256 x 120 int16 in Hounsfield units on a reduced grid (1.4 x 1.4 x 2.5 mm):
   body, lungs, heart, contrast-filled aorta, spine and ribs.
@@ -45,9 +45,11 @@ def _inside(r: np.ndarray, a: np.ndarray, s: np.ndarray, centre: tuple[float, fl
 
 def _mr_head() -> SampleVolume:
     shape = (130, 256, 256)
-    ijk_to_ras = np.array([[-1.0, 0.0, 0.0, 86.64489746093749],
-                           [0.0, -1.0, 0.0, -133.92860412597656],
-                           [0.0, 0.0, 1.2999954223632812, -116.78569793701172],
+    # LPS-stored axes; the origin puts the grid centre at the head centre (0, -10, 10) RAS. (MRHead.nrrd's
+    # own origin belongs to its sagittal axes: with these axial ones it left the head outside the grid.)
+    ijk_to_ras = np.array([[-1.0, 0.0, 0.0, 127.5],
+                           [0.0, -1.0, 0.0, 117.5],
+                           [0.0, 0.0, 1.2999954223632812, -73.85],
                            [0.0, 0.0, 0.0, 1.0]])
     r, a, s = _grid(shape, ijk_to_ras)
     centre = (0.0, -10.0, 10.0)
