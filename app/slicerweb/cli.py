@@ -1,4 +1,4 @@
-"""The `slicerweb` command: serve | check-policy | feature | issuer.
+"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import.
 
 Start-up problems (bad policy, no free port, unreadable certificate) print one line and exit 2.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from .app import create_app, data_dir_of
 from .audit import AuditLog
 from .engine.headless import HeadlessEngine
+from .engine.headless.dicomdb import HeadlessDicom
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, default_policy, load_policy
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     issuer_command.add_arguments(commands.add_parser(
         "issuer", help="run the local OIDC test issuer (development and tests only)"))
+    dicom = commands.add_parser("dicom", help="manage the DICOM database (headless engine)")
+    dicom_commands = dicom.add_subparsers(dest="dicom_command", required=True)
+    dicom_import = dicom_commands.add_parser(
+        "import", help="index every DICOM file under DIR (recursive; non-DICOM files are skipped and counted)")
+    dicom_import.add_argument("directory")
+    dicom_import.add_argument("--policy")
+    dicom_import.add_argument("--data-dir")
     return parser
 
 
@@ -77,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "feature":
         return asyncio.run(_feature(policy, args))
+    if args.command == "dicom":
+        return _dicom_import(policy, Path(args.directory))
     return _serve(policy, args)
 
 
@@ -141,6 +151,20 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         print(f"slicerweb: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _dicom_import(policy: Policy, directory: Path) -> int:
+    if not directory.is_dir():
+        print(f"slicerweb: {directory} is not a directory", file=sys.stderr)
+        return 2
+    dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
+    try:
+        report = dicom.import_directory(directory)
+    finally:
+        dicom.close()
+    print(f"imported {report.imported}, already present {report.already_present}, "
+          f"skipped (not DICOM) {report.skipped}, failed {report.failed}")
+    return 1 if report.failed else 0
 
 
 async def _feature(policy: Policy, args: argparse.Namespace) -> int:

@@ -1,20 +1,20 @@
-"""DICOMweb at /dicom (PS3.18): QIDO-RS, WADO-RS, WADO-URI, STOW-RS. Skeleton for the foundation."""
+"""DICOMweb at /dicom (PS3.18): QIDO-RS, WADO-RS, WADO-URI and STOW-RS over `engine.dicom`.
+
+Route modules: `qido` (search), `wado` (retrieve, metadata, frames, bulk data), `rendered`
+(rendered and thumbnail), `wado_uri` (`GET /dicom?requestType=WADO...`), `stow` (store). Parsing
+helpers: `query` (QIDO parameters), `accept` (media-type negotiation), `multipart`, `dicomjson`.
+"""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint
 
 from ..services import Services
+from . import qido, rendered, stow, wado, wado_uri
 
 
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("dicomweb", __name__, url_prefix="/dicom")
-    engine = services.engine
-
-    @bp.get("/studies")
-    async def search_for_studies() -> Response:
-        if not await engine.dicom.count_studies():
-            return Response(b"", status=204)
-        return Response(b"[]", content_type="application/dicom+json")
-
+    for module in (qido, wado, rendered, wado_uri, stow):
+        module.register(bp, services)
     return bp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..feature_state import SqliteFeatureStore
-from .dicom import HeadlessDicom
+from .dicomdb import HeadlessDicom
 from .scene import HeadlessScene
 from .system import HeadlessSystem
 
@@ -25,8 +25,11 @@ class HeadlessEngine:
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom)
 
     async def start(self) -> None:
-        """Nothing to open yet; demo content is loaded by the services that own it."""
+        """Load demo content when asked (`--demo`): a small generated CT and MR study."""
+        if self.demo:
+            await self.dicom.import_demo()
 
     async def close(self) -> None:
-        """Stop the scene's worker threads (a running exec finishes on its own)."""
+        """Stop the scene's worker threads (a running exec finishes on its own); close the DICOM index."""
         self.scene.close()
+        self.dicom.close()

@@ -1,0 +1,173 @@
+"""multipart/related (RFC 2387) for DICOMweb: a streaming writer and a streaming, bounded reader.
+
+Writer framing, as the JS client and cornerstone need it (they read the boundary from the body):
+
+    --b\\r\\nContent-Type: application/dicom; transfer-syntax=1.2.840.10008.1.2.1\\r\\n\\r\\n<part>\\r\\n
+    --b\\r\\n...\\r\\n
+    --b--\\r\\n
+
+The reader accepts a leading CRLF or preamble, quoted boundaries, empty part headers, transport
+padding after a delimiter and a missing final CRLF; each part is spooled (memory, then a temp file)
+so a large STOW body is never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import IO
+
+from ..errors import BadRequest, UnsupportedMediaType
+
+SPOOL_BYTES = 16 << 20
+MAX_HEADER_BYTES = 16 << 10
+MAX_PARTS = 100_000
+
+
+def new_boundary() -> str:
+    return uuid.uuid4().hex
+
+
+def content_type(boundary: str, part_type: str, transfer_syntax: str | None = None) -> str:
+    """The response's Content-Type header for a multipart/related body."""
+    value = f'multipart/related; type="{part_type}"; boundary={boundary}'
+    return value + (f"; transfer-syntax={transfer_syntax}" if transfer_syntax else "")
+
+
+def part_head(boundary: str, part_type: str, **headers: str) -> bytes:
+    """Delimiter and headers of one part (its data and a CRLF follow)."""
+    lines = [f"--{boundary}", f"Content-Type: {part_type}"]
+    lines += [f"{name.replace('_', '-').title()}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def closing(boundary: str) -> bytes:
+    return f"--{boundary}--\r\n".encode("latin-1")
+
+
+def encode(boundary: str, parts: list[tuple[str, bytes]]) -> bytes:
+    """A whole multipart body from (part content type, data) pairs (for small responses)."""
+    out = bytearray()
+    for part_type, data in parts:
+        out += part_head(boundary, part_type, content_length=str(len(data)))
+        out += data
+        out += b"\r\n"
+    out += closing(boundary)
+    return bytes(out)
+
+
+@dataclass
+class Part:
+    """One received part: its Content-Type and its spooled data (positioned at 0 when returned)."""
+
+    content_type: str
+    data: IO[bytes]
+
+
+def spool() -> IO[bytes]:
+    """A file-like sink that stays in memory up to SPOOL_BYTES, then moves to a temp file."""
+    return tempfile.SpooledTemporaryFile(SPOOL_BYTES)
+
+
+def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    """'multipart/related; type="application/dicom"; boundary="b"' -> ('multipart/related', {...})."""
+    main, *rest = value.split(";")
+    params: dict[str, str] = {}
+    for piece in rest:
+        name, _, raw = piece.partition("=")
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = raw[1:-1]
+        params[name.strip().lower()] = raw
+    return main.strip().lower(), params
+
+
+def boundary_of(header: str | None) -> tuple[str, str]:
+    """(boundary, type parameter) of a multipart/related request; 415/400 otherwise."""
+    media_type, params = parse_content_type(header or "")
+    if media_type != "multipart/related":
+        raise UnsupportedMediaType("STOW-RS expects Content-Type: multipart/related; type=\"application/dicom\"; "
+                                   f"boundary=...; got {media_type or 'none'!r}")
+    boundary = params.get("boundary", "")
+    if not boundary or len(boundary) > 200:
+        raise BadRequest("multipart/related request without a usable boundary parameter")
+    return boundary, params.get("type", "application/dicom").lower()
+
+
+async def read_parts(chunks: AsyncIterable[bytes], boundary: str) -> list[Part]:
+    """Split a multipart body into spooled parts; BadRequest when the framing is broken."""
+    reader = _Reader(chunks.__aiter__(), ("\r\n--" + boundary).encode("latin-1"))
+    try:
+        return await reader.run()
+    except BaseException:
+        for part in reader.parts:
+            part.data.close()
+        raise
+
+
+class _Reader:
+    def __init__(self, chunks: AsyncIterator[bytes], delimiter: bytes) -> None:
+        self.chunks = chunks
+        self.delimiter = delimiter
+        self.buffer = bytearray(b"\r\n")  # so a body starting with the delimiter matches CRLF--b too
+        self.parts: list[Part] = []
+
+    async def fill(self) -> None:
+        try:
+            self.buffer += await self.chunks.__anext__()
+        except StopAsyncIteration:
+            raise BadRequest("multipart body ended before its closing delimiter") from None
+
+    async def skip_to_delimiter(self, sink: IO[bytes] | None) -> None:
+        keep = len(self.delimiter)
+        while (index := self.buffer.find(self.delimiter)) < 0:
+            if len(self.buffer) > keep:
+                if sink is not None:
+                    sink.write(self.buffer[:-keep])
+                del self.buffer[:-keep]
+            await self.fill()
+        if sink is not None:
+            sink.write(self.buffer[:index])
+        del self.buffer[:index + keep]
+
+    async def run(self) -> list[Part]:
+        await self.skip_to_delimiter(None)  # preamble
+        while True:
+            while len(self.buffer) < 2:
+                await self.fill()
+            if self.buffer[:2] == b"--":
+                return self.parts
+            while (end := self.buffer.find(b"\r\n")) < 0:
+                if len(self.buffer) > MAX_HEADER_BYTES:
+                    raise BadRequest("malformed multipart body: no line break after a delimiter")
+                await self.fill()
+            if self.buffer[:end].strip(b" \t"):
+                raise BadRequest("malformed multipart body: text after a delimiter")
+            del self.buffer[:end + 2]
+            headers = await self.headers()
+            if len(self.parts) >= MAX_PARTS:
+                raise BadRequest(f"more than {MAX_PARTS} parts in one request")
+            part = Part(headers.get("content-type", ""), spool())
+            self.parts.append(part)
+            await self.skip_to_delimiter(part.data)
+            part.data.seek(0)
+
+    async def headers(self) -> dict[str, str]:
+        while not self.buffer.startswith(b"\r\n") and (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            if len(self.buffer) > MAX_HEADER_BYTES:
+                raise BadRequest("malformed multipart body: part headers too long or unterminated")
+            await self.fill()
+        if self.buffer.startswith(b"\r\n"):
+            del self.buffer[:2]
+            return {}
+        block = bytes(self.buffer[:end]).decode("latin-1")
+        del self.buffer[:end + 4]
+        headers = {}
+        for line in block.split("\r\n"):
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise BadRequest(f"malformed multipart part header {line[:80]!r}")
+            headers[name.strip().lower()] = value.strip()
+        return headers

@@ -1,0 +1,100 @@
+"""QIDO-RS (PS3.18 §10.6): search_for_studies / series / instances over the engine's index.
+
+Answers: 200 with a DICOM JSON array (or multipart XML), 204 when nothing matches (§8.3.4.4.1),
+`Warning: 299` headers when results were truncated ("There are N additional results that can be
+requested") or a key was ignored, 400 naming a bad parameter, 406 for an unsupported Accept.
+"""
+
+from __future__ import annotations
+
+import json
+
+from quart import Blueprint, Response, g, request
+
+from ..engine.dicom_api import DicomJson, Level, SearchQuery, SearchResult
+from ..services import Services
+from . import multipart
+from .accept import negotiate_dicom_json
+from .dicomjson import to_native_xml, with_retrieve_url
+from .query import parse_search
+
+WARN_AGENT = "slicerweb"
+
+
+def public_root() -> str:
+    """The public URL of /dicom for this request (trusted proxy headers and public_url honoured)."""
+    return f"{g.origin.base_url}/dicom"
+
+
+def query_args() -> dict[str, list[str]]:
+    """Every query key with all its values, in order (percent-decoded by Quart)."""
+    return {key: request.args.getlist(key) for key in request.args}
+
+
+def add_warnings(response: Response, warnings: list[str]) -> None:
+    for text in warnings:
+        response.headers.add("Warning", f'299 {WARN_AGENT} "{text.replace(chr(34), chr(39))}"')
+
+
+def dicom_json_response(body: bytes | list[DicomJson], status: int = 200) -> Response:
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(data, status=status, content_type="application/dicom+json")
+
+
+def xml_response(records: list[DicomJson]) -> Response:
+    boundary = multipart.new_boundary()
+    body = multipart.encode(boundary, [("application/dicom+xml", to_native_xml(r)) for r in records])
+    return Response(body, content_type=multipart.content_type(boundary, "application/dicom+xml"))
+
+
+def register(bp: Blueprint, services: Services) -> None:
+    """Add the QIDO-RS routes to `bp`."""
+    dicom = services.engine.dicom
+    limits = (int(services.policy.limits.qido_default_limit), int(services.policy.limits.qido_max_limit))
+
+    async def run(query: SearchQuery) -> SearchResult:
+        if query.level == "study":
+            return await dicom.search_for_studies(query)
+        if query.level == "series":
+            return await dicom.search_for_series(query)
+        return await dicom.search_for_instances(query)
+
+    async def search(level: Level, study: str | None = None, series: str | None = None) -> Response:
+        wire = negotiate_dicom_json(request.headers.get("Accept"))
+        parsed = parse_search(query_args(), level, limits=limits, study_uid=study, series_uid=series)
+        result = await run(parsed.query)
+        warnings = [*parsed.warnings, *result.warnings]
+        remaining = result.total - result.offset - len(result.records)
+        if remaining > 0:
+            warnings.append(f"There are {remaining} additional results that can be requested")
+        if not result.records:
+            response = Response(b"", status=204)
+        else:
+            records = with_retrieve_url(result.records, public_root(), level)
+            response = dicom_json_response(records) if wire == "json" else xml_response(records)
+        add_warnings(response, warnings)
+        return response
+
+    @bp.get("/studies")
+    async def search_for_studies() -> Response:
+        return await search("study")
+
+    @bp.get("/series")
+    async def search_for_series() -> Response:
+        return await search("series")
+
+    @bp.get("/instances")
+    async def search_for_instances() -> Response:
+        return await search("instance")
+
+    @bp.get("/studies/<study>/series")
+    async def search_for_study_series(study: str) -> Response:
+        return await search("series", study)
+
+    @bp.get("/studies/<study>/instances")
+    async def search_for_study_instances(study: str) -> Response:
+        return await search("instance", study)
+
+    @bp.get("/studies/<study>/series/<series>/instances")
+    async def search_for_series_instances(study: str, series: str) -> Response:
+        return await search("instance", study, series)

@@ -1,0 +1,255 @@
+"""The SQLite index (WAL): connections, the two-step atomic insert, searches and lookups.
+
+Readers use one connection per thread (WAL lets them run beside the writer); writes go through
+one connection under a lock and `BEGIN IMMEDIATE`, which also serialises writers of other processes
+sharing the data directory. Every method is blocking: the service calls them through
+`asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...dicom_api import SearchQuery, SearchResult
+from .ingest import ParsedInstance
+from .schema import DDL, SCHEMA_VERSION
+from .search import FROM, ORDER, record, returned_attributes, unsupported_keys, where_clause
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """What retrieval needs about one stored instance."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class: str
+    transfer_syntax: str
+    path: str
+    size: int
+    rows: int | None
+    columns: int | None
+    bits_allocated: int | None
+    samples_per_pixel: int | None
+    number_of_frames: int | None
+    pixel_offset: int | None
+    pixel_length: int | None
+
+
+INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transfer_syntax, i.path, i.size, "
+                    "i.n_rows, i.n_columns, i.bits_allocated, i.samples_per_pixel, i.number_of_frames, "
+                    "i.pixel_offset, i.pixel_length")
+INSTANCE_FROM = "instance i JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk"
+INSTANCE_ORDER = "r.series_number, r.pk, i.instance_number, i.pk"
+
+
+class DicomIndex:
+    """patient/study/series/instance tables in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._writer = self._connect(synchronous="FULL")
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            for statement in DDL:
+                self._writer.execute(statement)
+            self._writer.execute("INSERT INTO meta (name, value) VALUES ('schema', ?) ON CONFLICT (name) DO NOTHING",
+                                 (str(SCHEMA_VERSION),))
+            self._writer.execute("COMMIT")
+
+    def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA case_sensitive_like=ON")  # LIKE as in PostgreSQL; PN uses folded columns
+        return conn
+
+    def reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._writer.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the process-wide write lock across journal -> rename -> insert."""
+        with self._write_lock:
+            yield
+
+    def claim(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+        """Journal the paths of new instances in `pending`; return {sop_uid: reason} for those refused.
+
+        Refused: already indexed (reason "same" when the bytes are identical, else "different"), or
+        being stored by another writer right now ("pending").
+        """
+        refused: dict[str, str] = {}
+        with self._transaction() as conn:
+            for parsed, relpath in items:
+                row = conn.execute("SELECT digest FROM instance WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
+                if row is not None:
+                    refused[parsed.sop_uid] = "same" if row[0] == parsed.digest else "different"
+                    continue
+                if conn.execute("SELECT 1 FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone():
+                    refused[parsed.sop_uid] = "pending"
+                    continue
+                conn.execute("INSERT INTO pending (path, sop_uid) VALUES (?, ?)", (relpath, parsed.sop_uid))
+        return refused
+
+    def insert(self, items: list[tuple[ParsedInstance, str]]) -> None:
+        """Index placed files and clear their journal rows, all in one transaction."""
+        with self._transaction() as conn:
+            for parsed, relpath in items:
+                self._insert_one(conn, parsed, relpath)
+                conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
+
+    def release(self, relpaths: Iterable[str]) -> None:
+        """Drop journal rows of files that were not indexed (after removing those files)."""
+        with self._transaction() as conn:
+            for relpath in relpaths:
+                conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
+
+    def pending_paths(self) -> list[str]:
+        """Journaled paths; those also in `instance` were committed, the others never became visible."""
+        rows = self._writer.execute(
+            "SELECT path FROM pending WHERE path NOT IN (SELECT path FROM instance)").fetchall()
+        return [r[0] for r in rows]
+
+    def clear_pending(self) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM pending")
+
+    @staticmethod
+    def _insert_one(conn: sqlite3.Connection, parsed: ParsedInstance, relpath: str) -> None:
+        patient = parsed.patient
+        row = conn.execute("SELECT pk FROM patient WHERE patient_key = ?", (patient["patient_key"],)).fetchone()
+        if row is None:
+            row = _insert(conn, "patient", patient)
+        patient_pk = row[0]
+        row = conn.execute("SELECT pk FROM study WHERE study_uid = ?", (parsed.study_uid,)).fetchone()
+        if row is None:
+            row = _insert(conn, "study", {**parsed.study, "patient_pk": patient_pk, "modalities": "",
+                                          "num_series": 0, "num_instances": 0})
+        study_pk = row[0]
+        row = conn.execute("SELECT pk FROM series WHERE series_uid = ?", (parsed.series_uid,)).fetchone()
+        if row is None:
+            row = _insert(conn, "series", {**parsed.series, "study_pk": study_pk, "num_instances": 0,
+                                           "revision": 0})
+            modalities = [m for (m,) in conn.execute(
+                "SELECT DISTINCT modality FROM series WHERE study_pk = ? AND modality <> '' ORDER BY modality",
+                (study_pk,))]
+            conn.execute("UPDATE study SET num_series = num_series + 1, modalities = ? WHERE pk = ?",
+                         ("\\".join(modalities), study_pk))
+        series_pk = row[0]
+        _insert(conn, "instance", {**parsed.instance, "series_pk": series_pk,
+                                   "transfer_syntax": parsed.transfer_syntax, "path": relpath,
+                                   "size": parsed.size, "digest": parsed.digest,
+                                   "pixel_offset": parsed.pixel_offset, "pixel_length": parsed.pixel_length,
+                                   "json": parsed.json})
+        conn.execute("UPDATE series SET num_instances = num_instances + 1, revision = revision + 1 WHERE pk = ?",
+                     (series_pk,))
+        conn.execute("UPDATE study SET num_instances = num_instances + 1 WHERE pk = ?", (study_pk,))
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def count_studies(self) -> int:
+        return int(self.reader().execute("SELECT COUNT(*) FROM study").fetchone()[0])
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """One page of QIDO results, in a stable order, and the total number of matches."""
+        attributes, needs_json = returned_attributes(query)
+        where, params = where_clause(query)
+        columns = [a.column for a in attributes] + (["i.json"] if needs_json else [])
+        source = FROM[query.level]
+        conn = self.reader()
+        rows = conn.execute(
+            f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY {ORDER[query.level]} "
+            "LIMIT ? OFFSET ?", [*params, query.limit, query.offset]).fetchall()
+        total = query.offset + len(rows)
+        if len(rows) >= query.limit or (not rows and query.offset):
+            total = int(conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
+        records = [record(row, attributes, row[-1] if needs_json else None, query.include, query.include_all)
+                   for row in rows]
+        return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
+
+    def instances(self, study_uid: str, series_uid: str | None = None,
+                  sop_uid: str | None = None) -> list[InstanceRow]:
+        where, params = ["s.study_uid = ?"], [study_uid]
+        if series_uid is not None:
+            where.append("r.series_uid = ?")
+            params.append(series_uid)
+        if sop_uid is not None:
+            where.append("i.sop_uid = ?")
+            params.append(sop_uid)
+        rows = self.reader().execute(
+            f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE {' AND '.join(where)} ORDER BY {INSTANCE_ORDER}",
+            params).fetchall()
+        return [InstanceRow(*row) for row in rows]
+
+    def digest_of(self, sop_uid: str) -> str | None:
+        row = self.reader().execute("SELECT digest FROM instance WHERE sop_uid = ?", (sop_uid,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def locate(self, sop_uid: str) -> InstanceRow | None:
+        row = self.reader().execute(f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE i.sop_uid = ?",
+                                    (sop_uid,)).fetchone()
+        return None if row is None else InstanceRow(*row)
+
+    def version(self, study_uid: str, series_uid: str | None) -> int | None:
+        """A number that changes whenever the study (or series) gains an instance; None if absent."""
+        if series_uid is None:
+            row = self.reader().execute("SELECT num_instances FROM study WHERE study_uid = ?",
+                                        (study_uid,)).fetchone()
+        else:
+            row = self.reader().execute(
+                "SELECT r.revision FROM series r JOIN study s ON s.pk = r.study_pk "
+                "WHERE r.series_uid = ? AND s.study_uid = ?", (series_uid, study_uid)).fetchone()
+        return None if row is None else int(row[0])
+
+    def documents(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[str]:
+        """Stored DICOM JSON texts, in retrieval order."""
+        where, params = ["s.study_uid = ?"], [study_uid]
+        if series_uid is not None:
+            where.append("r.series_uid = ?")
+            params.append(series_uid)
+        if sop_uid is not None:
+            where.append("i.sop_uid = ?")
+            params.append(sop_uid)
+        rows = self.reader().execute(
+            f"SELECT i.json FROM {INSTANCE_FROM} WHERE {' AND '.join(where)} ORDER BY {INSTANCE_ORDER}",
+            params).fetchall()
+        return [r[0] for r in rows]
+
+    def all_paths(self) -> set[str]:
+        return {r[0] for r in self.reader().execute("SELECT path FROM instance")}
+
+
+def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> tuple[Any, ...]:
+    names = list(values)
+    row = conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+                       "RETURNING pk", [values[n] for n in names]).fetchone()
+    return tuple(row)

@@ -1,0 +1,218 @@
+"""Parse one Part-10 object into the rows the index stores (attributes, DICOM JSON, pixel location).
+
+The file is read once, without its pixel data: `dcmread(stop_before_pixels=True)` leaves the file
+position at the Pixel Data element, whose header gives the offset and length stored in the index
+(so uncompressed frames are later read with one `pread`, without pydicom).
+
+    >>> parsed = parse_instance(open("ct.dcm", "rb"))
+    >>> parsed.sop_uid, parsed.series["modality"], parsed.pixel_offset
+    ('1.2.826...', 'CT', 1366)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from pydicom import dcmread
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+
+from ...dicom_api import BASE_URL_PLACEHOLDER, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from ...errors import Invalid
+
+UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+BULK_THRESHOLD = 1024
+PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
+NAME_SEPARATORS = re.compile(r"[\^=, \-]+")
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class ParsedInstance:
+    """Everything the index needs about one instance."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class: str
+    transfer_syntax: str
+    patient: dict[str, Any]
+    study: dict[str, Any]
+    series: dict[str, Any]
+    instance: dict[str, Any]
+    json: str
+    digest: str
+    size: int
+    pixel_offset: int | None
+    pixel_length: int | None
+    normalized: BinaryIO | None = None
+    """Set when the object arrived without the Part-10 preamble: the bytes to store instead."""
+
+
+def check_uid(value: str, name: str) -> str:
+    """`value` if it is a syntactically valid UID (also safe as a file name), else Invalid."""
+    if not value or len(value) > 64 or not UID_PATTERN.match(value):
+        raise Invalid(f"{name} {value!r} is not a valid UID")
+    return value
+
+
+def fold_name(name: str) -> str:
+    """Person name as compared: case-folded, trailing empty components dropped ('Doe^Jane^^^' -> 'doe^jane')."""
+    return "=".join(group.rstrip("^ ") for group in name.split("=")).rstrip("=").casefold()
+
+
+def name_tokens(name: str) -> str:
+    """'Doe^John^A' -> ' doe john a ' (case-folded; a leading space lets LIKE match token prefixes)."""
+    tokens = [t for t in NAME_SEPARATORS.split(name.casefold()) if t]
+    return " " + " ".join(tokens) + " " if tokens else ""
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_instance(fp: BinaryIO) -> ParsedInstance:
+    """Parse the Part-10 object in `fp`; Invalid if it is not one we can store.
+
+    A dataset sent without the 128-byte preamble and `DICM` (dicomweb-client's `store_instances`
+    writes them so) is accepted when it carries the UIDs, and rewritten as a proper Part-10 file.
+    """
+    fp.seek(128)
+    if fp.read(4) != b"DICM":
+        normalized = _as_part10(fp)
+        parsed = parse_instance(normalized)
+        return dataclasses.replace(parsed, normalized=normalized)
+    fp.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := fp.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    fp.seek(0)
+    try:
+        ds = dcmread(fp, stop_before_pixels=True)
+        pixel_offset, pixel_length, pixel_vr, pixel_tag = _pixel_header(fp, ds)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, struct.error, AttributeError,
+            NotImplementedError, OSError) as exc:
+        raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
+    meta = getattr(ds, "file_meta", None)
+    transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not transfer_syntax:
+        raise Invalid("not a DICOM Part-10 object: no File Meta Information / TransferSyntaxUID")
+    study_uid = check_uid(_text(ds, "StudyInstanceUID"), "StudyInstanceUID")
+    series_uid = check_uid(_text(ds, "SeriesInstanceUID"), "SeriesInstanceUID")
+    sop_uid = check_uid(_text(ds, "SOPInstanceUID"), "SOPInstanceUID")
+    sop_class = check_uid(_text(ds, "SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", "")),
+                          "SOPClassUID")
+    patient_name = _text(ds, "PatientName")
+    referring = _text(ds, "ReferringPhysicianName")
+    patient_id, issuer = _text(ds, "PatientID"), _text(ds, "IssuerOfPatientID")
+    patient = {
+        "patient_key": f"{patient_id}\x1f{issuer}", "patient_id": patient_id, "issuer": issuer,
+        "patient_name": patient_name, "patient_name_lc": fold_name(patient_name),
+        "patient_name_tokens": name_tokens(patient_name), "birth_date": _text(ds, "PatientBirthDate"),
+        "sex": _text(ds, "PatientSex"),
+    }
+    study = {
+        "study_uid": study_uid, "study_date": _text(ds, "StudyDate"), "study_time": _text(ds, "StudyTime"),
+        "accession": _text(ds, "AccessionNumber"), "referring_name": referring,
+        "referring_name_lc": fold_name(referring), "referring_name_tokens": name_tokens(referring),
+        "timezone": _text(ds, "TimezoneOffsetFromUTC"), "study_description": _text(ds, "StudyDescription"),
+        "institution": _text(ds, "InstitutionName"), "study_id": _text(ds, "StudyID"),
+        "charset": _text(ds, "SpecificCharacterSet"),
+    }
+    series = {
+        "series_uid": series_uid, "modality": _text(ds, "Modality"), "series_date": _text(ds, "SeriesDate"),
+        "series_time": _text(ds, "SeriesTime"), "series_description": _text(ds, "SeriesDescription"),
+        "body_part": _text(ds, "BodyPartExamined"), "laterality": _text(ds, "Laterality"),
+        "series_number": _int(ds, "SeriesNumber"),
+        "pps_start_date": _text(ds, "PerformedProcedureStepStartDate"),
+        "pps_start_time": _text(ds, "PerformedProcedureStepStartTime"),
+    }
+    instance = {
+        "sop_uid": sop_uid, "sop_class": sop_class, "content_date": _text(ds, "ContentDate"),
+        "content_time": _text(ds, "ContentTime"), "instance_number": _int(ds, "InstanceNumber"),
+        "n_rows": _int(ds, "Rows"), "n_columns": _int(ds, "Columns"), "bits_allocated": _int(ds, "BitsAllocated"),
+        "number_of_frames": _int(ds, "NumberOfFrames"), "samples_per_pixel": _int(ds, "SamplesPerPixel"),
+    }
+    base = f"{BASE_URL_PLACEHOLDER}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/bulkdata/"
+
+    def bulk_uri(element: DataElement) -> str:
+        return f"{base}{element.tag:08X}"
+
+    try:
+        document = ds.to_json_dict(BULK_THRESHOLD, bulk_uri, suppress_invalid_tags=True)
+    except Exception as exc:  # pydicom raises many kinds on odd values; the object is unusable for us
+        raise Invalid(f"cannot convert the object to DICOM JSON: {exc}") from exc
+    if pixel_tag is not None:
+        document[f"{pixel_tag:08X}"] = {"vr": pixel_vr, "BulkDataURI": f"{base}{pixel_tag:08X}"}
+    return ParsedInstance(
+        study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid, sop_class=sop_class,
+        transfer_syntax=transfer_syntax, patient=patient, study=study, series=series, instance=instance,
+        json=json.dumps(dict(sorted(document.items())), ensure_ascii=False, separators=(",", ":")),
+        digest=digest.hexdigest(), size=size, pixel_offset=pixel_offset, pixel_length=pixel_length)
+
+
+def _as_part10(fp: BinaryIO) -> BinaryIO:
+    """Re-encode a preamble-less dataset as a Part-10 file (Invalid if it does not read as DICOM)."""
+    fp.seek(0)
+    try:
+        ds = dcmread(fp, force=True)
+        ds.file_meta = ds.get("file_meta") or FileMetaDataset()
+        if "TransferSyntaxUID" not in ds.file_meta:
+            implicit = ds.original_encoding[0] if ds.original_encoding[0] is not None else True
+            ds.file_meta.TransferSyntaxUID = IMPLICIT_VR_LITTLE_ENDIAN if implicit else EXPLICIT_VR_LITTLE_ENDIAN
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+    except Exception as exc:  # anything pydicom raises on garbage means: not a DICOM object
+        raise Invalid(f"not a readable DICOM object: {type(exc).__name__}: {exc}") from exc
+    out.seek(0)
+    return out
+
+
+def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, str, int | None]:
+    """(value offset, value length or -1 if encapsulated, VR, tag) of the pixel data element, if any."""
+    start = fp.tell()
+    header = fp.read(12)
+    if len(header) < 8:
+        return None, None, "", None
+    group, element = struct.unpack("<HH", header[:4])
+    tag = (group << 16) | element
+    if tag not in PIXEL_TAGS:
+        return None, None, "", None
+    meta = ds.file_meta
+    implicit = str(meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2"
+    if implicit:
+        (length,) = struct.unpack("<I", header[4:8])
+        vr = "OW" if tag == 0x7FE00010 else ("OF" if tag == 0x7FE00008 else "OD")
+        offset = start + 8
+    else:
+        vr = header[4:6].decode("ascii", "replace")
+        (length,) = struct.unpack("<I", header[8:12])
+        offset = start + 12
+    return offset, (-1 if length == UNDEFINED_LENGTH else length), vr, tag

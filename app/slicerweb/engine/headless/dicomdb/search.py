@@ -1,0 +1,194 @@
+"""SearchQuery -> SQL over the index, and index rows -> QIDO DICOM JSON records.
+
+Matching follows PS3.4 C.2.2.2 as PS3.18 §8.3.4 uses it: single value, wildcard (`*`, `?`; PN
+case-insensitive, other VRs case-sensitive through `PRAGMA case_sensitive_like`, which is also
+PostgreSQL's LIKE), ranges on DA/TM/DT, UID and code lists, and fuzzy PN matching (every query
+token is a prefix of a name token, case-insensitive). Values are always bound parameters.
+
+    >>> sql, params = where_clause(SearchQuery("study", matches=(Match(0x00100010, "PatientName",
+    ...                                        "wildcard", ("doe*",)),)))
+    >>> sql, params
+    ('p.patient_name_lc LIKE ? ESCAPE \'\\\'', ['doe%'])
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...dicom_api import DicomJson, Match, SearchQuery
+from .attributes import (
+    ATTRIBUTES,
+    BY_TAG,
+    INSTANCE_AVAILABILITY,
+    INSTANCE_DEFAULTS,
+    LEVEL_RANK,
+    OMIT_WHEN_EMPTY,
+    SERIES_DEFAULTS,
+    STUDY_DEFAULTS,
+    TIER_RANK,
+    Attribute,
+)
+from .ingest import fold_name
+
+FROM = {
+    "study": "study s JOIN patient p ON p.pk = s.patient_pk",
+    "series": "series r JOIN study s ON s.pk = r.study_pk JOIN patient p ON p.pk = s.patient_pk",
+    "instance": ("instance i JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk "
+                 "JOIN patient p ON p.pk = s.patient_pk"),
+}
+ORDER = {
+    "study": "s.pk",
+    "series": "r.study_pk, r.series_number, r.pk",
+    "instance": "i.series_pk, i.instance_number, i.pk",
+}
+PN_COLUMNS = {"p.patient_name": "p.patient_name_lc", "s.referring_name": "s.referring_name_lc"}
+TOKEN_COLUMNS = {"p.patient_name": "p.patient_name_tokens", "s.referring_name": "s.referring_name_tokens"}
+STUDY_UID, SERIES_UID = 0x0020000D, 0x0020000E
+
+
+def visible(attribute: Attribute, level: str) -> bool:
+    """Attributes of a lower level than the query's are neither matched nor returned (PS3.18 §8.3.4)."""
+    return TIER_RANK[attribute.tier] <= LEVEL_RANK[level]
+
+
+def like_pattern(value: str) -> str:
+    """DICOM wildcard -> LIKE pattern with `\\` as escape: 'a_b*c?' -> 'a\\_b%c_'."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _range_bounds(attribute: Attribute, low: str, high: str) -> tuple[str, str]:
+    if attribute.vr == "TM":
+        low = (low.replace(":", "") + "000000")[:6] if low else ""
+        high = (high.replace(":", "") + "999999")[:6] + ".999999" if high else ""
+    elif attribute.vr == "DT":
+        high = high + "99999999999999.999999"[len(high):] if high else ""
+    return low, high
+
+
+def condition(match: Match, attribute: Attribute) -> tuple[str, list[Any]]:
+    """The SQL condition and parameters for one matching key."""
+    column = attribute.column
+    if attribute.tag == 0x00080061:  # ModalitiesInStudy: any series of the study
+        inner, params = condition(match, BY_TAG[0x00080060])
+        return (f"EXISTS (SELECT 1 FROM series x WHERE x.study_pk = s.pk AND "
+                f"{inner.replace('r.modality', 'x.modality')})", params)
+    folded = attribute.vr == "PN"
+    if folded:
+        column = PN_COLUMNS.get(column, column)
+    values = list(match.values)
+    if folded:
+        values = [v.casefold() if match.kind in ("wildcard", "fuzzy") else fold_name(v) for v in values]
+    if match.kind == "fuzzy":
+        tokens = [t for t in values[0].replace("^", " ").replace(",", " ").split() if t]
+        token_column = TOKEN_COLUMNS[attribute.column]
+        return " AND ".join(f"{token_column} LIKE ? ESCAPE '\\'" for _ in tokens) or "1=1", [
+            "% " + like_pattern(t) + "%" for t in tokens]
+    if match.kind == "wildcard":
+        return f"{column} LIKE ? ESCAPE '\\'", [like_pattern(values[0])]
+    if match.kind == "range":
+        low, high = _range_bounds(attribute, values[0], values[1])
+        parts, params = [f"{column} <> ''"], []
+        if low:
+            parts.append(f"{column} >= ?")
+            params.append(low)
+        if high:
+            parts.append(f"{column} <= ?")
+            params.append(high)
+        return " AND ".join(parts), params
+    params = [int(v) for v in values] if attribute.numeric else values
+    if match.kind == "list" and len(params) > 1:
+        return f"{column} IN ({', '.join('?' for _ in params)})", params
+    return f"{column} = ?", params[:1]
+
+
+def where_clause(query: SearchQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword) for the query's path scope and matching keys."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if query.study_uid is not None:
+        parts.append("s.study_uid = ?")
+        params.append(query.study_uid)
+    if query.series_uid is not None:
+        parts.append("r.series_uid = ?")
+        params.append(query.series_uid)
+    for match in query.matches:
+        attribute = BY_TAG.get(match.tag)
+        if attribute is None or not attribute.matchable or not visible(attribute, query.level):
+            continue
+        sql, values = condition(match, attribute)
+        parts.append(sql)
+        params.extend(values)
+    return " AND ".join(parts) or "1=1", params
+
+
+def unsupported_keys(query: SearchQuery) -> tuple[str, ...]:
+    """Warnings for matching keys the index cannot match at this level (they were ignored, PS3.18 §8.3.4)."""
+    return tuple(f"The attribute {m.keyword} is not supported for matching at {query.level} level; it was ignored."
+                 for m in query.matches
+                 if m.tag not in BY_TAG or not BY_TAG[m.tag].matchable or not visible(BY_TAG[m.tag], query.level))
+
+
+def returned_attributes(query: SearchQuery) -> tuple[list[Attribute], bool]:
+    """Index attributes to return, and whether the instance's stored JSON is needed as well."""
+    tags: list[int] = []
+    if query.level == "study":
+        tags += STUDY_DEFAULTS
+    elif query.level == "series":
+        tags += SERIES_DEFAULTS
+        tags += STUDY_DEFAULTS if query.study_uid is None else (STUDY_UID,)
+    else:
+        tags += INSTANCE_DEFAULTS
+        tags += SERIES_DEFAULTS if query.series_uid is None else (SERIES_UID,)
+        tags += STUDY_DEFAULTS if query.study_uid is None else (STUDY_UID,)
+    tags += [m.tag for m in query.matches]
+    tags += sorted(query.include)
+    if query.include_all:
+        tags += [a.tag for a in ATTRIBUTES]
+    chosen = [BY_TAG[t] for t in dict.fromkeys(tags) if t in BY_TAG and visible(BY_TAG[t], query.level)]
+    needs_json = query.level == "instance" and (query.include_all or any(t not in BY_TAG for t in query.include))
+    return chosen, needs_json
+
+
+def element(attribute: Attribute, value: Any) -> dict[str, Any] | None:
+    """One DICOM JSON element for an index value (None: leave the attribute out)."""
+    if value is None or value == "":
+        return None if attribute.tag in OMIT_WHEN_EMPTY else {"vr": attribute.vr}
+    if attribute.vr == "PN":
+        names = []
+        for name in str(value).split("\\"):
+            groups = name.split("=")
+            entry = {"Alphabetic": groups[0]}
+            if len(groups) > 1 and groups[1]:
+                entry["Ideographic"] = groups[1]
+            if len(groups) > 2 and groups[2]:
+                entry["Phonetic"] = groups[2]
+            names.append(entry)
+        return {"vr": "PN", "Value": names}
+    if attribute.numeric:
+        return {"vr": attribute.vr, "Value": [int(value)]}
+    if attribute.multi:
+        return {"vr": attribute.vr, "Value": str(value).split("\\")}
+    return {"vr": attribute.vr, "Value": [value]}
+
+
+def record(row: tuple[Any, ...], attributes: list[Attribute], document: str | None,
+           include: frozenset[int], include_all: bool) -> DicomJson:
+    """A QIDO record from an index row (plus, for instances, attributes from the stored JSON)."""
+    out: DicomJson = {}
+    if document is not None:
+        stored = json.loads(document)
+        if include_all:
+            out.update(stored)
+        else:
+            for tag in include:
+                key = f"{tag:08X}"
+                if key in stored:
+                    out[key] = stored[key]
+    for attribute, value in zip(attributes, row, strict=False):
+        item = element(attribute, value)
+        if item is not None:
+            out[attribute.hex] = item
+    out[f"{INSTANCE_AVAILABILITY:08X}"] = {"vr": "CS", "Value": ["ONLINE"]}
+    return dict(sorted(out.items()))

@@ -1,0 +1,329 @@
+"""HeadlessDicom: the DicomService over the SQLite index and the object store in `<data_dir>/dicom`.
+
+Blocking work (SQLite, file I/O, pydicom, Pillow) runs in worker threads. Metadata documents are
+assembled from the JSON stored per instance and cached in memory keyed by the series' (or study's)
+version in the index, so a change made by any process sharing the data directory invalidates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ....demo.dicom_studies import generate_study
+from ...dicom_api import (
+    FAILURE_CANNOT_UNDERSTAND,
+    FAILURE_DUPLICATE,
+    FAILURE_PROCESSING,
+    FAILURE_STUDY_MISMATCH,
+    Frame,
+    ImportReport,
+    RenderParams,
+    SearchQuery,
+    SearchResult,
+    StoredInstance,
+    StoreOutcome,
+    StoreReport,
+    StowPart,
+)
+from ...errors import Invalid, NotFound
+from . import pixels
+from .index import DicomIndex, InstanceRow
+from .ingest import ParsedInstance, parse_instance
+from .storage import Storage
+
+CACHE_ENTRIES = 64
+IMPORT_BATCH = 200
+
+
+class MetadataCache:
+    """A small LRU of assembled metadata documents, keyed by (uids, version)."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self._entries = entries
+        self._items: OrderedDict[tuple[str, str | None, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None, int]) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str | None, int], value: bytes) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._entries:
+                self._items.popitem(last=False)
+
+
+class HeadlessDicom:
+    """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.storage = Storage(self.root)
+        self.index = DicomIndex(self.root / "index.sqlite")
+        self.cache = MetadataCache()
+        self.recover()
+
+    def recover(self) -> None:
+        """Undo interrupted stores: temp files, and renamed files whose index commit never happened."""
+        self.storage.clear_temp()
+        with self.index.writing():
+            for relpath in self.index.pending_paths():
+                self.storage.absolute(relpath).unlink(missing_ok=True)
+            self.index.clear_pending()
+
+    def close(self) -> None:
+        self.index.close()
+
+    # -- search -----------------------------------------------------------------------------------
+
+    async def count_studies(self) -> int:
+        return await asyncio.to_thread(self.index.count_studies)
+
+    async def search_for_studies(self, query: SearchQuery) -> SearchResult:
+        return await asyncio.to_thread(self.index.search, query)
+
+    async def search_for_series(self, query: SearchQuery) -> SearchResult:
+        return await asyncio.to_thread(self.index.search, query)
+
+    async def search_for_instances(self, query: SearchQuery) -> SearchResult:
+        return await asyncio.to_thread(self.index.search, query)
+
+    # -- retrieve ---------------------------------------------------------------------------------
+
+    def _rows(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[InstanceRow]:
+        rows = self.index.instances(study_uid, series_uid, sop_uid)
+        if not rows:
+            what = "instance" if sop_uid else "series" if series_uid else "study"
+            raise NotFound(f"{what} {sop_uid or series_uid or study_uid} not found")
+        return rows
+
+    def _stored(self, row: InstanceRow) -> StoredInstance:
+        return StoredInstance(row.study_uid, row.series_uid, row.sop_uid, row.sop_class, row.transfer_syntax,
+                              str(self.storage.absolute(row.path)), row.size)
+
+    async def retrieve_study(self, study_uid: str) -> list[StoredInstance]:
+        return [self._stored(r) for r in await asyncio.to_thread(self._rows, study_uid)]
+
+    async def retrieve_series(self, study_uid: str, series_uid: str) -> list[StoredInstance]:
+        return [self._stored(r) for r in await asyncio.to_thread(self._rows, study_uid, series_uid)]
+
+    async def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> StoredInstance:
+        (row,) = await asyncio.to_thread(self._rows, study_uid, series_uid, sop_uid)
+        return self._stored(row)
+
+    async def locate_instance(self, sop_uid: str) -> StoredInstance:
+        row = await asyncio.to_thread(self.index.locate, sop_uid)
+        if row is None:
+            raise NotFound(f"instance {sop_uid} not found")
+        return self._stored(row)
+
+    async def read_instance(self, instance: StoredInstance, transfer_syntax: str) -> bytes:
+        def run() -> bytes:
+            (row,) = self._rows(instance.study_uid, instance.series_uid, instance.sop_uid)
+            return pixels.read_part10(Path(instance.path), row, transfer_syntax)
+
+        return await asyncio.to_thread(run)
+
+    def _metadata(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> bytes:
+        if sop_uid is not None:
+            documents = self.index.documents(study_uid, series_uid, sop_uid)
+            if not documents:
+                raise NotFound(f"instance {sop_uid} not found")
+            return ("[" + documents[0] + "]").encode()
+        version = self.index.version(study_uid, series_uid)
+        if version is None:
+            raise NotFound(f"{'series' if series_uid else 'study'} {series_uid or study_uid} not found")
+        key = (study_uid, series_uid, version)
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = ("[" + ",".join(self.index.documents(study_uid, series_uid)) + "]").encode()
+            self.cache.put(key, cached)
+        return cached
+
+    async def retrieve_study_metadata(self, study_uid: str) -> bytes:
+        return await asyncio.to_thread(self._metadata, study_uid, None, None)
+
+    async def retrieve_series_metadata(self, study_uid: str, series_uid: str) -> bytes:
+        return await asyncio.to_thread(self._metadata, study_uid, series_uid, None)
+
+    async def retrieve_instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
+        return await asyncio.to_thread(self._metadata, study_uid, series_uid, sop_uid)
+
+    async def retrieve_instance_frames(self, study_uid: str, series_uid: str, sop_uid: str,
+                                       frames: list[int], transfer_syntax: str | None) -> list[Frame]:
+        def run() -> list[Frame]:
+            (row,) = self._rows(study_uid, series_uid, sop_uid)
+            return pixels.read_frames(self.storage.absolute(row.path), row, frames, transfer_syntax)
+
+        return await asyncio.to_thread(run)
+
+    async def retrieve_instance_rendered(self, study_uid: str, series_uid: str, sop_uid: str,
+                                         frame: int, params: RenderParams) -> bytes:
+        def run() -> bytes:
+            (row,) = self._rows(study_uid, series_uid, sop_uid)
+            return pixels.render(self.storage.absolute(row.path), row, frame, params)
+
+        return await asyncio.to_thread(run)
+
+    async def representative_instance(self, study_uid: str, series_uid: str | None) -> StoredInstance:
+        def run() -> InstanceRow:
+            rows = self._rows(study_uid, series_uid)
+            first_series = [r for r in rows if r.series_uid == rows[0].series_uid]
+            return first_series[len(first_series) // 2]
+
+        return self._stored(await asyncio.to_thread(run))
+
+    async def retrieve_bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag: int) -> bytes:
+        def run() -> bytes:
+            (row,) = self._rows(study_uid, series_uid, sop_uid)
+            return pixels.read_bulkdata(self.storage.absolute(row.path), row, tag)
+
+        return await asyncio.to_thread(run)
+
+    # -- store ------------------------------------------------------------------------------------
+
+    async def store_instances(self, parts: list[StowPart], study_uid: str | None = None) -> StoreReport:
+        return await asyncio.to_thread(self.store_files, [p.data for p in parts], study_uid)
+
+    def store_files(self, sources: list[BinaryIO], study_uid: str | None = None) -> StoreReport:
+        """Parse, write (fsynced temp), journal, rename and index `sources`; report each one."""
+        outcomes: list[StoreOutcome | None] = [None] * len(sources)
+        accepted: list[tuple[int, ParsedInstance, Path]] = []
+        seen: set[str] = set()
+        try:
+            for position, source in enumerate(sources):
+                try:
+                    parsed = parse_instance(source)
+                except Invalid as exc:
+                    outcomes[position] = StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, str(exc))
+                    continue
+                if study_uid is not None and parsed.study_uid != study_uid:
+                    outcomes[position] = _outcome(parsed, FAILURE_STUDY_MISMATCH,
+                                                  f"StudyInstanceUID {parsed.study_uid} is not {study_uid}")
+                    continue
+                if parsed.sop_uid in seen:
+                    outcomes[position] = _outcome(parsed, FAILURE_DUPLICATE, "SOP instance sent twice in one request")
+                    continue
+                seen.add(parsed.sop_uid)
+                stored_digest = self.index.digest_of(parsed.sop_uid)
+                if stored_digest is not None:  # cheap early answer; claim() re-checks under the lock
+                    outcomes[position] = _duplicate(parsed, stored_digest)
+                    continue
+                accepted.append((position, parsed, self.storage.write_temp(parsed.normalized or source)))
+            self.storage.sync([temp for _, _, temp in accepted])
+            self._commit(accepted, outcomes)
+        finally:
+            for _, _, temp in accepted:
+                temp.unlink(missing_ok=True)
+        return StoreReport([o for o in outcomes if o is not None])
+
+    def _commit(self, accepted: list[tuple[int, ParsedInstance, Path]], outcomes: list[StoreOutcome | None]) -> None:
+        if not accepted:
+            return
+        items = [(parsed, self.storage.relative(self.storage.final_path(parsed.study_uid, parsed.series_uid,
+                                                                          parsed.sop_uid)))
+                 for _, parsed, _ in accepted]
+        with self.index.writing():
+            refused = self.index.claim(items)
+            placed: list[tuple[ParsedInstance, str]] = []
+            moves: list[tuple[Path, Path]] = []
+            try:
+                for (position, parsed, temp), item in zip(accepted, items, strict=True):
+                    reason = refused.get(parsed.sop_uid)
+                    if reason == "pending":
+                        outcomes[position] = _outcome(parsed, FAILURE_PROCESSING,
+                                                      "this SOP instance is being stored by another request")
+                    elif reason is not None:
+                        outcomes[position] = _duplicate(parsed, parsed.digest if reason == "same" else "")
+                    else:
+                        moves.append((temp, self.storage.absolute(item[1])))
+                        placed.append(item)
+                        outcomes[position] = _outcome(parsed, None)
+                self.storage.place(moves)
+                self.index.insert(placed)
+            except BaseException:
+                for _, relpath in placed:
+                    self.storage.absolute(relpath).unlink(missing_ok=True)
+                self.index.release(relpath for parsed, relpath in items if parsed.sop_uid not in refused)
+                raise
+
+    async def import_demo(self) -> int:
+        """Store the demo studies (generated, 2 x 2 series x 10 slices) unless the database has studies."""
+
+        def run() -> int:
+            if self.index.count_studies():
+                return 0
+            sources: list[BinaryIO] = []
+            for index, modality in ((0, "CT"), (1, "MR")):
+                for ds in generate_study(index, modality=modality):
+                    buffer = io.BytesIO()
+                    ds.save_as(buffer, enforce_file_format=True)
+                    sources.append(buffer)
+            return len(self.store_files(sources).stored)
+
+        return await asyncio.to_thread(run)
+
+    def import_directory(self, directory: Path) -> ImportReport:
+        """Index every DICOM file under `directory` (recursive); non-DICOM files are counted and skipped."""
+        imported = present = skipped = failed = 0
+        for batch in _batches(_walk(Path(directory)), IMPORT_BATCH):
+            handles = [open(path, "rb") for path in batch]  # noqa: SIM115 - closed below
+            try:
+                report = self.store_files(list(handles))
+            finally:
+                for handle in handles:
+                    handle.close()
+            for outcome in report.outcomes:
+                if outcome.failure_reason is None:
+                    present += outcome.already_stored
+                    imported += not outcome.already_stored
+                elif outcome.failure_reason == FAILURE_CANNOT_UNDERSTAND:
+                    skipped += 1
+                else:
+                    failed += 1
+        return ImportReport(imported=imported, already_present=present, skipped=skipped, failed=failed)
+
+
+def _outcome(parsed: ParsedInstance, reason: int | None, detail: str = "", already: bool = False) -> StoreOutcome:
+    return StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid, reason, detail,
+                        already)
+
+
+def _duplicate(parsed: ParsedInstance, stored_digest: str) -> StoreOutcome:
+    """The documented duplicate rule: identical bytes succeed unchanged; different bytes fail (0x0111)."""
+    if stored_digest == parsed.digest:
+        return _outcome(parsed, None, "", already=True)
+    return _outcome(parsed, FAILURE_DUPLICATE, "a different object with this SOPInstanceUID is already stored")
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for folder, _dirs, files in os.walk(directory):
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+def _batches(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    for path in paths:
+        batch.append(path)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
