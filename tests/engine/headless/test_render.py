@@ -199,6 +199,22 @@ def test_segments_are_overlaid_in_their_colour_where_they_are():
     assert tuple(rgb[5, 5]) == (0, 0, 0)
 
 
+def test_control_points_show_in_the_slice_that_contains_them():
+    points = (ControlPoint("F-1", MARKER_RAS),)
+    markups = (MarkupsData("vtkMRMLMarkupsFiducialNode1", "F", (0.0, 1.0, 0.0), 1.0, points),)
+    inputs = scene(volume(phantom(marker=False)), markups=markups)
+    views = HeadlessViews()
+
+    def green_pixels(offset: float) -> tuple[np.ndarray, np.ndarray]:
+        png = views.slice_png(SliceRequest(offset=offset, size=(128, 128), window=900.0, level=550.0), inputs)
+        rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+        return np.nonzero((rgb[..., 1] > 200) & (rgb[..., 0] < 50))
+
+    rows, cols = green_pixels(MARKER_RAS[2] + 0.4)
+    assert (rows.mean(), cols.mean()) == pytest.approx(EXPECTED[("red", MARKER_RAS[2])], abs=0.6)
+    assert len(green_pixels(MARKER_RAS[2] + 2.0)[0]) == 0  # two slices away: not shown
+
+
 def test_orientation_labels_name_patient_directions():
     assert [direction_letter(np.array(v)) for v in ((1, 0, 0), (-0.9, 0.3, 0), (0, -1, 0.2), (0.1, 0, -1))] == \
         ["R", "L", "P", "I"]

@@ -129,6 +129,10 @@ class HeadlessViews:
         pixels = reslice.window_to_uint8(values, inside, window, level)
         if scene.segmentations:
             pixels = overlay_segmentations(pixels, scene.segmentations, geometry)
+        if any(len(p.points) for p in point_sets(scene)):
+            # Slicer shows a control point in the slice that contains it: within half a voxel of the plane.
+            half_voxel = 0.5 * float(np.abs(volume.ijk_to_ras[:3, :3].T @ geometry.normal).max())
+            pixels = draw_control_points(pixels, point_sets(scene), geometry, half_voxel)
         return draw_orientation_labels(pixels, geometry) if request.labels else pixels
 
     def _shown_volume(self, view: SliceView, scene: RenderInputs) -> VolumeData | None:
@@ -252,6 +256,23 @@ def overlay_segmentations(pixels: np.ndarray, segmentations: Sequence[Segmentati
         alpha = opacity[labels][..., None]
         rgb = rgb * (1 - alpha) + colours[labels] * alpha
     return rgb.astype(np.uint8)
+
+
+def draw_control_points(pixels: np.ndarray, sets: Sequence[gltf.PointSet], geometry: reslice.SliceGeometry,
+                        tolerance: float) -> np.ndarray:
+    """Markups control points within `tolerance` mm of the plane, as dots in their markups colour."""
+    height, width = pixels.shape[:2]
+    image = Image.fromarray(pixels).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    radius = max(3.0, min(width, height) * 0.015)
+    for point_set in sets:
+        if not len(point_set.points):
+            continue
+        colour = tuple(int(c * 255) for c in point_set.colour)
+        for col, row, distance in geometry.ras_to_pixel(point_set.points, width, height):
+            if abs(distance) <= tolerance:
+                draw.ellipse((col - radius, row - radius, col + radius, row + radius), fill=colour)
+    return np.asarray(image)
 
 
 def draw_orientation_labels(pixels: np.ndarray, geometry: reslice.SliceGeometry) -> np.ndarray:
