@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import Forbidden, NotFound, Unsupported
 from .markups_io import markups_json, read_markups
+from .nifti_io import read_nifti
 from .nodes import (
     GridTransformNode,
     LinearTransformNode,
@@ -74,14 +75,18 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
     name = properties.get("name") or base_name(path)
     lower = path.name.lower()
     if filetype == "VolumeFile":
-        if not lower.endswith((".nrrd", ".nhdr")):
-            raise Unsupported(f"no volume reader for '{path.name}' (NRRD .nrrd/.nhdr files are supported)")
-        image = read_nrrd(path, access.check)
-        if image.array.ndim != 3:
+        if lower.endswith((".nii", ".nii.gz")):
+            voxels, ijk_to_ras, dimension = read_nifti(path)
+        elif lower.endswith((".nrrd", ".nhdr")):
+            image = read_nrrd(path, access.check)
+            voxels, ijk_to_ras, dimension = image.array, image.ijk_to_ras, image.dimension
+        else:
+            raise Unsupported(f"no volume reader for '{path.name}' (NRRD .nrrd/.nhdr and NIfTI .nii/.nii.gz)")
+        if voxels.ndim != 3:
             raise Unsupported(f"{path.name}: multi-component volumes are not supported")
         labelmap = properties.get("labelmap", "").lower() in TRUE
-        node = store.add(VolumeNode, name, array=frozen_array(image.array), ijk_to_ras=frozen_array(image.ijk_to_ras),
-                         dimension=image.dimension, storage=storage,
+        node = store.add(VolumeNode, name, array=frozen_array(voxels), ijk_to_ras=frozen_array(ijk_to_ras),
+                         dimension=dimension, storage=storage,
                          class_name="vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode")
         if properties.get("show", "true").lower() in TRUE and not labelmap:
             store.set_active_volume(node.id)
