@@ -1,5 +1,7 @@
 """/slicer/mrml: node names, ids and properties; load (POST), save (GET /mrml/file), reload (PUT), remove (DELETE).
 
+`POST /mrml?seriesUID=<uid>` loads a series from the DICOM database as a volume.
+
 Compatible with slicerio 1.4.0 and the WebServer module: POST/PUT/DELETE accept `/mrml` and any
 `/mrml/...` subpath (the docs say `/mrml/file`, slicerio uses `/mrml`); GET needs an exact subpath.
 Selection: `id`, or `class` (with subclasses) and `name`; DELETE without any selection clears the
@@ -89,6 +91,9 @@ def register(bp: Blueprint, services: Services) -> None:
         filetype = properties.get("filetype")
         if url and urllib.parse.urlparse(url).scheme == "slicer":
             return jsonify({"success": True, "loadedNodeIDs": await scene.open_url(url)})
+        series_uid = arg("seriesUID") or arg("seriesInstanceUID")
+        if series_uid:  # a series from the DICOM database (DICOMUtils.loadSeriesByUID in Slicer)
+            return jsonify({"success": True, "loadedNodeIDs": await scene.load_dicom_series(series_uid)})
         if not filetype:
             raise BadRequest("the `filetype` query parameter is required (e.g. VolumeFile, SegmentationFile, "
                              "MarkupsFile, TransformFile)")

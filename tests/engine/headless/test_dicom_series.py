@@ -46,8 +46,8 @@ def test_series_geometry_and_values(tmp_path):
         path = tmp_path / f"s{index}.dcm"
         write_slice(path, index, stack[index], series=series, study=study)
         paths.append(path)
-    voxels, ijk_to_ras, description = read_series(paths)
-    assert description == "Sagittal"
+    voxels, ijk_to_ras, description, number = read_series(paths)
+    assert (description, number) == ("Sagittal", "3")
     assert voxels.dtype == np.int16 and np.array_equal(voxels, stack - 1024)
     normal = np.cross(ROW, COLUMN)
     expected = np.eye(4)
@@ -58,7 +58,7 @@ def test_series_geometry_and_values(tmp_path):
 
 def test_fractional_rescale_gives_float(tmp_path):
     write_slice(tmp_path / "a.dcm", 0, np.full((2, 2), 10), slope=0.5, intercept=0.25)
-    voxels, _, _ = read_series([tmp_path / "a.dcm"])
+    voxels, *_ = read_series([tmp_path / "a.dcm"])
     assert voxels.dtype == np.float32 and voxels[0, 0, 0] == 5.25
 
 

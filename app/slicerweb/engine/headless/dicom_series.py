@@ -28,8 +28,8 @@ from ..errors import Invalid, Unsupported
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def read_series(paths: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, str]:
-    """(voxels [k, j, i], IJK-to-RAS, series description) of the image slices in `paths`."""
+def read_series(paths: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(voxels [k, j, i], IJK-to-RAS, series description, series number) of the image slices in `paths`."""
     slices = []
     for path in paths:
         try:
@@ -64,7 +64,8 @@ def read_series(paths: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, st
     lps[:3, 1] = column * spacing_j
     lps[:3, 2] = normal * spacing_k
     lps[:3, 3] = positions[id(slices[0])]
-    return _voxels(slices), LPS_TO_RAS @ lps, str(getattr(first, "SeriesDescription", "") or "")
+    return (_voxels(slices), LPS_TO_RAS @ lps, str(getattr(first, "SeriesDescription", "") or ""),
+            str(getattr(first, "SeriesNumber", "") or ""))
 
 
 def _voxels(slices: list[pydicom.Dataset]) -> np.ndarray:

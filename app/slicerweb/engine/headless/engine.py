@@ -25,9 +25,10 @@ class HeadlessEngine:
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom)
 
     async def start(self) -> None:
-        """Load demo content when asked (`--demo`): a small generated CT and MR study."""
+        """Load demo content when asked (`--demo`): a small generated CT and MR study, the MRHead phantom."""
         if self.demo:
             await self.dicom.import_demo()
+            await self.scene.load_sample("MRHead")
 
     async def close(self) -> None:
         """Stop the scene's worker threads (a running exec finishes on its own); close the DICOM index."""

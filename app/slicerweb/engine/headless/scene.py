@@ -8,6 +8,7 @@ the event loop or each other. Changes go through `SceneStore`, whose lock makes 
 from __future__ import annotations
 
 import asyncio
+import io
 import tempfile
 import urllib.parse
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..dicom_api import SearchQuery, StowPart
 from ..downloads import download
 from ..errors import Invalid, NotFound, Unsupported
 from ..scene_api import (
@@ -34,6 +36,8 @@ from ..scene_api import (
     VolumeUpload,
 )
 from . import files, sampledata
+from .dicom_series import read_series
+from .dicomweb_fetch import fetch_study
 from .exec_namespace import run_source
 from .files import FileAccess
 from .nodes import (
@@ -63,6 +67,7 @@ class HeadlessScene(HeadlessRendering):
         self.views = HeadlessViews()
         self.dicom = dicom
         self.downloads = Path(data_dir or tempfile.gettempdir()) / "downloads"
+        self.max_download_bytes = 4 << 30
         self._io = ThreadPoolExecutor(4, thread_name_prefix="slicerweb-scene")
         self._exec = ThreadPoolExecutor(4, thread_name_prefix="slicerweb-exec")
 
@@ -175,10 +180,38 @@ class HeadlessScene(HeadlessRendering):
             return chosen.summary()
 
     async def load_dicom_series(self, series_uid: str) -> list[str]:
-        raise Unsupported("loading from the DICOM database is not available in this build")
+        """The series from the engine's DICOM database as a volume named `<number>: <description>`."""
+        if self.dicom is None:
+            raise Unsupported("this scene has no DICOM database")
+        found = await self.dicom.search_for_series(SearchQuery(level="series", series_uid=series_uid, limit=1))
+        if not found.records:
+            raise NotFound(f"series {series_uid} is not in the DICOM database")
+        study_uid = str(found.records[0]["0020000D"]["Value"][0])
+        instances = await self.dicom.retrieve_series(study_uid, series_uid)
+        voxels, ijk_to_ras, description, number = await self._run(read_series, [i.path for i in instances])
+        name = f"{number}: {description}" if description else (f"{number}: Series" if number else "Series")
+        node = self.store.add(VolumeNode, name, array=frozen_array(voxels), ijk_to_ras=frozen_array(ijk_to_ras),
+                              attributes=(("DICOM.instanceUIDs", " ".join(i.sop_uid for i in instances)),
+                                          ("DICOM.SeriesInstanceUID", series_uid)))
+        self.store.set_active_volume(node.id)
+        return [node.id]
 
     async def access_dicomweb_study(self, source: DicomWebSource) -> list[str]:
-        raise Unsupported("DICOMweb study import is not available in this build")
+        """WADO-RS retrieve of the study, STOW into the DICOM database, then each image series loaded."""
+        if self.dicom is None:
+            raise Unsupported("this scene has no DICOM database")
+        payloads = await self._run(fetch_study, source, self.max_download_bytes)
+        report = await self.dicom.store_instances([StowPart("application/dicom", io.BytesIO(p)) for p in payloads])
+        series = list(dict.fromkeys(o.series_uid for o in report.outcomes if o.failure_reason is None))
+        if not series:
+            raise Invalid(f"no instance of study {source.study_uid} could be stored")
+        loaded: list[str] = []
+        for series_uid in series:
+            try:
+                loaded += await self.load_dicom_series(series_uid)
+            except (Invalid, Unsupported):
+                continue  # a non-image series (SR, KO) or one the headless reader cannot build
+        return loaded
 
     # --- transforms, markups, segmentations ----------------------------------------------------
     async def grid_transforms(self) -> list[NodeSummary]:
