@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
 
 import numpy as np
 import pytest
@@ -125,3 +126,21 @@ async def test_sample_head_is_in_view_after_loading(make_app):
     assert axial[128, 128] > 150 and axial[5, 5] < 20  # brain in the middle, air in the corner
     threed = np.asarray((await png_of(await client.get("/slicer/threeD?lookFromAxis=A&size=128"))).convert("RGB"))
     assert (threed[64, 64] != threed[2, 64]).any()  # the head, not the background, in the middle
+
+
+async def test_screenshot_follows_the_gui_layout(make_app):
+    client = make_app()[0].test_client()
+    assert (await client.put("/slicer/gui?viewersLayout=OneUpRedSlice")).status_code == 200
+    shot = (await png_of(await client.get("/slicer/screenshot"))).convert("RGB")
+    assert shot.size == (800, 800)
+    assert {shot.getpixel((x, 2)) for x in (10, 400, 790)} == {(243, 74, 51)}  # one red view, full width
+
+
+def test_curl_gets_a_png_from_a_live_server(live_server, tmp_path):
+    server = live_server()
+    out = tmp_path / "slice.png"
+    result = subprocess.run(["curl", "-s", "-o", str(out), "-w", "%{http_code} %{content_type}",
+                             f"{server.url}/slicer/slice?view=green&size=64x48&scrollTo=0"],
+                            capture_output=True, text=True, timeout=30, check=True)
+    assert result.stdout == "200 image/png"
+    assert Image.open(out).size == (64, 48)
