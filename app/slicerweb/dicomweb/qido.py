@@ -19,11 +19,25 @@ from .dicomjson import to_native_xml, with_retrieve_url
 from .query import parse_search
 
 WARN_AGENT = "slicerweb"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def public_root() -> str:
-    """The public URL of /dicom for this request (trusted proxy headers and public_url honoured)."""
-    return f"{g.origin.base_url}/dicom"
+def public_root(services: Services) -> str:
+    """The public URL of /dicom for this request (trusted proxy headers and public_url honoured).
+
+    dicomweb-client sends `Host` without the port; on a direct connection (no trusted proxy, no
+    `server.public_url`) the port the request arrived on is added back, so RetrieveURL and
+    BulkDataURI stay usable by that client.
+    """
+    origin = g.origin
+    base = origin.base_url
+    server = request.scope.get("server")
+    peer = request.scope.get("client")
+    direct = not services.policy.server.public_url and not services.trust.trusts(peer[0] if peer else "")
+    if (direct and server and ":" not in origin.host.rsplit("]", 1)[-1]
+            and server[1] not in (None, DEFAULT_PORTS.get(origin.scheme))):
+        base = f"{origin.scheme}://{origin.host}:{server[1]}"
+    return f"{base}/dicom"
 
 
 def query_args() -> dict[str, list[str]]:
@@ -70,7 +84,7 @@ def register(bp: Blueprint, services: Services) -> None:
         if not result.records:
             response = Response(b"", status=204)
         else:
-            records = with_retrieve_url(result.records, public_root(), level)
+            records = with_retrieve_url(result.records, public_root(services), level)
             response = dicom_json_response(records) if wire == "json" else xml_response(records)
         add_warnings(response, warnings)
         return response

@@ -94,7 +94,7 @@ def register(bp: Blueprint, services: Services) -> None:
         rejected = [StoreOutcome("", "", "", "", 0xC000, f"part of type {p.content_type!r} is not application/dicom")
                     for p in parts if p not in accepted]
         report = StoreReport([*report.outcomes, *rejected])
-        body, status = stow_response(report, public_root())
+        body, status = stow_response(report, public_root(services))
         response = Response(json.dumps(body).encode(), status=status)
         response.headers["Content-Type"] = "application/dicom+json"
         add_warnings(response, [f"{o.sop_instance_uid or 'part'}: {o.detail}" for o in report.outcomes if o.detail])

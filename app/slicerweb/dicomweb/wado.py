@@ -166,7 +166,7 @@ def register(bp: Blueprint, services: Services) -> None:
 
     async def send_metadata(document: bytes) -> Response:
         wire = negotiate_dicom_json(request.headers.get("Accept"))
-        rooted_document = rooted.get(document, public_root())
+        rooted_document = rooted.get(document, public_root(services))
         if wire == "xml":
             return xml_response(json.loads(rooted_document))
         return Response(rooted_document, content_type="application/dicom+json")
