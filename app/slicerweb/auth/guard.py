@@ -8,6 +8,7 @@ privileged acts are audited.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
 from quart import Response, current_app, g, request
@@ -25,6 +26,7 @@ from .identity import Principal
 
 __all__ = ["ANONYMOUS", "PRIVILEGED", "admit", "audit_privileged", "bearer_challenge", "make_guard"]
 
+DRAIN_LIMIT = 64 * 1024
 PRIVILEGED = frozenset({"exec", "admin", "dicomweb_write", "slicer_write"})
 ANONYMOUS = Principal(subject="anonymous", via="anonymous")
 
@@ -45,9 +47,13 @@ def make_guard(family: str, services: Services, flags: FeatureFlags, gate: ExecG
         view = current_app.view_functions.get(request.endpoint or "")
         action = action_of(view, family, request.method)
         g.action = action
-        principal = await admit(services, gate, limiter, action=action, headers=request.headers,
-                                query=request.args, client=origin.client, request_id=g.request_id,
-                                method=request.method, path=request.path)
+        try:
+            principal = await admit(services, gate, limiter, action=action, headers=request.headers,
+                                    query=request.args, client=origin.client, request_id=g.request_id,
+                                    method=request.method, path=request.path)
+        except ApiError:
+            await _drain_small_body()
+            raise
         g.principal = principal
         request.scope[SUBJECT] = principal.subject
         return None
@@ -124,6 +130,19 @@ class _Denials:
     def deny(self, principal: Principal, status: int, reason: str) -> None:
         self.audit.record("access.denied", subject=principal.subject, status=status, reason=reason,
                           **self.fields)
+
+
+async def _drain_small_body() -> None:
+    """Read a small refused body (up to DRAIN_LIMIT) so the keep-alive connection stays usable.
+
+    HTTP/1.1 cannot reuse a connection whose request body was not consumed; without this a client
+    that sends a small JSON body and gets 401/403 sees its next request fail. Large bodies are left
+    unread (the connection closes instead), so a refused caller still cannot make us buffer much.
+    """
+    length = request.content_length
+    if length is not None and 0 < length <= DRAIN_LIMIT:
+        with contextlib.suppress(Exception):
+            await request.get_data()
 
 
 def _peer() -> str:

@@ -14,13 +14,20 @@ The checks follow RFC 8725 and RFC 9068 §4, in this order:
    `auth.audience`, `exp` required, `exp`/`nbf`/`iat` with `auth.leeway` seconds, `sub` required.
 
 Every failure is a `TokenRejected` whose description names the check, never the token.
+
+A verified token's Principal is remembered (keyed by the token's SHA-256) until the token expires
+or `VERDICT_SECONDS` pass, whichever is first, so the verifier endpoint and the app's own check of
+the same request pay for one signature check; refusals are never cached.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -33,6 +40,8 @@ from .identity import Principal
 from .jwks import KeyCache, KeysUnavailable
 
 MAX_TOKEN_LENGTH = 16 * 1024
+VERDICT_SECONDS = 60.0
+VERDICT_CACHE_SIZE = 4096
 AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "crit")
 ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
@@ -119,8 +128,23 @@ class JWTVerifier:
         self.require_at_jwt = bool(auth.require_at_jwt)
         self.scope_claims = tuple(auth.scope_claims)
         self.keys = keys or KeyCache(policy)
+        self._verdicts: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        now = time.time()
+        cached = self._verdicts.get(digest)
+        if cached is not None:
+            if cached[0] > now:
+                return cached[1]
+            del self._verdicts[digest]
+        principal = await self._verify(token)
+        self._verdicts[digest] = (min(now + VERDICT_SECONDS, principal.expires_at or now), principal)
+        while len(self._verdicts) > VERDICT_CACHE_SIZE:
+            self._verdicts.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         header = unverified_header(token)
         alg = header.get("alg")
         if alg not in self.algorithms:

@@ -6,6 +6,7 @@ The URI is matched against this app's own route table, so the edge decides the f
 exactly as the app's guard will (`actions.action_of`), and `guard.admit` makes the same decision:
 
     204  allowed; `X-Auth-Subject` and `X-Auth-Scopes` go upstream (for logs; the app re-verifies)
+    400  token in the query string, malformed credentials (RFC 6750 invalid_request)
     401  no or bad token, with the RFC 6750 `WWW-Authenticate` challenge
     403  insufficient scope (with its challenge), or exec switched off
     429  too many failed authentications from this client (`Retry-After`)
@@ -14,17 +15,23 @@ nginx's `auth_request` turns any status other than 2xx/401/403 into a 500, so wi
 a 400 or 429 is sent as 403 and the real status travels in `X-Auth-Status`, which the nginx config
 maps back. Every refusal also carries `X-Auth-Error` (the error code) for the proxy's error page.
 A preflight (`OPTIONS`) passes: the app's CORS layer answers it without credentials.
+
+It runs once per proxied request, so it is a plain ASGI layer (inside the Host check), not a Quart
+route: no request context, no blueprint hooks, and the token's key is already cached.
 """
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from quart import Blueprint, Response, current_app, request
+from quart import Quart
 from werkzeug.exceptions import HTTPException
 
 from ..access_log import REQUEST_ID
-from ..errors import ApiError, BadRequest, error_response
+from ..asgi_types import ASGIApp, Receive, Scope, Send
+from ..errors import ApiError, BadRequest
+from ..forwarded import header_map
 from ..services import Services
 from .actions import action_of, default_action
 from .exec_gate import ExecGate
@@ -34,59 +41,77 @@ from .guard import admit
 PATH = "/auth/verify"
 
 
-def route_action(method: str, path: str) -> tuple[str, str]:
-    """(family, action) of `method path` in this app, as the guard will decide it.
+def route_action(app: Quart, method: str, path: str) -> tuple[str, str]:
+    """(family, action) of `method path` in `app`, as the guard will decide it.
 
     A path no route takes (404/405 in the app) gets the default action of the blueprint whose URL
     prefix it falls under, else the docroot's: the caller still needs a token for that family.
     """
-    adapter = current_app.url_map.bind("localhost")
+    adapter = app.url_map.bind("localhost")
     try:
         endpoint, _ = adapter.match(path, method=method)
     except HTTPException:
         endpoint = None
-    if endpoint is not None and not str(endpoint).startswith("auth."):
+    if endpoint is not None:
         family = str(endpoint).split(".", 1)[0]
-        return family, action_of(current_app.view_functions.get(endpoint), family, method)
-    for name, blueprint in current_app.blueprints.items():
+        return family, action_of(app.view_functions.get(endpoint), family, method)
+    for name, blueprint in app.blueprints.items():
         prefix = (blueprint.url_prefix or "").rstrip("/")
-        if prefix and name != "auth" and (path == prefix or path.startswith(prefix + "/")):
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
             return name, default_action(name, method)
     return "static", default_action("static", method)
 
 
-def create_blueprint(services: Services, gate: ExecGate, limiter: FailureLimiter) -> Blueprint:
-    bp = Blueprint("auth", __name__)
+class VerifierMiddleware:
+    """Answers GET /auth/verify; passes everything else on to `inner`."""
 
-    @bp.get(PATH)
-    async def verify() -> Response:
-        method = request.headers.get("x-forwarded-method", "GET").upper()
-        uri = request.headers.get("x-forwarded-uri", "/")
-        nginx = request.args.get("edge") == "nginx"
-        peer = request.scope.get("client")
-        origin = services.trust.resolve(peer[0] if peer else "", request.scheme, request.headers)
-        request_id = request.scope.get(REQUEST_ID, "-")
+    def __init__(self, inner: ASGIApp, app: Quart, services: Services, gate: ExecGate,
+                 limiter: FailureLimiter) -> None:
+        self.inner, self.app, self.services, self.gate, self.limiter = inner, app, services, gate, limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH:
+            return await self.inner(scope, receive, send)
+        if scope["method"] not in ("GET", "HEAD"):
+            return await _answer(send, 405, {"success": False, "code": "method_not_allowed",
+                                             "message": "GET only"}, {"Allow": "GET, HEAD"})
+        status, body, headers = await self.decide(scope)
+        return await _answer(send, status, body, headers)
+
+    async def decide(self, scope: Scope) -> tuple[int, dict[str, object] | None, dict[str, str]]:
+        """(status, JSON body or None, headers) for one verification request."""
+        headers = header_map(scope["headers"])
+        method = headers.get("x-forwarded-method", "GET").upper()
         if method == "OPTIONS":
-            return Response(status=204)
+            return 204, None, {}
+        nginx = b"edge=nginx" in scope.get("query_string", b"")
+        peer = scope.get("client")
+        origin = self.services.trust.resolve(peer[0] if peer else "", scope.get("scheme", "http"), headers)
         try:
-            parts = urlsplit(uri)
+            parts = urlsplit(headers.get("x-forwarded-uri", "/"))
             path = unquote(parts.path) or "/"
             if not path.startswith("/"):
                 raise BadRequest("X-Forwarded-Uri must be an absolute path")
             query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            family, action = route_action(method, path)
-            principal = await admit(services, gate, limiter, action=action, headers=request.headers,
-                                    query=query, client=origin.client, request_id=request_id,
+            family, action = route_action(self.app, method, path)
+            principal = await admit(self.services, self.gate, self.limiter, action=action, headers=headers,
+                                    query=query, client=origin.client, request_id=scope.get(REQUEST_ID, "-"),
                                     method=method, path=path)
         except ApiError as exc:
             status = exc.status if (exc.status in (401, 403) or not nginx) else 403
-            headers = {**exc.headers, "X-Auth-Error": exc.code, "X-Auth-Status": str(exc.status)}
-            return error_response(status, exc.message, exc.code, headers)
-        response = Response(status=204)
-        response.headers["X-Auth-Subject"] = principal.subject
-        response.headers["X-Auth-Scopes"] = " ".join(sorted(principal.scopes))
-        response.headers["X-Auth-Family"] = family
-        response.headers["X-Auth-Action"] = action
-        return response
+            extra = {**exc.headers, "X-Auth-Error": exc.code, "X-Auth-Status": str(exc.status)}
+            return status, {"success": False, "message": exc.message, "code": exc.code}, extra
+        return 204, None, {"X-Auth-Subject": principal.subject, "X-Auth-Scopes": " ".join(sorted(principal.scopes)),
+                           "X-Auth-Family": family, "X-Auth-Action": action}
 
-    return bp
+
+async def _answer(send: Send, status: int, body: dict[str, object] | None, headers: dict[str, str]) -> None:
+    payload = json.dumps(body).encode() if body is not None else b""
+    raw = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
+           (b"content-length", str(len(payload)).encode())]
+    if body is not None:
+        raw.append((b"content-type", b"application/json"))
+    raw += [(name.lower().encode("latin-1"), value.encode("latin-1", errors="replace"))
+            for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})

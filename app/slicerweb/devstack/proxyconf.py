@@ -6,7 +6,6 @@ must be given a value and every value must be used, so a template and its render
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ class ProxySettings:
     tls_profile: str = "intermediate"
     upload_max_body: str = "4g"
     csp_connect_extra: str = ""
+    api_rate: str = "200r/s"            # nginx per-client request rate (Caddy: none without a plugin)
+    nginx_user: str = "www-data"        # workers' user in the standalone nginx.conf ("" : none)
 
 
 def values_for(proxy: str, settings: ProxySettings, conf_dir: Path, run_dir: Path) -> dict[str, str]:
@@ -52,11 +53,10 @@ def values_for(proxy: str, settings: ProxySettings, conf_dir: Path, run_dir: Pat
     }
     if proxy == "nginx":
         upstream = f"unix:{settings.app_socket}" if settings.app_socket else settings.app_address
-        # As root, nginx would drop its workers to 'nobody', who cannot reach a private socket directory.
-        user = "user root root;" if os.geteuid() == 0 else ""
+        user = f"user {settings.nginx_user};" if settings.nginx_user else ""
         size = settings.upload_max_body
         return {**common, "APP_UPSTREAM": upstream, "CONF_DIR": str(conf_dir), "USER_DIRECTIVE": user,
-                "TLS_PROFILE": settings.tls_profile, "UPLOAD_MAX_BODY": size}
+                "TLS_PROFILE": settings.tls_profile, "UPLOAD_MAX_BODY": size, "API_RATE": settings.api_rate}
     if proxy == "caddy":
         upstream = f"unix/{settings.app_socket}" if settings.app_socket else settings.app_address
         protocols = "protocols tls1.3" if settings.tls_profile == "modern" else "protocols tls1.2 tls1.3"

@@ -125,7 +125,7 @@ def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect
 def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: str = "localhost",
                 tls_profile: str = "intermediate", upload_max_body: str = "4g",
                 app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
-                https_port: int = 0, http_port: int = 0) -> Stack:
+                https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s") -> Stack:
     """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack."""
     directory.mkdir(parents=True, exist_ok=True)
     run_dir = directory / "run"
@@ -150,7 +150,10 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
         stack.http_port = http_port or free_port()
         settings = ProxySettings(server_name=server_name, https_port=stack.https_port, http_port=stack.http_port,
                                  cert=certs.chain, key=certs.key, app_socket=socket_path, tls_profile=tls_profile,
-                                 upload_max_body=upload_max_body)
+                                 upload_max_body=upload_max_body, api_rate=api_rate,
+                                 # As root, nginx would drop its workers to www-data, who cannot reach the
+                                 # stack's private socket directory; as anyone else nginx cannot switch.
+                                 nginx_user="root" if os.geteuid() == 0 else "")
         config = render(proxy, settings, directory / proxy, run_dir)
         log = run_dir / f"{proxy}.log"
         if proxy == "nginx":

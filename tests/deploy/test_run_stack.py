@@ -1,0 +1,96 @@
+"""deploy/run-stack and deploy/render-proxy: the commands an admin runs.
+
+run-stack prints a URL, the CA and a token that work together, and stops what it started;
+render-proxy's output for a production site passes `nginx -t` and `caddy validate`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, subprocess_env
+
+pytestmark = pytest.mark.proxy
+
+
+@pytest.mark.parametrize(("proxy", "profile"), [("nginx", "modern"), ("caddy", "intermediate")])
+def test_run_stack_prints_a_working_url_ca_and_token(tmp_path: Path, proxy: str, profile: str) -> None:
+    if shutil.which(proxy) is None:
+        pytest.skip(f"{proxy} not installed")
+    process = subprocess.Popen([sys.executable, str(REPO / "deploy" / "run-stack"), "--proxy", proxy, "--dir",
+                                str(tmp_path), "--tls-profile", profile], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=subprocess_env())
+    assert process.stdout is not None
+    output = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            output.append(line)
+            if "stack ready" in line or (not line and process.poll() is not None):
+                break
+        text = "".join(output)
+        assert "stack ready" in text, text
+        url = re.search(r"behind \w+: (https://\S+)/", text).group(1)  # type: ignore[union-attr]
+        ca = re.search(r"CA certificate:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+        token = re.search(r"^TOKEN=(\S+)$", text, re.M).group(1)  # type: ignore[union-attr]
+        context = ssl.create_default_context(cafile=ca)
+        with httpx.Client(verify=context, timeout=30) as http:
+            ok = http.get(f"{url}/slicer/system/version", headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+            assert http.get(f"{url}/slicer/system/version").status_code == 401
+        port = int(url.rsplit(":", 1)[1])
+        tls12 = ssl.create_default_context(cafile=ca)
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            if profile == "modern":
+                with pytest.raises(ssl.SSLError):
+                    tls12.wrap_socket(raw, server_hostname="localhost")
+            else:
+                with tls12.wrap_socket(raw, server_hostname="localhost") as tls:
+                    assert tls.version() == "TLSv1.2"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0
+    with pytest.raises(OSError):  # everything it started is gone
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert not (tmp_path / "run" / "nginx.pid").exists() or proxy != "nginx"
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "caddy"])
+def test_rendered_production_config_validates(tmp_path: Path, proxy: str) -> None:
+    if shutil.which(proxy) is None:
+        pytest.skip(f"{proxy} not installed")
+    env = subprocess_env()
+    subprocess.run([sys.executable, str(REPO / "deploy" / "make-certs"), "--dir", str(tmp_path / "tls"),
+                    "slicer.hospital.lan"], check=True, capture_output=True, env=env, timeout=60)
+    out = tmp_path / "conf"
+    subprocess.run([sys.executable, str(REPO / "deploy" / "render-proxy"), "--proxy", proxy, "--server-name",
+                    "slicer.hospital.lan", "--cert", str(tmp_path / "tls" / "server-chain.pem"), "--key",
+                    str(tmp_path / "tls" / "server-key.pem"), "--out", str(out), "--run-dir", str(tmp_path / "run")],
+                   check=True, capture_output=True, env=env, timeout=60)
+    if proxy == "nginx":
+        command = ["nginx", "-t", "-p", str(tmp_path / "run"), "-c", str(out / "nginx.conf"),
+                   "-e", str(tmp_path / "run" / "error.log")]
+    else:
+        command = ["caddy", "validate", "--config", str(out / "Caddyfile"), "--adapter", "caddyfile"]
+        env = {**env, "XDG_DATA_HOME": str(tmp_path / "run"), "XDG_CONFIG_HOME": str(tmp_path / "run"),
+               "HOME": str(tmp_path / "run")}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = "".join(p.read_text() for p in out.rglob("*") if p.is_file() and p.name != "mime.types")
+    assert "{{" not in text
+    assert "slicer.hospital.lan" in text and os.fspath(tmp_path / "tls" / "server-chain.pem") in text
