@@ -1,12 +1,8 @@
 """create_app(policy, engine): the one app factory.
 
 Hook order, in one place:
-        CloseOnUnreadBody(
-            TrustedHostMiddleware(
-                verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
-                    CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
-                    app, services, gate, limiter),
-                policy.server.allowed_hosts)),
+  ASGI (outermost first): access log + request id -> Connection: close on unread body
+                          -> Host allow-list -> proxy verifier (GET /auth/verify) -> CORS -> Quart
   Quart before_request:   family guard (flag, token, scope, exec gate) -> body limit
   Quart after_request:    security headers -> privileged-act audit
 Families whose policy flag is off are never mounted: every path in them is a 404 JSON.
@@ -98,18 +94,12 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
         await engine.close()
 
     asgi = AccessLogMiddleware(
-<<<<<<< HEAD
         CloseOnUnreadBody(
             TrustedHostMiddleware(
-                CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
+                verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
+                    CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
+                    app, services, gate, limiter),
                 policy.server.allowed_hosts)),
-=======
-        TrustedHostMiddleware(
-            verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
-                CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
-                app, services, gate, limiter),
-            policy.server.allowed_hosts),
->>>>>>> 3a3f765 (deploy: make-certs, render-proxy, run-stack, systemd unit + sysusers, README (Debian to running; Keycloak/Entra); bench/proxy_latency; verifier as ASGI layer, verdict cache, drain small refused bodies)
         enabled=bool(policy.logging.access_log))
     app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
     return app
