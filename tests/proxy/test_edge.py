@@ -115,6 +115,21 @@ def test_token_with_scope_is_200_with_security_headers(http: httpx.Client, issue
         pytest.fail(f"no app access-log line with request id {request_id} and subject alice")
 
 
+def test_proxy_access_log_has_request_id_and_no_query(http: httpx.Client, issuer: RunningIssuer,
+                                                      stack: Stack) -> None:
+    response = http.get("/dicom/studies", params={"PatientName": "DOE^JANE"}, headers=bearer(issuer, "dicomweb.read"))
+    request_id = response.headers["x-request-id"]
+    log_name = "nginx-access.log" if stack.proxy == "nginx" else "caddy-access.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and request_id not in stack.log(log_name):
+        time.sleep(0.1)
+    text = stack.log(log_name)
+    line = next(json.loads(x) for x in text.splitlines() if request_id in x)
+    assert "DOE" not in text and issuer.mint("x")[:20] not in text
+    if stack.proxy == "nginx":
+        assert line["subject"] == "alice"
+
+
 def test_http2_is_offered(stack: Stack, issuer: RunningIssuer) -> None:
     context = ssl.create_default_context(cafile=str(stack.certs.ca_cert))
     context.set_alpn_protocols(["h2", "http/1.1"])
@@ -129,9 +144,20 @@ def test_exec_toggle_through_the_proxy(http: httpx.Client, issuer: RunningIssuer
 
 
 def test_plain_http_is_redirected_to_https(stack: Stack) -> None:
-    response = httpx.get(f"{stack.http_url}/slicer/system/version?x=1")
+    response = httpx.get(f"{stack.http_url}/browse/index.html?x=1")
     assert response.status_code == 308
-    assert response.headers["location"] == f"{stack.url}/slicer/system/version?x=1"
+    assert response.headers["location"] == f"{stack.url}/browse/index.html?x=1"
+
+
+def test_plain_http_api_calls_are_refused_not_redirected(stack: Stack) -> None:
+    response = httpx.get(f"{stack.http_url}/slicer/system/version", headers={"Authorization": "Bearer leaked"})
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert response.json()["code"] == "https_required"
+
+
+def test_plain_http_foreign_host_is_refused(stack: Stack) -> None:
+    assert httpx.get(f"{stack.http_url}/", headers={"Host": "evil.example"}).status_code == 421
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
