@@ -5,6 +5,7 @@ caller's bearer token, stores it in its own DICOM database and loads its image s
 from __future__ import annotations
 
 import pytest
+import slicerio.server
 
 from tests.oidc import auth_policy, start_issuer
 
@@ -61,3 +62,14 @@ def test_bad_requests_are_400_json(live_server):
         for body in (b"not json", b"[1]", b'{"studyUID": "1.2"}', b'{"dicomWEBPrefix": "ftp://x", "studyUID": "1"}'):
             reply = http.post("/slicer/accessDICOMwebStudy", content=body)
             assert reply.status_code == 400 and reply.headers["content-type"] == "application/json"
+
+
+def test_slicerio_slicer_url_opens_a_dicomweb_study(live_server, monkeypatch):
+    """slicerio's file_load("slicer://viewer/?studyUID=...&dicomweb_endpoint=...") goes to POST /slicer/open."""
+    server = live_server(args=["--demo"])
+    monkeypatch.setattr(slicerio.server, "SERVER_PORT", int(server.url.rsplit(":", 1)[1]))
+    with server.client() as http:
+        study_uid = http.get("/dicom/studies", params={"ModalitiesInStudy": "MR"}).json()[0]["0020000D"]["Value"][0]
+    url = f"slicer://viewer/?studyUID={study_uid}&dicomweb_endpoint={server.url}/dicom"
+    loaded = slicerio.server.file_load(url, auto_start=False)
+    assert len(loaded) == 2 and all(i.startswith("vtkMRMLScalarVolumeNode") for i in loaded)

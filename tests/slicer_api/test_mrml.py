@@ -154,3 +154,14 @@ async def test_sampledata_messages(client):
     assert await reply.get_data(as_text=True) == "Sample data MRHead loaded"
     assert (await http.get("/slicer/sampledata")).status_code == 400
     assert (await http.get("/slicer/sampledata?name=Nope")).status_code == 404
+
+
+async def test_server_file_access_is_audited_with_the_path(client, tmp_path):
+    http, _ = client
+    source = tmp_path / "audited.nrrd"
+    write_nrrd(source, np.zeros((1, 2, 2), np.uint8), np.eye(4))
+    await http.post(f"/slicer/mrml?localfile={source}&filetype=VolumeFile")
+    await http.get(f"/slicer/mrml/file?localfile={tmp_path / 'saved.nrrd'}&name=audited")
+    audit = (tmp_path / "data" / "audit.jsonl").read_text()
+    assert '"slicer.file.load"' in audit and str(source) in audit
+    assert '"slicer.file.save"' in audit and str(tmp_path / "saved.nrrd") in audit

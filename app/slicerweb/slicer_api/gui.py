@@ -17,7 +17,7 @@ from .params import arg
 def register(bp: Blueprint, services: Services) -> None:
     scene = services.engine.scene
 
-    @bp.route("/gui", methods=["GET", "POST", "PUT"])
+    @bp.route("/gui", methods=["GET", "POST", "PUT", "DELETE"])
     @requires("slicer_write")
     async def gui() -> Response:
         state = await scene.set_gui(arg("contents"), arg("viewersLayout"))

@@ -23,7 +23,7 @@ def register(bp: Blueprint, services: Services) -> None:
                                "markups": [{"label": p.label, "position": list(p.position)} for p in m.points]}
                         for m in await scene.fiducials()})
 
-    @bp.route("/fiducial", methods=["GET", "POST", "PUT"])
+    @bp.route("/fiducial", methods=["GET", "POST", "PUT", "DELETE"])
     @requires("slicer_write")
     async def fiducial() -> Response:
         raw_index = arg("index") or "0"
