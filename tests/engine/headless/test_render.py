@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from slicerweb.engine.errors import Invalid, NotFound
-from slicerweb.engine.headless.render import HeadlessViews, direction_letter
+from slicerweb.engine.headless.overlays import direction_letter
+from slicerweb.engine.headless.render import HeadlessViews
 from slicerweb.engine.render_api import SliceRequest, ThreeDRequest
 from slicerweb.engine.scene_api import (
     ControlPoint,
@@ -213,6 +214,21 @@ def test_control_points_show_in_the_slice_that_contains_them():
     rows, cols = green_pixels(MARKER_RAS[2] + 0.4)
     assert (rows.mean(), cols.mean()) == pytest.approx(EXPECTED[("red", MARKER_RAS[2])], abs=0.6)
     assert len(green_pixels(MARKER_RAS[2] + 2.0)[0]) == 0  # two slices away: not shown
+
+
+def test_a_newly_active_volume_replaces_the_shown_one_until_another_is_asked_for():
+    dark = volume(np.zeros((4, 4, 4), np.int16), np.eye(4), "Dark", "vtkMRMLScalarVolumeNode1")
+    bright = volume(np.full((4, 4, 4), 500, np.int16), np.eye(4), "Bright", "vtkMRMLScalarVolumeNode2")
+    views = HeadlessViews()
+
+    def mean(inputs: RenderInputs, **kwargs: object) -> float:
+        return float(render(views, inputs, window=100.0, level=50.0, **kwargs).mean())
+
+    assert mean(RenderInputs(dark, (dark,), (), (), ())) == 0
+    loaded = RenderInputs(bright, (dark, bright), (), (), ())  # loading Bright made it the active volume
+    assert mean(loaded) == 255
+    assert mean(loaded, volume="Dark") == 0
+    assert mean(loaded) == 0  # the view keeps showing what it was asked to show
 
 
 def test_orientation_labels_name_patient_directions():

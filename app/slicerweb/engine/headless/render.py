@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ..errors import NotFound
 from ..render_api import SLICE_VIEWS, SliceRequest, ThreeDRequest
-from ..scene_api import RenderInputs, SegmentationData, VolumeData
+from ..scene_api import RenderInputs, VolumeData
 from . import gltf, raycast, reslice
+from .overlays import draw_control_points, draw_orientation_labels, overlay_segmentations
 from .png import encode_png
 
 DEFAULT_ORIENTATION = {"red": "axial", "yellow": "sagittal", "green": "coronal"}
@@ -38,8 +38,6 @@ LAYOUT_TILES: dict[str, tuple[tuple[str, int, int, int, int], ...]] = {
 }
 # Slicer's slice controller bar colours.
 VIEW_COLOURS = {"red": (243, 74, 51), "yellow": (237, 213, 76), "green": (110, 176, 75)}
-SEGMENT_OPACITY = 0.5
-LETTERS = (("L", "R"), ("P", "A"), ("I", "S"))  # (negative, positive) per RAS axis
 
 
 def find_volume(inputs: RenderInputs, ref: str | None) -> VolumeData | None:
@@ -70,12 +68,7 @@ class SliceView:
     size: tuple[int, int] = DEFAULT_SIZE
     geometry: reslice.SliceGeometry | None = None
     fitted_to: str | None = None  # id of the volume the geometry was fitted to
-
-
-def direction_letter(vector: np.ndarray) -> str:
-    """The patient direction a unit RAS vector points to most (`R`, `L`, `A`, `P`, `S`, `I`)."""
-    axis = int(np.argmax(np.abs(vector)))
-    return LETTERS[axis][1 if vector[axis] > 0 else 0]
+    active_seen: str | None = None  # the scene's active volume when the view last looked
 
 
 @dataclass
@@ -136,10 +129,14 @@ class HeadlessViews:
         return draw_orientation_labels(pixels, geometry) if request.labels else pixels
 
     def _shown_volume(self, view: SliceView, scene: RenderInputs) -> VolumeData | None:
-        """The volume the view last showed if it still exists, else the background volume."""
-        for volume in scene.volumes:
-            if volume.id == view.fitted_to:
-                return volume
+        """A newly active volume (Slicer shows a loaded volume in every view), else the one the view
+        showed last if it still exists, else the background volume."""
+        active = scene.background.id if scene.background is not None else None
+        changed, view.active_seen = active != view.active_seen, active
+        if not changed:
+            for volume in scene.volumes:
+                if volume.id == view.fitted_to:
+                    return volume
         return find_volume(scene, None)
 
     def _fitted(self, view: SliceView, volume: VolumeData, size: tuple[int, int]) -> reslice.SliceGeometry:
@@ -233,60 +230,6 @@ class HeadlessViews:
         boxes = [(v.name, reslice.voxel_corners(v.array.shape, v.ijk_to_ras)) for v in scene.volumes]
         meshes = [gltf.Mesh(m.name, m.points, m.triangles, m.color) for m in scene.models if m.visible]
         return gltf.export_scene(meshes, point_sets(scene), boxes, box_visible)
-
-
-def overlay_segmentations(pixels: np.ndarray, segmentations: Sequence[SegmentationData],
-                          geometry: reslice.SliceGeometry) -> np.ndarray:
-    """Segments filled in their colours at SEGMENT_OPACITY over the grey image (Slicer's default look)."""
-    height, width = pixels.shape[:2]
-    rgb = np.repeat(pixels[..., None], 3, axis=2).astype(np.float32) if pixels.ndim == 2 else pixels.astype(np.float32)
-    for segmentation in segmentations:
-        if not segmentation.segments:
-            continue
-        labels, inside = reslice.sample_plane(segmentation.labelmap, segmentation.ijk_to_ras, geometry, width, height,
-                                              "nearest")
-        labels = np.where(inside, labels, 0).astype(np.int64)
-        top = max(int(labels.max()), max(s.label_value for s in segmentation.segments))
-        colours = np.zeros((top + 1, 3), dtype=np.float32)
-        opacity = np.zeros(top + 1, dtype=np.float32)
-        for segment in segmentation.segments:
-            if segment.label_value > 0:
-                colours[segment.label_value] = np.array(segment.color, dtype=np.float32) * 255
-                opacity[segment.label_value] = SEGMENT_OPACITY
-        alpha = opacity[labels][..., None]
-        rgb = rgb * (1 - alpha) + colours[labels] * alpha
-    return rgb.astype(np.uint8)
-
-
-def draw_control_points(pixels: np.ndarray, sets: Sequence[gltf.PointSet], geometry: reslice.SliceGeometry,
-                        tolerance: float) -> np.ndarray:
-    """Markups control points within `tolerance` mm of the plane, as dots in their markups colour."""
-    height, width = pixels.shape[:2]
-    image = Image.fromarray(pixels).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    radius = max(3.0, min(width, height) * 0.015)
-    for point_set in sets:
-        if not len(point_set.points):
-            continue
-        colour = tuple(int(c * 255) for c in point_set.colour)
-        for col, row, distance in geometry.ras_to_pixel(point_set.points, width, height):
-            if abs(distance) <= tolerance:
-                draw.ellipse((col - radius, row - radius, col + radius, row + radius), fill=colour)
-    return np.asarray(image)
-
-
-def draw_orientation_labels(pixels: np.ndarray, geometry: reslice.SliceGeometry) -> np.ndarray:
-    """Patient-direction letters at the four edges (as Slicer's orientation markers), in yellow."""
-    image = Image.fromarray(pixels).convert("RGB")
-    height, width = pixels.shape[:2]
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=max(10, min(width, height) // 24))
-    right, up = geometry.slice_to_ras[:3, 0], geometry.slice_to_ras[:3, 1]
-    margin = 4
-    for vector, anchor, xy in ((up, "mt", (width / 2, margin)), (-up, "mb", (width / 2, height - margin)),
-                               (-right, "lm", (margin, height / 2)), (right, "rm", (width - margin, height / 2))):
-        draw.text(xy, direction_letter(vector), fill=(255, 220, 0), font=font, anchor=anchor)
-    return np.asarray(image)
 
 
 class HeadlessRendering:
