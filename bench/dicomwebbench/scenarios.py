@@ -1,8 +1,9 @@
 """The requests measured, exactly as OHIF 3.13 and the DICOMweb clients send them, with sanity checks.
 
-Each scenario takes the server's DICOMweb root and returns a `Result`. Order matters: the cold
-series-metadata request is the first request that touches that series after the server started,
-and STOW runs last because it changes the database.
+Each scenario takes a server's DICOMweb root and returns a `Result`; the harness runs every scenario
+against each server in turn before moving on, so both see the same background load. Order
+matters: the cold series-metadata request is the first request that touches that series after the
+server started, and STOW runs last because it changes the database.
 """
 
 from __future__ import annotations
@@ -79,28 +80,34 @@ def retrieve_call(url: str, expect_bytes: int) -> Callable[[httpx.Client], float
     return call
 
 
-def run_reads(root: str, data: BenchmarkDataset, budget: Budget) -> dict[str, Result]:
-    """All read scenarios against one server, in order."""
+Scenario = Callable[[str], Result]  # DICOMweb root -> measurement
+
+
+def read_scenarios(data: BenchmarkDataset, budget: Budget) -> list[tuple[str, Scenario]]:
+    """The read measurements in order, each to be run against every server before the next one."""
     big, listed = data.big_series, data.list_series
     study0 = uid(1, "CT", 0, 0)
     listing = min(101, data.studies)
-    results: dict[str, Result] = {}
-    study_list = get_json(f"{root}/studies?{OHIF_STUDY_LIST}", listing)
-    series_list = get_json(f"{root}/studies/{study0}/series?{OHIF_SERIES_FIELDS}", 2)
-    instances = get_json(f"{root}/studies/{listed.study_uid}/series/{listed.series_uid}/instances", listed.instances)
-    metadata = get_json(f"{root}/studies/{big.study_uid}/series/{big.series_uid}/metadata", big.instances)
-    frame = frame_call(f"{root}/studies/{big.study_uid}/series/{big.series_uid}/instances/"
-                       f"{big.sop_uid(big.instances // 2 + 1)}/frames/1", big.rows * big.rows * 2)
+    series_path = f"studies/{big.study_uid}/series/{big.series_uid}"
+    frame_path = f"{series_path}/instances/{big.sop_uid(big.instances // 2 + 1)}/frames/1"
     series_bytes = sum(p.stat().st_size for p in _series_files(data))
-    retrieve = retrieve_call(f"{root}/studies/{big.study_uid}/series/{big.series_uid}", series_bytes)
-
-    for key, call in (("study_list", study_list), ("series_list", series_list), ("instance_list", instances)):
-        results[key] = _both(call, budget)
-    results["metadata_cold"] = latency(metadata, reps=1, budget=0, warmup=0)
-    results["metadata_warm"] = latency(metadata, reps=budget.reps // 2, budget=budget.seconds)
-    results["frame"] = _both(frame, budget)
-    results["retrieve"] = latency(retrieve, reps=budget.retrieve_reps, budget=budget.seconds * 3, unit="MB/s", scale=MB)
-    return results
+    return [
+        ("study_list", lambda root: _both(get_json(f"{root}/studies?{OHIF_STUDY_LIST}", listing), budget)),
+        ("series_list", lambda root: _both(get_json(f"{root}/studies/{study0}/series?{OHIF_SERIES_FIELDS}", 2),
+                                           budget)),
+        # an explicit limit: default page sizes differ (SlicerWeb's policy default is 100, Orthanc has none)
+        ("instance_list", lambda root: _both(get_json(
+            f"{root}/studies/{listed.study_uid}/series/{listed.series_uid}/instances?limit={listed.instances}",
+            listed.instances), budget)),
+        ("metadata_cold", lambda root: latency(get_json(f"{root}/{series_path}/metadata", big.instances),
+                                               reps=1, budget=0, warmup=0)),
+        ("metadata_warm", lambda root: latency(get_json(f"{root}/{series_path}/metadata", big.instances),
+                                               reps=budget.reps // 2, budget=budget.seconds)),
+        ("frame", lambda root: _both(frame_call(f"{root}/{frame_path}", big.rows * big.rows * 2), budget)),
+        ("retrieve", lambda root: latency(retrieve_call(f"{root}/{series_path}", series_bytes),
+                                          reps=budget.retrieve_reps, budget=budget.seconds * 3, unit="MB/s",
+                                          scale=MB)),
+    ]
 
 
 def _both(call: Callable[[httpx.Client], float], budget: Budget) -> Result:

@@ -27,7 +27,7 @@ def cells(result: Result | None) -> list[str]:
     if result is None:
         return ["n/a", "", ""]
     if result.error:
-        return [f"ERR {result.error}"[:28], "", ""]
+        return [f"ERR {result.error}"[:40], "", ""]
     return [ms(result.percentile(50)), ms(result.percentile(95)), rate(result)]
 
 
