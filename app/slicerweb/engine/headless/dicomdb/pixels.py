@@ -42,6 +42,11 @@ def frame_media_type(transfer_syntax: str) -> str:
     return COMPRESSED_MEDIA_TYPES.get(transfer_syntax, "application/octet-stream")
 
 
+def is_raw(row: InstanceRow) -> bool:
+    """Uncompressed little-endian pixel data at a known offset (frames are plain byte ranges)."""
+    return row.transfer_syntax in UNCOMPRESSED and row.pixel_offset is not None
+
+
 def frame_count(row: InstanceRow) -> int:
     return max(1, row.number_of_frames or 1)
 

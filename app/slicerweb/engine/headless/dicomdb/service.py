@@ -14,10 +14,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Generic, TypeVar
 
 from ....demo.dicom_studies import generate_study
 from ...dicom_api import (
+    EXPLICIT_VR_LITTLE_ENDIAN,
     FAILURE_CANNOT_UNDERSTAND,
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
@@ -39,25 +40,29 @@ from .ingest import ParsedInstance, parse_instance
 from .storage import Storage
 
 CACHE_ENTRIES = 64
+ROW_ENTRIES = 20_000
+INLINE_READ_BYTES = 2 << 20
+K = TypeVar("K")
+V = TypeVar("V")
 IMPORT_BATCH = 200
 
 
-class MetadataCache:
-    """A small LRU of assembled metadata documents, keyed by (uids, version)."""
+class LRU(Generic[K, V]):
+    """A small thread-safe LRU (metadata documents by (uids, version); instance rows by SOP UID)."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+    def __init__(self, entries: int) -> None:
         self._entries = entries
-        self._items: OrderedDict[tuple[str, str | None, int], bytes] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str | None, int]) -> bytes | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: tuple[str, str | None, int], value: bytes) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
@@ -72,7 +77,8 @@ class HeadlessDicom:
         self.root = Path(root)
         self.storage = Storage(self.root)
         self.index = DicomIndex(self.root / "index.sqlite")
-        self.cache = MetadataCache()
+        self.cache: LRU[tuple[str, str | None, int], bytes] = LRU(CACHE_ENTRIES)
+        self.rows: LRU[str, InstanceRow] = LRU(ROW_ENTRIES)
         self.recover()
 
     def recover(self) -> None:
@@ -109,6 +115,16 @@ class HeadlessDicom:
             raise NotFound(f"{what} {sop_uid or series_uid or study_uid} not found")
         return rows
 
+    async def _row(self, study_uid: str, series_uid: str, sop_uid: str) -> InstanceRow:
+        """One instance's row; stored instances never change, so rows are cached (no thread hop)."""
+        row = self.rows.get(sop_uid)
+        if row is None:
+            (row,) = await asyncio.to_thread(self._rows, study_uid, series_uid, sop_uid)
+            self.rows.put(sop_uid, row)
+        if row.study_uid != study_uid or row.series_uid != series_uid:
+            raise NotFound(f"instance {sop_uid} not found in series {series_uid} of study {study_uid}")
+        return row
+
     def _stored(self, row: InstanceRow) -> StoredInstance:
         return StoredInstance(row.study_uid, row.series_uid, row.sop_uid, row.sop_class, row.transfer_syntax,
                               str(self.storage.absolute(row.path)), row.size)
@@ -120,8 +136,7 @@ class HeadlessDicom:
         return [self._stored(r) for r in await asyncio.to_thread(self._rows, study_uid, series_uid)]
 
     async def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> StoredInstance:
-        (row,) = await asyncio.to_thread(self._rows, study_uid, series_uid, sop_uid)
-        return self._stored(row)
+        return self._stored(await self._row(study_uid, series_uid, sop_uid))
 
     async def locate_instance(self, sop_uid: str) -> StoredInstance:
         row = await asyncio.to_thread(self.index.locate, sop_uid)
@@ -130,52 +145,51 @@ class HeadlessDicom:
         return self._stored(row)
 
     async def read_instance(self, instance: StoredInstance, transfer_syntax: str) -> bytes:
-        def run() -> bytes:
-            (row,) = self._rows(instance.study_uid, instance.series_uid, instance.sop_uid)
-            return pixels.read_part10(Path(instance.path), row, transfer_syntax)
+        row = await self._row(instance.study_uid, instance.series_uid, instance.sop_uid)
+        return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax)
 
-        return await asyncio.to_thread(run)
+    def _assemble(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> bytes:
+        documents = self.index.documents(study_uid, series_uid, sop_uid)
+        if not documents:
+            raise NotFound(f"instance {sop_uid} not found")
+        return ("[" + ",".join(documents) + "]").encode()
 
-    def _metadata(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> bytes:
-        if sop_uid is not None:
-            documents = self.index.documents(study_uid, series_uid, sop_uid)
-            if not documents:
-                raise NotFound(f"instance {sop_uid} not found")
-            return ("[" + documents[0] + "]").encode()
+    async def _series_or_study_metadata(self, study_uid: str, series_uid: str | None) -> bytes:
+        # The version lookup is one indexed read (tens of microseconds): done inline, a warm
+        # request never waits for a worker thread.
         version = self.index.version(study_uid, series_uid)
         if version is None:
             raise NotFound(f"{'series' if series_uid else 'study'} {series_uid or study_uid} not found")
         key = (study_uid, series_uid, version)
         cached = self.cache.get(key)
         if cached is None:
-            cached = ("[" + ",".join(self.index.documents(study_uid, series_uid)) + "]").encode()
+            cached = await asyncio.to_thread(self._assemble, study_uid, series_uid, None)
             self.cache.put(key, cached)
         return cached
 
     async def retrieve_study_metadata(self, study_uid: str) -> bytes:
-        return await asyncio.to_thread(self._metadata, study_uid, None, None)
+        return await self._series_or_study_metadata(study_uid, None)
 
     async def retrieve_series_metadata(self, study_uid: str, series_uid: str) -> bytes:
-        return await asyncio.to_thread(self._metadata, study_uid, series_uid, None)
+        return await self._series_or_study_metadata(study_uid, series_uid)
 
     async def retrieve_instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
-        return await asyncio.to_thread(self._metadata, study_uid, series_uid, sop_uid)
+        return await asyncio.to_thread(self._assemble, study_uid, series_uid, sop_uid)
 
     async def retrieve_instance_frames(self, study_uid: str, series_uid: str, sop_uid: str,
                                        frames: list[int], transfer_syntax: str | None) -> list[Frame]:
-        def run() -> list[Frame]:
-            (row,) = self._rows(study_uid, series_uid, sop_uid)
-            return pixels.read_frames(self.storage.absolute(row.path), row, frames, transfer_syntax)
-
-        return await asyncio.to_thread(run)
+        row = await self._row(study_uid, series_uid, sop_uid)
+        path = self.storage.absolute(row.path)
+        if pixels.is_raw(row) and transfer_syntax in (None, "*", EXPLICIT_VR_LITTLE_ENDIAN) and \
+                (row.size <= INLINE_READ_BYTES):
+            # A pread of a file this small from the page cache is cheaper than a thread hop.
+            return pixels.read_frames(path, row, frames, transfer_syntax)
+        return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax)
 
     async def retrieve_instance_rendered(self, study_uid: str, series_uid: str, sop_uid: str,
                                          frame: int, params: RenderParams) -> bytes:
-        def run() -> bytes:
-            (row,) = self._rows(study_uid, series_uid, sop_uid)
-            return pixels.render(self.storage.absolute(row.path), row, frame, params)
-
-        return await asyncio.to_thread(run)
+        row = await self._row(study_uid, series_uid, sop_uid)
+        return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params)
 
     async def representative_instance(self, study_uid: str, series_uid: str | None) -> StoredInstance:
         def run() -> InstanceRow:
@@ -186,11 +200,8 @@ class HeadlessDicom:
         return self._stored(await asyncio.to_thread(run))
 
     async def retrieve_bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag: int) -> bytes:
-        def run() -> bytes:
-            (row,) = self._rows(study_uid, series_uid, sop_uid)
-            return pixels.read_bulkdata(self.storage.absolute(row.path), row, tag)
-
-        return await asyncio.to_thread(run)
+        row = await self._row(study_uid, series_uid, sop_uid)
+        return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag)
 
     # -- store ------------------------------------------------------------------------------------
 
