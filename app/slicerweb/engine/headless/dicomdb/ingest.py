@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
-from pydicom.dataelem import DataElement
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 
 from ...dicom_api import BASE_URL_PLACEHOLDER, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from ...errors import Invalid
+from .jsonmodel import to_json_model
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-BULK_THRESHOLD = 1024
 PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 NAME_SEPARATORS = re.compile(r"[\^=, \-]+")
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -75,23 +75,37 @@ def name_tokens(name: str) -> str:
     return " " + " ".join(tokens) + " " if tokens else ""
 
 
-def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None:
+def _raw_text(ds: Dataset, tag: int) -> str:
+    """A text element's value without converting it (RawDataElement bytes when still raw)."""
+    item = ds.get_item(tag)
+    if item is None or item.value is None:
         return ""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
+    value = item.value
+    return (value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)).strip(" \x00")
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
+def _text(document: dict[str, Any], keyword: str) -> str:
+    """An attribute's value(s) from the DICOM JSON, as the index stores text ('a\\b', PN as 'F^G=...')."""
+    element = document.get(f"{tag_for_keyword(keyword):08X}")
+    values = element.get("Value") if element else None
+    if not values:
+        return ""
+    texts = []
+    for value in values:
+        if isinstance(value, dict):
+            groups = [value.get(k, "") for k in ("Alphabetic", "Ideographic", "Phonetic")]
+            texts.append("=".join(groups).rstrip("="))
+        else:
+            texts.append("" if value is None else str(value))
+    return "\\".join(texts).strip()
+
+
+def _int(document: dict[str, Any], keyword: str) -> int | None:
+    element = document.get(f"{tag_for_keyword(keyword):08X}")
+    values = element.get("Value") if element else None
+    if not values or isinstance(values[0], dict | str) or values[0] is None:
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return int(values[0])
 
 
 def parse_instance(fp: BinaryIO) -> ParsedInstance:
@@ -118,55 +132,54 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, struct.error, AttributeError,
             NotImplementedError, OSError) as exc:
         raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
+    uids = (_raw_text(ds, 0x0020000D), _raw_text(ds, 0x0020000E), _raw_text(ds, 0x00080018))
+    base = f"{BASE_URL_PLACEHOLDER}/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+
+    def bulk_uri(element: Any) -> str:
+        return f"{base}{element.tag:08X}"
+
+    document = to_json_model(ds, bulk_uri)  # first, while most elements are still raw (the fast path)
     meta = getattr(ds, "file_meta", None)
     transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not transfer_syntax:
         raise Invalid("not a DICOM Part-10 object: no File Meta Information / TransferSyntaxUID")
-    study_uid = check_uid(_text(ds, "StudyInstanceUID"), "StudyInstanceUID")
-    series_uid = check_uid(_text(ds, "SeriesInstanceUID"), "SeriesInstanceUID")
-    sop_uid = check_uid(_text(ds, "SOPInstanceUID"), "SOPInstanceUID")
-    sop_class = check_uid(_text(ds, "SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", "")),
+    study_uid = check_uid(_text(document, "StudyInstanceUID"), "StudyInstanceUID")
+    series_uid = check_uid(_text(document, "SeriesInstanceUID"), "SeriesInstanceUID")
+    sop_uid = check_uid(_text(document, "SOPInstanceUID"), "SOPInstanceUID")
+    sop_class = check_uid(_text(document, "SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", "")),
                           "SOPClassUID")
-    patient_name = _text(ds, "PatientName")
-    referring = _text(ds, "ReferringPhysicianName")
-    patient_id, issuer = _text(ds, "PatientID"), _text(ds, "IssuerOfPatientID")
+    patient_name = _text(document, "PatientName")
+    referring = _text(document, "ReferringPhysicianName")
+    patient_id, issuer = _text(document, "PatientID"), _text(document, "IssuerOfPatientID")
     patient = {
         "patient_key": f"{patient_id}\x1f{issuer}", "patient_id": patient_id, "issuer": issuer,
         "patient_name": patient_name, "patient_name_lc": fold_name(patient_name),
-        "patient_name_tokens": name_tokens(patient_name), "birth_date": _text(ds, "PatientBirthDate"),
-        "sex": _text(ds, "PatientSex"),
+        "patient_name_tokens": name_tokens(patient_name), "birth_date": _text(document, "PatientBirthDate"),
+        "sex": _text(document, "PatientSex"),
     }
     study = {
-        "study_uid": study_uid, "study_date": _text(ds, "StudyDate"), "study_time": _text(ds, "StudyTime"),
-        "accession": _text(ds, "AccessionNumber"), "referring_name": referring,
+        "study_uid": study_uid, "study_date": _text(document, "StudyDate"), "study_time": _text(document, "StudyTime"),
+        "accession": _text(document, "AccessionNumber"), "referring_name": referring,
         "referring_name_lc": fold_name(referring), "referring_name_tokens": name_tokens(referring),
-        "timezone": _text(ds, "TimezoneOffsetFromUTC"), "study_description": _text(ds, "StudyDescription"),
-        "institution": _text(ds, "InstitutionName"), "study_id": _text(ds, "StudyID"),
-        "charset": _text(ds, "SpecificCharacterSet"),
+        "timezone": _text(document, "TimezoneOffsetFromUTC"), "study_description": _text(document, "StudyDescription"),
+        "institution": _text(document, "InstitutionName"), "study_id": _text(document, "StudyID"),
+        "charset": _text(document, "SpecificCharacterSet"),
     }
     series = {
-        "series_uid": series_uid, "modality": _text(ds, "Modality"), "series_date": _text(ds, "SeriesDate"),
-        "series_time": _text(ds, "SeriesTime"), "series_description": _text(ds, "SeriesDescription"),
-        "body_part": _text(ds, "BodyPartExamined"), "laterality": _text(ds, "Laterality"),
-        "series_number": _int(ds, "SeriesNumber"),
-        "pps_start_date": _text(ds, "PerformedProcedureStepStartDate"),
-        "pps_start_time": _text(ds, "PerformedProcedureStepStartTime"),
+        "series_uid": series_uid, "modality": _text(document, "Modality"), "series_date": _text(document, "SeriesDate"),
+        "series_time": _text(document, "SeriesTime"), "series_description": _text(document, "SeriesDescription"),
+        "body_part": _text(document, "BodyPartExamined"), "laterality": _text(document, "Laterality"),
+        "series_number": _int(document, "SeriesNumber"),
+        "pps_start_date": _text(document, "PerformedProcedureStepStartDate"),
+        "pps_start_time": _text(document, "PerformedProcedureStepStartTime"),
     }
     instance = {
-        "sop_uid": sop_uid, "sop_class": sop_class, "content_date": _text(ds, "ContentDate"),
-        "content_time": _text(ds, "ContentTime"), "instance_number": _int(ds, "InstanceNumber"),
-        "n_rows": _int(ds, "Rows"), "n_columns": _int(ds, "Columns"), "bits_allocated": _int(ds, "BitsAllocated"),
-        "number_of_frames": _int(ds, "NumberOfFrames"), "samples_per_pixel": _int(ds, "SamplesPerPixel"),
+        "sop_uid": sop_uid, "sop_class": sop_class, "content_date": _text(document, "ContentDate"),
+        "content_time": _text(document, "ContentTime"), "instance_number": _int(document, "InstanceNumber"),
+        "n_rows": _int(document, "Rows"), "n_columns": _int(document, "Columns"),
+        "bits_allocated": _int(document, "BitsAllocated"),
+        "number_of_frames": _int(document, "NumberOfFrames"), "samples_per_pixel": _int(document, "SamplesPerPixel"),
     }
-    base = f"{BASE_URL_PLACEHOLDER}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/bulkdata/"
-
-    def bulk_uri(element: DataElement) -> str:
-        return f"{base}{element.tag:08X}"
-
-    try:
-        document = ds.to_json_dict(BULK_THRESHOLD, bulk_uri, suppress_invalid_tags=True)
-    except Exception as exc:  # pydicom raises many kinds on odd values; the object is unusable for us
-        raise Invalid(f"cannot convert the object to DICOM JSON: {exc}") from exc
     if pixel_tag is not None:
         document[f"{pixel_tag:08X}"] = {"vr": pixel_vr, "BulkDataURI": f"{base}{pixel_tag:08X}"}
     return ParsedInstance(

@@ -1,0 +1,47 @@
+"""The fast DICOM JSON conversion gives exactly what pydicom's `to_json_dict` gives.
+
+Checked over the generated CT/MR instances and pydicom's own test files (odd VRs, multi-values,
+empty values, UN, sequences, other character sets), since the metadata served to viewers comes
+from it.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_files
+
+from slicerweb.demo.dicom_studies import generate_study
+from slicerweb.engine.headless.dicomdb.jsonmodel import to_json_model
+
+
+def bulk(element: object) -> str:
+    return f"bulk/{element.tag:08X}"  # type: ignore[attr-defined]
+
+
+def sources() -> list[bytes]:
+    out = []
+    for ds in generate_study(0, modality="CT", instances_per_series=1) + generate_study(1, modality="MR",
+                                                                                       instances_per_series=1):
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    for path in get_testdata_files("*.dcm"):
+        with open(path, "rb") as handle:
+            out.append(handle.read())
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_same_json_as_pydicom() -> None:
+    compared = 0
+    for data in sources():
+        try:
+            expected = dcmread(io.BytesIO(data), stop_before_pixels=True).to_json_dict(1024, bulk)
+        except Exception:  # files pydicom itself cannot convert are not a reference
+            continue
+        assert to_json_model(dcmread(io.BytesIO(data), stop_before_pixels=True), bulk) == expected
+        compared += 1
+    assert compared > 50
