@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from .app import create_app, data_dir_of
 from .audit import AuditLog
 from .engine.headless import HeadlessEngine
 from .engine.headless.dicomdb import HeadlessDicom
+from .engine.headless.dicomdb.importer import import_directory
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, default_policy, load_policy
@@ -159,7 +161,7 @@ def _dicom_import(policy: Policy, directory: Path) -> int:
         return 2
     dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
     try:
-        report = dicom.import_directory(directory)
+        report = import_directory(dicom, directory, processes=min(4, os.cpu_count() or 1))
     finally:
         dicom.close()
     print(f"imported {report.imported}, already present {report.already_present}, "

@@ -229,3 +229,11 @@ def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, st
         (length,) = struct.unpack("<I", header[8:12])
         offset = start + 12
     return offset, (-1 if length == UNDEFINED_LENGTH else length), vr, tag
+
+
+def parse_or_error(source: BinaryIO) -> ParsedInstance | str:
+    """`parse_instance`, with a failure returned as its message (picklable, for worker processes)."""
+    try:
+        return parse_instance(source)
+    except Invalid as exc:
+        return str(exc)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
@@ -24,7 +22,6 @@ from ...dicom_api import (
     FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
     Frame,
-    ImportReport,
     RenderParams,
     SearchQuery,
     SearchResult,
@@ -33,10 +30,10 @@ from ...dicom_api import (
     StoreReport,
     StowPart,
 )
-from ...errors import Invalid, NotFound
+from ...errors import NotFound
 from . import pixels
 from .index import DicomIndex, InstanceRow
-from .ingest import ParsedInstance, parse_instance
+from .ingest import ParsedInstance, parse_or_error
 from .storage import Storage
 
 CACHE_ENTRIES = 64
@@ -44,7 +41,6 @@ ROW_ENTRIES = 20_000
 INLINE_READ_BYTES = 2 << 20
 K = TypeVar("K")
 V = TypeVar("V")
-IMPORT_BATCH = 200
 
 
 class LRU(Generic[K, V]):
@@ -208,17 +204,21 @@ class HeadlessDicom:
     async def store_instances(self, parts: list[StowPart], study_uid: str | None = None) -> StoreReport:
         return await asyncio.to_thread(self.store_files, [p.data for p in parts], study_uid)
 
-    def store_files(self, sources: list[BinaryIO], study_uid: str | None = None) -> StoreReport:
-        """Parse, write (fsynced temp), journal, rename and index `sources`; report each one."""
+    def store_files(self, sources: list[BinaryIO], study_uid: str | None = None,
+                    parsed_sources: list[ParsedInstance | str] | None = None) -> StoreReport:
+        """Parse, write (fsynced temp), journal, rename and index `sources`; report each one.
+
+        `parsed_sources` (one ParsedInstance or error text per source) skips parsing here; the
+        import uses it to parse in worker processes.
+        """
         outcomes: list[StoreOutcome | None] = [None] * len(sources)
         accepted: list[tuple[int, ParsedInstance, Path]] = []
         seen: set[str] = set()
         try:
             for position, source in enumerate(sources):
-                try:
-                    parsed = parse_instance(source)
-                except Invalid as exc:
-                    outcomes[position] = StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, str(exc))
+                parsed = parsed_sources[position] if parsed_sources is not None else parse_or_error(source)
+                if isinstance(parsed, str):
+                    outcomes[position] = StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, parsed)
                     continue
                 if study_uid is not None and parsed.study_uid != study_uid:
                     outcomes[position] = _outcome(parsed, FAILURE_STUDY_MISMATCH,
@@ -286,27 +286,6 @@ class HeadlessDicom:
 
         return await asyncio.to_thread(run)
 
-    def import_directory(self, directory: Path) -> ImportReport:
-        """Index every DICOM file under `directory` (recursive); non-DICOM files are counted and skipped."""
-        imported = present = skipped = failed = 0
-        for batch in _batches(_walk(Path(directory)), IMPORT_BATCH):
-            handles = [open(path, "rb") for path in batch]  # noqa: SIM115 - closed below
-            try:
-                report = self.store_files(list(handles))
-            finally:
-                for handle in handles:
-                    handle.close()
-            for outcome in report.outcomes:
-                if outcome.failure_reason is None:
-                    present += outcome.already_stored
-                    imported += not outcome.already_stored
-                elif outcome.failure_reason == FAILURE_CANNOT_UNDERSTAND:
-                    skipped += 1
-                else:
-                    failed += 1
-        return ImportReport(imported=imported, already_present=present, skipped=skipped, failed=failed)
-
-
 def _outcome(parsed: ParsedInstance, reason: int | None, detail: str = "", already: bool = False) -> StoreOutcome:
     return StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid, reason, detail,
                         already)
@@ -317,24 +296,3 @@ def _duplicate(parsed: ParsedInstance, stored_digest: str) -> StoreOutcome:
     if stored_digest == parsed.digest:
         return _outcome(parsed, None, "", already=True)
     return _outcome(parsed, FAILURE_DUPLICATE, "a different object with this SOPInstanceUID is already stored")
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for folder, _dirs, files in os.walk(directory):
-        for name in sorted(files):
-            path = Path(folder) / name
-            if path.is_file() and not path.is_symlink():
-                yield path
-
-
-def _batches(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
-    batch: list[Path] = []
-    for path in paths:
-        batch.append(path)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-

@@ -1,0 +1,96 @@
+"""`slicerweb dicom import DIR`: index a folder of Part-10 files into the headless database.
+
+Recursive; files that are not DICOM are counted and skipped; idempotent (an instance already stored
+with the same bytes counts as already present). Files are parsed in worker processes when asked,
+a few batches ahead, while this process copies, syncs and indexes them in batch transactions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from ...dicom_api import FAILURE_CANNOT_UNDERSTAND, ImportReport
+from .ingest import ParsedInstance, parse_or_error
+from .service import HeadlessDicom
+
+IMPORT_BATCH = 100
+AHEAD = 4
+
+
+def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> ImportReport:
+    """Index every DICOM file under `directory` (recursive); non-DICOM files are counted and skipped.
+
+    With `processes > 1`, files are parsed in that many worker processes while this one copies,
+    syncs and indexes them.
+    """
+    imported = present = skipped = failed = 0
+    pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn")) if processes > 1 else None
+    try:
+        batches = _batches(_walk(Path(directory)), IMPORT_BATCH)
+        parsing = _parse_batches(pool, batches) if pool else ((b, None) for b in batches)
+        for batch, parsed in parsing:
+            handles = [open(path, "rb") for path in batch]  # noqa: SIM115 - closed below
+            try:
+                report = db.store_files(list(handles), parsed_sources=parsed)
+            finally:
+                for handle in handles:
+                    handle.close()
+            for outcome in report.outcomes:
+                if outcome.failure_reason is None:
+                    present += outcome.already_stored
+                    imported += not outcome.already_stored
+                elif outcome.failure_reason == FAILURE_CANNOT_UNDERSTAND:
+                    skipped += 1
+                else:
+                    failed += 1
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return ImportReport(imported=imported, already_present=present, skipped=skipped, failed=failed)
+
+
+def _parse_paths(paths: list[Path]) -> list[ParsedInstance | str]:
+    """Worker-process side of a parallel import."""
+    out = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            out.append(parse_or_error(handle))
+    return out
+
+
+def _parse_batches(pool: ProcessPoolExecutor, batches: Iterator[list[Path]]) -> Iterator[
+        tuple[list[Path], list[ParsedInstance | str]]]:
+    """Parse batches in the pool, a few ahead of the consumer, in order."""
+    window: deque[tuple[list[Path], Future[list[ParsedInstance | str]]]] = deque()
+    for batch in batches:
+        window.append((batch, pool.submit(_parse_paths, batch)))
+        if len(window) > AHEAD:
+            done, future = window.popleft()
+            yield done, future.result()
+    while window:
+        done, future = window.popleft()
+        yield done, future.result()
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for folder, _dirs, files in os.walk(directory):
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+def _batches(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    for path in paths:
+        batch.append(path)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
