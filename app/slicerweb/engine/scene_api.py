@@ -192,6 +192,7 @@ class DicomWebSource:
     study_uid: str
     access_token: str = ""
     ca_file: str = ""
+    allowed_prefixes: tuple[str, ...] | None = None  # redirects may only go here (None: any http(s))
 
     @property
     def base_url(self) -> str:
@@ -221,8 +222,9 @@ class SceneService(RenderService, Protocol):
         ...
 
     async def load_url(self, url: str, filetype: str, properties: dict[str, str],
-                       max_bytes: int = 4 << 30) -> list[str]:
-        """Download an http(s) URL (at most `max_bytes`) and load it like `load_file`."""
+                       max_bytes: int = 4 << 30, prefixes: tuple[str, ...] | None = None) -> list[str]:
+        """Download an http(s) URL (at most `max_bytes`; redirects only to `prefixes`, None: any)
+        and load it like `load_file` (a detached `.nhdr` data file must come along, not from disk)."""
         ...
 
     async def save_file(self, selection: NodeFilter, path: str, properties: dict[str, str],

@@ -15,7 +15,7 @@ from quart import Blueprint, Response, jsonify, request
 from ..engine.scene_api import DicomWebSource
 from ..errors import BadRequest, Forbidden
 from ..services import Services
-from .mrml import url_allowed
+from .mrml import url_allowed, url_prefixes
 
 
 def register(bp: Blueprint, services: Services) -> None:
@@ -38,7 +38,7 @@ def register(bp: Blueprint, services: Services) -> None:
             if values[key] is not None and not isinstance(values[key], str):
                 raise BadRequest(f"'{key}' must be a string")
         source = DicomWebSource(values["dicomWEBPrefix"], values["dicomWEBStore"] or "", values["studyUID"],
-                                values["accessToken"] or "")
+                                values["accessToken"] or "", allowed_prefixes=url_prefixes(policy))
         if not source.base_url.startswith(("http://", "https://")):
             raise BadRequest("dicomWEBPrefix must be an http(s) URL")
         if not url_allowed(policy, source.base_url):

@@ -37,6 +37,11 @@ def file_roots(policy: Policy) -> tuple[str, ...] | None:
     return None if policy.is_loopback_only else ()
 
 
+def url_prefixes(policy: Policy) -> tuple[str, ...] | None:
+    """Prefixes downloads (and their redirects) must match; None: any http(s) URL."""
+    return tuple(policy.server.url_load_prefixes) or None
+
+
 def url_allowed(policy: Policy, url: str) -> bool:
     prefixes = tuple(policy.server.url_load_prefixes)
     if prefixes:
@@ -107,7 +112,8 @@ def register(bp: Blueprint, services: Services) -> None:
             if not url_allowed(policy, url):
                 raise Forbidden("downloading from this URL is not allowed (server.url_load_prefixes)")
             audit_file("download", url)
-            ids = await scene.load_url(url, filetype, properties, int(policy.limits.upload_max_body_bytes))
+            ids = await scene.load_url(url, filetype, properties, int(policy.limits.upload_max_body_bytes),
+                                       url_prefixes(policy))
         else:
             raise BadRequest("Required `url` or `localfile` query parameter is missing in `mrml` request")
         return jsonify({"success": True, "loadedNodeIDs": ids})

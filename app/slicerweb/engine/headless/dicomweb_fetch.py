@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ..downloads import opener
 from ..errors import Forbidden, Invalid, NotFound, TooLarge
 from ..scene_api import DicomWebSource
 
@@ -54,13 +55,13 @@ def fetch_study(source: DicomWebSource, max_bytes: int) -> list[bytes]:
     headers = {"Accept": ACCEPT, "User-Agent": "SlicerWeb"}
     if source.access_token:
         headers["Authorization"] = f"Bearer {source.access_token}"
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    handlers: list[urllib.request.BaseHandler] = []
     if url.startswith("https:"):
         context = ssl.create_default_context(cafile=source.ca_file or None)
         handlers.append(urllib.request.HTTPSHandler(context=context))
-    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=120) as response:
+        with opener(source.allowed_prefixes, *handlers).open(request, timeout=120) as response:
             boundary = boundary_of(response.headers.get("Content-Type", ""))
             body = bytearray()
             while chunk := response.read(CHUNK):

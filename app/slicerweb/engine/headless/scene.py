@@ -94,11 +94,13 @@ class HeadlessScene(HeadlessRendering):
         return [n.id for n in nodes]
 
     async def load_url(self, url: str, filetype: str, properties: dict[str, str],
-                       max_bytes: int = 4 << 30) -> list[str]:
-        """Download an http(s) URL into `<data_dir>/downloads` (kept for reload), then load it."""
-        target = await self._run(download, url, self.downloads, max_bytes)
+                       max_bytes: int = 4 << 30, prefixes: tuple[str, ...] | None = None) -> list[str]:
+        """Download into `<data_dir>/downloads` (kept for reload), then load; a downloaded `.nhdr`
+        may only name data files inside the downloads directory."""
+        target = await self._run(download, url, self.downloads, max_bytes, prefixes)
+        named = {"name": files.base_name(Path(urllib.parse.urlparse(url).path)), **properties}
         try:
-            return await self.load_file(str(target), filetype, properties)
+            return await self.load_file(str(target), filetype, named, roots=(str(self.downloads),))
         except BaseException:
             target.unlink(missing_ok=True)
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import tempfile
+import urllib.parse
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..downloads import download
 from ..errors import Invalid, NotFound
-from ..headless.files import FileAccess
+from ..headless.files import FileAccess, base_name
 from ..scene_api import (
     DicomWebSource,
     GridTransformData,
@@ -81,9 +82,10 @@ class SlicerScene(SlicerRendering):
         return await self._main.call(run)
 
     async def load_url(self, url: str, filetype: str, properties: dict[str, str],
-                       max_bytes: int = 4 << 30) -> list[str]:
-        target = await asyncio.to_thread(download, url, self._downloads, max_bytes)
-        return await self.load_file(str(target), filetype, properties)
+                       max_bytes: int = 4 << 30, prefixes: tuple[str, ...] | None = None) -> list[str]:
+        target = await asyncio.to_thread(download, url, self._downloads, max_bytes, prefixes)
+        named = {"name": base_name(Path(urllib.parse.urlparse(url).path)), **properties}  # not the cache name
+        return await self.load_file(str(target), filetype, named, roots=(str(self._downloads),))
 
     async def save_file(self, selection: NodeFilter, path: str, properties: dict[str, str],
                         roots: tuple[str, ...] | None = None) -> None:
