@@ -1,7 +1,8 @@
 """The benchmark harness itself (bench/dicomwebbench): bounded loops, error reporting, the ratio column.
 
 No timing is asserted: only that loops stop at their bounds, count what the calls return, surface a
-failed check instead of figures, and that the table puts SlicerWeb/Orthanc throughput in the last column.
+failed check instead of figures, that the table puts SlicerWeb/Orthanc throughput in the last column,
+and that every benchmark request is answered as its check expects by a live SlicerWeb (tiny dataset).
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from dicomwebbench.measure import CheckFailed, Result, latency, throughput
+from dicomwebbench.scenarios import Budget, read_scenarios, stow
+from dicomwebbench.servers import SlicerWebServer
 from dicomwebbench.table import render
+
+from slicerweb.demo.benchmark_studies import benchmark_dataset
 
 
 def test_latency_loop_stops_at_its_repetition_bound() -> None:
@@ -53,3 +58,23 @@ def test_failed_check_becomes_an_error_cell() -> None:
     study_row, frame_row = table.splitlines()[2:]
     assert study_row.split()[-1] == "4.00x" and "200 req/s" in study_row and "50.0 req/s" in study_row
     assert "ERR HTTP 404" in frame_row and frame_row.split()[-1] == "-"
+
+
+def test_every_scenario_runs_against_a_live_slicerweb(tmp_path: Path) -> None:
+    """The benchmark's requests, on a tiny dataset, are all answered as the checks expect (no timing)."""
+    data = benchmark_dataset(tmp_path / "data", studies=4, list_instances=5, big_instances=3, big_matrix=32,
+                             stow_studies=1)
+    server = SlicerWebServer(tmp_path / "slicerweb")
+    loaded, _ = server.bulk_load(data.corpus_directory)
+    assert loaded == data.instances
+    server.start()
+    try:
+        budget = Budget(reps=2, seconds=0.5, concurrency=2, retrieve_reps=1)
+        for key, scenario in read_scenarios(data, budget):
+            result = scenario(server.dicomweb)
+            assert not result.error, (key, result.error)
+            assert result.latencies and result.units > 0, key
+        stored = stow(server.dicomweb, data.stow_directory)
+        assert not stored.error and stored.units == data.stow_instances
+    finally:
+        server.stop()
