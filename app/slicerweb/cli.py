@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import getpass
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     dicom_import.add_argument("directory")
     dicom_import.add_argument("--policy")
     dicom_import.add_argument("--data-dir")
+    dicom_import.add_argument("--processes", type=int, default=1,
+                              help="parse in this many worker processes (helps with large files on many cores)")
     return parser
 
 
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "feature":
         return asyncio.run(_feature(policy, args))
     if args.command == "dicom":
-        return _dicom_import(policy, Path(args.directory))
+        return _dicom_import(policy, Path(args.directory), args.processes)
     return _serve(policy, args)
 
 
@@ -155,13 +156,13 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     return 0
 
 
-def _dicom_import(policy: Policy, directory: Path) -> int:
+def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
     if not directory.is_dir():
         print(f"slicerweb: {directory} is not a directory", file=sys.stderr)
         return 2
     dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
     try:
-        report = import_directory(dicom, directory, processes=min(4, os.cpu_count() or 1))
+        report = import_directory(dicom, directory, processes=processes)
     finally:
         dicom.close()
     print(f"imported {report.imported}, already present {report.already_present}, "

@@ -112,3 +112,13 @@ async def test_malformed_dicom_parts_fail_without_writing(dicom_app) -> None:
     assert reasons == [0xC000, 0xC000, 0xC000]
     assert "not a readable DICOM" in response.headers["Warning"]
     assert await study_count(app) == 4 and stored_files(app) == files
+
+
+async def test_body_limit_from_the_policy(dicom_app) -> None:
+    app = await dicom_app(features__dicomweb_write=True, limits__upload_max_body_bytes=4000)
+    big = stow_body([part10(ds) for ds in generate_study(9, instances_per_series=2)])
+    assert len(big) > 4000
+    response = await app.client.post("/dicom/studies", data=big, headers={"Content-Type": STOW_TYPE})
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/json"
+    assert await study_count(app) == 4

@@ -95,6 +95,16 @@ async def test_metadata_uses_bulkdata_uris_from_the_public_url(dicom_app) -> Non
     assert bulk.status_code == 200 and len(await bulk.get_data()) == 64 * 64 * 2
 
 
+async def test_forwarded_headers_from_untrusted_peers_are_ignored(dicom_app) -> None:
+    app = await dicom_app()  # no trusted proxies
+    st, se, _, _ = path_of(app, 2)
+    response = await app.client.get(f"/dicom/studies/{st}/series/{se}/metadata", headers={
+        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example"})
+    assert "evil.example" not in (await response.get_data(as_text=True))
+    studies = await app.client.get("/dicom/studies", headers={"X-Forwarded-Host": "evil.example"})
+    assert all(s["00081190"]["Value"][0].startswith("http://localhost/dicom/") for s in await studies.get_json())
+
+
 async def test_series_metadata_cache_follows_new_instances(dicom_app) -> None:
     app = await dicom_app(features__dicomweb_write=True)
     st, se, _, _ = path_of(app, 3)
