@@ -60,7 +60,7 @@ def test_kill_9_during_stow_leaves_index_and_files_consistent(live_server) -> No
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(indexed(root / "index.sqlite")) < 30:
         time.sleep(0.01)
-    while time.monotonic() < deadline and not (journal(root) or any((root / "tmp").iterdir())):
+    while time.monotonic() < deadline and not (journal(root) or any((root / "tmp").rglob("*.part"))):
         time.sleep(0.001)  # aim the kill at a store in progress: temp files written or journaled
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(10)
@@ -76,7 +76,8 @@ def test_kill_9_during_stow_leaves_index_and_files_consistent(live_server) -> No
     restarted = live_server(policy_toml=POLICY, data_dir=server.data_dir)
     rows = indexed(root / "index.sqlite")
     assert on_disk(root) == set(rows)
-    assert not list((root / "tmp").iterdir())
+    assert not [p for p in (root / "tmp").rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert len(list((root / "tmp").glob("*.lock"))) == 1  # only the restarted server's
     with restarted.client() as http:
         studies = http.get("/dicom/studies", params={"limit": 1000}).json()
         assert sum(s["00201208"]["Value"][0] for s in studies) == len(rows)

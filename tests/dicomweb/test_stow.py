@@ -94,7 +94,7 @@ async def test_malformed_bodies_are_4xx_json_and_change_nothing(dicom_app, body:
     assert response.headers["Content-Type"] == "application/json"
     assert (await response.get_json())["success"] is False
     assert await study_count(app) == 4 and stored_files(app) == files
-    assert not list(app.engine.dicom.storage.tmp.iterdir())
+    assert not list(app.engine.dicom.storage.own_tmp.iterdir())
 
 
 async def test_malformed_dicom_parts_fail_without_writing(dicom_app) -> None:

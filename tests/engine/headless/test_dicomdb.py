@@ -34,17 +34,20 @@ def test_interrupted_store_is_rolled_back_at_start(tmp_path: Path) -> None:
     parsed = [parse_instance(s) for s in sources]
     items = [(p, db.storage.relative(db.storage.final_path(p.study_uid, p.series_uid, p.sop_uid))) for p in parsed]
     with db.index.writing():  # the first half of a store: journal, then rename; the "crash" comes next
-        assert db.index.claim(items) == {}
+        assert db.index.claim(items, db.storage.owner) == {}
         db.storage.place([(db.storage.write_temp(s), db.storage.absolute(rel)) for s, (_, rel) in
                           zip(sources, items, strict=True)])
-    (db.storage.tmp / "leftover.part").write_bytes(b"half a file")
+    (db.storage.own_tmp / "leftover.part").write_bytes(b"half a file")
     assert len(list(db.storage.objects.rglob("*.dcm"))) == 3
-    db.close()
+    live = HeadlessDicom(tmp_path / "dicom")  # another process sharing the data directory...
+    assert len(list(live.storage.objects.rglob("*.dcm"))) == 3  # ...leaves a live store in progress alone
+    db.close()  # the "crash": ownership given up with the store half-done
 
     reopened = HeadlessDicom(tmp_path / "dicom")
     assert list(reopened.storage.objects.rglob("*.dcm")) == []
-    assert list(reopened.storage.tmp.iterdir()) == []
-    assert reopened.index.pending_paths() == []
+    assert not [p for p in reopened.storage.tmp.rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert reopened.index.journal_owners() == set()
+    live.close()
     report = reopened.store_files(part10(0, series_count=1, instances_per_series=3))  # the retry succeeds
     assert len(report.stored) == 3 and not report.failed
 

@@ -104,7 +104,7 @@ class DicomIndex:
         with self._write_lock:
             yield
 
-    def claim(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+    def claim(self, items: list[tuple[ParsedInstance, str]], owner: str) -> dict[str, str]:
         """Journal the paths of new instances in `pending`; return {sop_uid: reason} for those refused.
 
         Refused: already indexed (reason "same" when the bytes are identical, else "different"), or
@@ -122,7 +122,8 @@ class DicomIndex:
                 if conn.execute("SELECT 1 FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone():
                     refused[parsed.sop_uid] = "pending"
                     continue
-                conn.execute("INSERT INTO pending (path, sop_uid) VALUES (?, ?)", (relpath, parsed.sop_uid))
+                conn.execute("INSERT INTO pending (path, sop_uid, owner) VALUES (?, ?, ?)",
+                             (relpath, parsed.sop_uid, owner))
         return refused
 
     def insert(self, items: list[tuple[ParsedInstance, str]]) -> None:
@@ -138,15 +139,19 @@ class DicomIndex:
             for relpath in relpaths:
                 conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
 
-    def pending_paths(self) -> list[str]:
-        """Journaled paths; those also in `instance` were committed, the others never became visible."""
+    def journal_owners(self) -> set[str]:
+        return {r[0] for r in self._writer.execute("SELECT DISTINCT owner FROM pending")}
+
+    def pending_paths(self, owner: str) -> list[str]:
+        """`owner`'s journaled paths that never became visible (not in `instance`)."""
         rows = self._writer.execute(
-            "SELECT path FROM pending WHERE path NOT IN (SELECT path FROM instance)").fetchall()
+            "SELECT path FROM pending WHERE owner = ? AND path NOT IN (SELECT path FROM instance)",
+            (owner,)).fetchall()
         return [r[0] for r in rows]
 
-    def clear_pending(self) -> None:
+    def clear_pending(self, owner: str) -> None:
         with self._transaction() as conn:
-            conn.execute("DELETE FROM pending")
+            conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
 
     @staticmethod
     def _insert_one(conn: sqlite3.Connection, parsed: ParsedInstance, relpath: str) -> None:

@@ -7,8 +7,9 @@ insert, so no search opens a file. `instance.json` is the instance's DICOM JSON 
 BulkDataURI), so metadata never parses a file either. `*_lc` columns hold case-folded person names
 for case-insensitive matching; `*_tokens` hold " token token " for fuzzy (token-prefix) matching.
 
-`pending` lists files renamed into place whose index transaction has not committed yet; start-up
-recovery deletes those files (they were never visible), so files and index always agree.
+`pending` lists files renamed into place whose index transaction has not committed yet, with the
+process (owner) storing them; recovery deletes those of dead owners (they were never visible), so
+files and index always agree.
 """
 
 from __future__ import annotations
@@ -92,5 +93,6 @@ DDL: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS instance_series_idx ON instance (series_pk, instance_number, pk)",
     """CREATE TABLE IF NOT EXISTS pending (
         path TEXT PRIMARY KEY,
-        sop_uid TEXT NOT NULL)""",
+        sop_uid TEXT NOT NULL,
+        owner TEXT NOT NULL)""",
 )

@@ -78,15 +78,18 @@ class HeadlessDicom:
         self.recover()
 
     def recover(self) -> None:
-        """Undo interrupted stores: temp files, and renamed files whose index commit never happened."""
-        self.storage.clear_temp()
+        """Undo the interrupted stores of dead processes: temp files, and renamed files whose index
+        commit never happened. Live processes sharing the data directory are left alone."""
         with self.index.writing():
-            for relpath in self.index.pending_paths():
-                self.storage.absolute(relpath).unlink(missing_ok=True)
-            self.index.clear_pending()
+            for owner in self.storage.dead_owners(self.index.journal_owners()):
+                for relpath in self.index.pending_paths(owner):
+                    self.storage.absolute(relpath).unlink(missing_ok=True)
+                self.index.clear_pending(owner)
+                self.storage.clear_owner(owner)
 
     def close(self) -> None:
         self.index.close()
+        self.storage.close()
 
     # -- search -----------------------------------------------------------------------------------
 
@@ -247,7 +250,7 @@ class HeadlessDicom:
                                                                           parsed.sop_uid)))
                  for _, parsed, _ in accepted]
         with self.index.writing():
-            refused = self.index.claim(items)
+            refused = self.index.claim(items, self.storage.owner)
             placed: list[tuple[ParsedInstance, str]] = []
             moves: list[tuple[Path, Path]] = []
             try:

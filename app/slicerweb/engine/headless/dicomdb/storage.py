@@ -1,17 +1,22 @@
 """Atomic file storage for Part-10 objects under `<root>/objects/<study>/<series>/<sop>.dcm`.
 
-A new object is written to `<root>/tmp/` and fsynced (a batch's files in parallel); the index journals its final path in
-`pending` (committed), the file is renamed into place, and the index transaction that makes it
-visible deletes the journal row. A crash at any point leaves either a temp file (removed at start),
-a journaled file (removed at start: it was never indexed) or a fully indexed object. UIDs are
-checked (digits and dots only) before they become path components.
+A new object is written to `<root>/tmp/<owner>/` and fsynced (a batch's files in parallel); the
+index journals its final path in `pending` (committed), the file is renamed into place, and the
+index transaction that makes it visible deletes the journal row. A crash at any point leaves either
+a temp file, a journaled file (never indexed) or a fully indexed object; recovery removes the first
+two. Several processes may share the data directory (instances behind a proxy, the CLI): each is an
+*owner* holding an flock on `tmp/<owner>.lock` while alive, and recovery only touches the leftovers
+of owners whose lock is free, never a live process's store in progress. UIDs are checked (digits
+and dots only) before they become path components.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +34,46 @@ class Storage:
         self.tmp = self.root / "tmp"
         self.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._lock = os.open(self.tmp / f"{self.owner}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.own_tmp = self.tmp / self.owner
+        self.own_tmp.mkdir()
+
+    def close(self) -> None:
+        """Give up ownership (leftovers, if any, are then recovered by the next process to start)."""
+        if self._lock >= 0:
+            shutil.rmtree(self.own_tmp, ignore_errors=True)
+            os.close(self._lock)
+            self._lock = -1
+
+    def dead_owners(self, journaled: set[str]) -> list[str]:
+        """Owners (seen in tmp/ or in the journal) whose process is gone: their lock is free or missing."""
+        candidates = {p.name.removesuffix(".lock") for p in self.tmp.iterdir()} | journaled
+        dead = []
+        for owner in sorted(candidates - {self.owner}):
+            lock_path = self.tmp / f"{owner}.lock"
+            if not lock_path.exists():
+                dead.append(owner)
+                continue
+            fd = os.open(lock_path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # alive
+            finally:
+                os.close(fd)
+            dead.append(owner)
+        return dead
+
+    def clear_owner(self, owner: str) -> None:
+        """Remove a dead owner's temp files and lock file."""
+        target = self.tmp / owner
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        elif target.exists():
+            target.unlink()
+        (self.tmp / f"{owner}.lock").unlink(missing_ok=True)
 
     def final_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         return self.objects / study_uid / series_uid / f"{sop_uid}.dcm"
@@ -42,7 +87,7 @@ class Storage:
     def write_temp(self, source: BinaryIO) -> Path:
         """Copy `source` (from its start) into a temp file; `sync()` makes it durable."""
         source.seek(0)
-        fd, name = tempfile.mkstemp(dir=self.tmp, suffix=".part")
+        fd, name = tempfile.mkstemp(dir=self.own_tmp, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(source, out, CHUNK)
@@ -71,14 +116,6 @@ class Storage:
             touched.add(final.parent)
         for directory in touched:
             _fsync_dir(directory)
-
-    def clear_temp(self) -> int:
-        """Remove leftovers of interrupted writes; returns how many."""
-        removed = 0
-        for leftover in self.tmp.iterdir():
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
 
 
 def _fsync_file(path: Path) -> None:
