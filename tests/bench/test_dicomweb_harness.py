@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from dicomwebbench.measure import CheckFailed, Result, latency, throughput
-from dicomwebbench.scenarios import Budget, read_scenarios, stow
+from dicomwebbench.scenarios import Budget, JsonCall, read_scenarios, stow
 from dicomwebbench.servers import SlicerWebServer
 from dicomwebbench.table import render
 
@@ -58,6 +59,17 @@ def test_failed_check_becomes_an_error_cell() -> None:
     study_row, frame_row = table.splitlines()[2:]
     assert study_row.split()[-1] == "4.00x" and "200 req/s" in study_row and "50.0 req/s" in study_row
     assert "ERR HTTP 404" in frame_row and frame_row.split()[-1] == "-"
+
+
+def test_json_call_counts_the_first_answer_and_size_checks_the_rest() -> None:
+    bodies = iter([b'[{}, {}]', b'[{}, {}]', b'[{}, {}, {}]'])
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=next(bodies)))
+    with httpx.Client(transport=transport) as client:
+        call = JsonCall("http://server/dicom/studies", expect=3)
+        assert call(client) == 1.0 and call(client) == 1.0
+        assert call.verify(Result()).error == "2 results, expected 3"
+        with pytest.raises(CheckFailed, match="first answer had 8"):
+            call(client)
 
 
 def test_every_scenario_runs_against_a_live_slicerweb(tmp_path: Path) -> None:
