@@ -8,6 +8,7 @@ skipped; counts and ModalitiesInStudy are maintained in the index.
 from __future__ import annotations
 
 import io
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,14 @@ def test_cli_import_is_recursive_idempotent_and_skips_non_dicom(tmp_path: Path) 
     assert f"imported 0, already present {written}" in second.stdout
     db = HeadlessDicom(tmp_path / "d" / "dicom")
     assert db.index.count_studies() == 2
+
+
+def test_an_index_from_schema_1_is_migrated(tmp_path: Path) -> None:
+    (tmp_path / "dicom").mkdir()
+    with sqlite3.connect(tmp_path / "dicom" / "index.sqlite") as conn:
+        conn.execute("CREATE TABLE pending (path TEXT PRIMARY KEY, sop_uid TEXT NOT NULL)")
+        conn.execute("INSERT INTO pending VALUES ('objects/1/2/3.dcm', '3')")
+    db = HeadlessDicom(tmp_path / "dicom")  # recovery treats the owner-less journal row as a dead owner's
+    assert db.index.journal_owners() == set()
+    assert len(db.store_files(part10(0, series_count=1, instances_per_series=1)).stored) == 1
+    db.close()

@@ -62,8 +62,10 @@ class DicomIndex:
             self._writer.execute("BEGIN IMMEDIATE")
             for statement in DDL:
                 self._writer.execute(statement)
-            self._writer.execute("INSERT INTO meta (name, value) VALUES ('schema', ?) ON CONFLICT (name) DO NOTHING",
-                                 (str(SCHEMA_VERSION),))
+            for statement in _migrations(self._writer):
+                self._writer.execute(statement)
+            self._writer.execute("INSERT INTO meta (name, value) VALUES ('schema', ?) "
+                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
             self._writer.execute("COMMIT")
 
     def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
@@ -256,6 +258,15 @@ class DicomIndex:
 
     def all_paths(self) -> set[str]:
         return {r[0] for r in self.reader().execute("SELECT path FROM instance")}
+
+
+def _migrations(conn: sqlite3.Connection) -> list[str]:
+    """Statements bringing an older index up to this schema (portable SQL)."""
+    try:
+        conn.execute("SELECT owner FROM pending LIMIT 0")
+    except sqlite3.OperationalError:  # schema 1: journal rows without an owner (recovered as dead)
+        return ["ALTER TABLE pending ADD COLUMN owner TEXT NOT NULL DEFAULT ''"]
+    return []
 
 
 def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> tuple[Any, ...]:

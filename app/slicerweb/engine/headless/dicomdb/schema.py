@@ -14,7 +14,7 @@ files and index always agree.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (

@@ -44,6 +44,7 @@ class Storage:
         """Give up ownership (leftovers, if any, are then recovered by the next process to start)."""
         if self._lock >= 0:
             shutil.rmtree(self.own_tmp, ignore_errors=True)
+            (self.tmp / f"{self.owner}.lock").unlink(missing_ok=True)
             os.close(self._lock)
             self._lock = -1
 
@@ -56,7 +57,11 @@ class Storage:
             if not lock_path.exists():
                 dead.append(owner)
                 continue
-            fd = os.open(lock_path, os.O_RDWR)
+            try:
+                fd = os.open(lock_path, os.O_RDWR)
+            except FileNotFoundError:  # its owner closed just now
+                dead.append(owner)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -68,6 +73,8 @@ class Storage:
 
     def clear_owner(self, owner: str) -> None:
         """Remove a dead owner's temp files and lock file."""
+        if not owner or owner in (".", "..") or "/" in owner or owner == self.owner:
+            return  # e.g. journal rows from before owners existed: nothing of theirs lives in tmp/
         target = self.tmp / owner
         if target.is_dir():
             shutil.rmtree(target, ignore_errors=True)
