@@ -74,6 +74,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     install_error_handlers(app)
 
     factories = [*FAMILIES[:-1], *extensions.discover(), FAMILIES[-1]]
+    families: dict[str, str] = app.extensions.setdefault(verify.FAMILIES_KEY, {})
     for family, flag, factory in factories:
         if flag is not None and not getattr(policy.features, flag, False):
             continue  # never mounted: every path in it is a 404
@@ -81,6 +82,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
         bp.before_request(make_guard(family, services, flags, gate, limiter))
         bp.before_request(_body_limit(policy))
         app.register_blueprint(bp)
+        families[bp.name] = family  # blueprint -> family, for the proxies' verifier (auth/verify.py)
 
     app.after_request(add_security_headers)
     app.after_request(audit_privileged(services))

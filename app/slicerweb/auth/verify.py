@@ -39,26 +39,31 @@ from .failures import FailureLimiter
 from .guard import admit
 
 PATH = "/auth/verify"
+FAMILIES_KEY = "slicerweb.families"
 
 
 def route_action(app: Quart, method: str, path: str) -> tuple[str, str]:
     """(family, action) of `method path` in `app`, as the guard will decide it.
 
-    A path no route takes (404/405 in the app) gets the default action of the blueprint whose URL
-    prefix it falls under, else the docroot's: the caller still needs a token for that family.
+    Blueprints map to families through `app.extensions[FAMILIES_KEY]` (filled by `create_app`: the
+    slicer family has two blueprints, the docroot's is called `static_pages`). A path no route takes
+    (404/405 in the app) gets the default action of the family whose URL prefix it falls under,
+    else the docroot's: the caller still needs a token for that family.
     """
+    families: dict[str, str] = app.extensions.get(FAMILIES_KEY, {})
     adapter = app.url_map.bind("localhost")
     try:
         endpoint, _ = adapter.match(path, method=method)
     except HTTPException:
         endpoint = None
     if endpoint is not None:
-        family = str(endpoint).split(".", 1)[0]
-        return family, action_of(app.view_functions.get(endpoint), family, method)
+        family = families.get(str(endpoint).split(".", 1)[0])
+        if family is not None:
+            return family, action_of(app.view_functions.get(endpoint), family, method)
     for name, blueprint in app.blueprints.items():
         prefix = (blueprint.url_prefix or "").rstrip("/")
-        if prefix and (path == prefix or path.startswith(prefix + "/")):
-            return name, default_action(name, method)
+        if name in families and prefix and (path == prefix or path.startswith(prefix + "/")):
+            return families[name], default_action(families[name], method)
     return "static", default_action("static", method)
 
 
