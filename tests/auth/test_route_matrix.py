@@ -5,6 +5,7 @@ verifier endpoint decides exactly as the app does for each of them."""
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from tests.oidc import RunningIssuer, auth_policy, start_issuer
 
 def route_samples() -> list[tuple[str, str]]:
     """(method, example path) for every rule and method of an app with every family on."""
-    policy = default_policy().replace(**{"features.dicomweb_write": True, "features.exec": True,
-                                         "server.data_dir": "/nonexistent-unused"})
-    app = create_app(policy, HeadlessEngine(Path("/nonexistent-unused")))
+    with tempfile.TemporaryDirectory(prefix="slicerweb-routes-") as data:
+        policy = default_policy().replace(**{"features.dicomweb_write": True, "features.exec": True,
+                                             "server.data_dir": data})
+        app = create_app(policy, HeadlessEngine(Path(data)))
     samples = set()
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "x1", rule.rule)
