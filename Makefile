@@ -41,3 +41,4 @@ ohif:
 bench: system-deps venv
 	$(BIN)/python bench/dicomweb
 	$(BIN)/python bench/slicer_api
+	$(BIN)/python bench/proxy_latency
