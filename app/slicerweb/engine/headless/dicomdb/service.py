@@ -11,6 +11,7 @@ import asyncio
 import io
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
@@ -216,6 +217,7 @@ class HeadlessDicom:
         """
         outcomes: list[StoreOutcome | None] = [None] * len(sources)
         accepted: list[tuple[int, ParsedInstance, Path]] = []
+        syncing: list[Future[None]] = []
         seen: set[str] = set()
         try:
             for position, source in enumerate(sources):
@@ -235,10 +237,15 @@ class HeadlessDicom:
                 if stored_digest is not None:  # cheap early answer; claim() re-checks under the lock
                     outcomes[position] = _duplicate(parsed, stored_digest)
                     continue
-                accepted.append((position, parsed, self.storage.write_temp(parsed.normalized or source)))
-            self.storage.sync([temp for _, _, temp in accepted])
+                temp = self.storage.write_temp(parsed.normalized or source)
+                accepted.append((position, parsed, temp))
+                syncing.append(self.storage.sync_later(temp))
+            for done in syncing:
+                done.result()
             self._commit(accepted, outcomes)
         finally:
+            for done in syncing:
+                done.exception()  # never unlink a file a sync thread still has open
             for _, _, temp in accepted:
                 temp.unlink(missing_ok=True)
         return StoreReport([o for o in outcomes if o is not None])

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,10 +39,12 @@ class Storage:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.own_tmp = self.tmp / self.owner
         self.own_tmp.mkdir()
+        self._syncer = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="dicom-fsync")
 
     def close(self) -> None:
         """Give up ownership (leftovers, if any, are then recovered by the next process to start)."""
         if self._lock >= 0:
+            self._syncer.shutdown(wait=True)
             shutil.rmtree(self.own_tmp, ignore_errors=True)
             (self.tmp / f"{self.owner}.lock").unlink(missing_ok=True)
             os.close(self._lock)
@@ -103,14 +105,9 @@ class Storage:
             raise
         return Path(name)
 
-    def sync(self, paths: list[Path]) -> None:
-        """fsync temp files, several at once (the waits overlap; one journal commit serves many)."""
-        if len(paths) <= 1:
-            for path in paths:
-                _fsync_file(path)
-            return
-        with ThreadPoolExecutor(min(SYNC_THREADS, len(paths))) as pool:
-            list(pool.map(_fsync_file, paths))
+    def sync_later(self, path: Path) -> Future[None]:
+        """Start fsyncing a temp file in the background (it overlaps with parsing the next part)."""
+        return self._syncer.submit(_fsync_file, path)
 
     def place(self, moves: list[tuple[Path, Path]]) -> None:
         """Rename synced temp files into place, then fsync every directory touched (each once)."""
