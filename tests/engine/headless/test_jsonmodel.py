@@ -8,10 +8,11 @@ from it.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pydicom.data
 import pytest
 from pydicom import dcmread
-from pydicom.data import get_testdata_files
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.headless.dicomdb.jsonmodel import to_json_model
@@ -28,7 +29,8 @@ def sources() -> list[bytes]:
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         out.append(buffer.getvalue())
-    for path in get_testdata_files("*.dcm"):
+    local = Path(pydicom.data.__file__).parent / "test_files"  # the wheel's files: no download attempts
+    for path in sorted(local.rglob("*.dcm")):
         with open(path, "rb") as handle:
             out.append(handle.read())
     return out
