@@ -1,0 +1,62 @@
+"""Rate limits at the edge: repeated authentication failures earn 429 through both proxies (counted
+by the app's verifier, since stock Caddy has no rate limiting and nginx cannot key on the verdict),
+and nginx's per-client request limit on /slicer/exec answers 429 too."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from slicerweb.devstack.stack import Stack, start_stack
+from tests.oidc import RunningIssuer, auth_policy, start_issuer
+
+pytestmark = pytest.mark.proxy
+PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
+           for name in ("nginx", "caddy")]
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
+    running = start_issuer(tmp_path_factory.mktemp("issuer"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module", params=PROXIES)
+def stack(request: pytest.FixtureRequest, issuer: RunningIssuer,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    policy = auth_policy(issuer, extra='trusted_proxies = ["127.0.0.1"]', allowed_hosts='["localhost"]')
+    running = start_stack(request.param, tmp_path_factory.mktemp(request.param),
+                          policy.replace("failure_limit = 1000", "failure_limit = 3"))
+    yield running
+    running.stop()
+
+
+def client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.url, timeout=30,
+                        verify=ssl.create_default_context(cafile=str(stack.certs.ca_cert)))
+
+
+def test_nginx_limits_exec_requests(stack: Stack, issuer: RunningIssuer) -> None:
+    if stack.proxy != "nginx":
+        pytest.skip("stock Caddy has no request-rate limiting (see proxy/caddy)")
+    token = {"Authorization": f"Bearer {issuer.mint('slicer.exec')}"}
+    with client(stack) as http:
+        statuses = [http.post("/slicer/exec", content=b"1", headers=token).status_code for _ in range(20)]
+    assert set(statuses) <= {403, 429}  # exec is off: 403 until the limit trips
+    assert 429 in statuses and statuses[0] == 403
+
+
+def test_repeated_auth_failures_get_429_through_the_proxy(stack: Stack, issuer: RunningIssuer) -> None:
+    with client(stack) as http:
+        for _ in range(3):
+            assert http.get("/slicer/system/version", headers={"Authorization": "Bearer forged"}).status_code == 401
+        good = {"Authorization": f"Bearer {issuer.mint('slicer.read')}"}
+        blocked = http.get("/slicer/system/version", headers=good)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) >= 1
+    assert blocked.headers["content-type"].startswith("application/json")
