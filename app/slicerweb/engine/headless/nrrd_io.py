@@ -282,7 +282,7 @@ def parse_upload(body: bytes, *, allow_compressed: bool) -> tuple[np.ndarray, np
     if space and space not in LPS_SPACES + RAS_SPACES + ("left-anterior-superior", "las"):
         raise Unsupported(f"space '{header['space']}' is not supported; use left-posterior-superior")
     ijk_to_ras = geometry(header, list(range(dimension)))
-    payload = _decode(body[end + skip:], str(header["encoding"]).lower(), allow_compressed,
+    payload = _decode(memoryview(body)[end + skip:], str(header["encoding"]).lower(), allow_compressed,
                       int(np.prod(sizes)) * dtype.itemsize)
     array = np.frombuffer(payload, dtype=dtype.newbyteorder("<")).reshape(tuple(reversed(sizes)))
     if dimension == 2:
@@ -299,7 +299,7 @@ def _header_end(body: bytes) -> tuple[int, int]:
     return min(found)
 
 
-def _decode(data: bytes, encoding: str, allow_compressed: bool, expected: int) -> bytes:
+def _decode(data: bytes | memoryview, encoding: str, allow_compressed: bool, expected: int) -> bytes | memoryview:
     if encoding == "raw":
         payload = data
     elif encoding in ("gzip", "gz", "bzip2", "bz2"):
@@ -318,7 +318,7 @@ def _decode(data: bytes, encoding: str, allow_compressed: bool, expected: int) -
     return payload
 
 
-def _decompress(data: bytes, encoding: str, expected: int) -> bytes:
+def _decompress(data: bytes | memoryview, encoding: str, expected: int) -> bytes:
     """Decompress at most `expected + 1` bytes (a decompression bomb stops there)."""
     try:
         if encoding in ("bzip2", "bz2"):
