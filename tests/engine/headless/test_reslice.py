@@ -37,3 +37,16 @@ def test_oblique_planes_take_the_general_path():
     matrix[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
     fitted = reslice.fit_to_volume("axial", (8, 8, 8), matrix, 16, 16)
     assert reslice.aligned_axes(np.linalg.inv(matrix) @ fitted.pixel_to_ras(16, 16)) is None
+
+
+def test_large_oblique_images_are_sampled_in_bands_with_the_same_result(monkeypatch):
+    angle = np.radians(20)
+    matrix = np.eye(4)
+    matrix[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    array = np.random.default_rng(5).integers(0, 1000, (10, 11, 12)).astype(np.int16)
+    fitted = reslice.fit_to_volume("coronal", array.shape, matrix, 40, 30).with_offset(1.3)
+    whole = reslice.sample_plane(array, matrix, fitted, 40, 30)
+    monkeypatch.setattr(reslice, "BAND_PIXELS", 40 * 7)  # bands of 7 rows, the last one shorter
+    banded = reslice.sample_plane(array, matrix, fitted, 40, 30)
+    np.testing.assert_array_equal(whole[1], banded[1])
+    np.testing.assert_allclose(whole[0], banded[0], atol=1e-3)

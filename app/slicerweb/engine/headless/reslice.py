@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import Invalid
 
 Interpolation = Literal["linear", "nearest"]
+BAND_PIXELS = 1 << 18  # the general path samples at most this many pixels at a time
 
 # Columns: screen x, screen y, normal (Slicer's vtkMRMLSliceNode orientation presets).
 ORIENTATIONS: dict[str, np.ndarray] = {
@@ -214,6 +215,14 @@ def _lerp_along(data: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
 
 def _sample_general(volume: np.ndarray, pixel_to_ijk: np.ndarray, width: int, height: int,
                     interpolation: Interpolation) -> tuple[np.ndarray, np.ndarray]:
+    band = max(1, BAND_PIXELS // width)
+    if height > band:  # bands of rows keep the index arrays small (a 4096^2 image in one go needs ~1 GB)
+        parts = []
+        for first in range(0, height, band):
+            shifted = pixel_to_ijk.copy()
+            shifted[:, 3] += first * pixel_to_ijk[:, 1]
+            parts.append(_sample_general(volume, shifted, width, min(band, height - first), interpolation))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     cols = np.arange(width, dtype=np.float32)
     rows = np.arange(height, dtype=np.float32)[:, None]
     coords = [np.float32(pixel_to_ijk[a, 3]) + cols * np.float32(pixel_to_ijk[a, 0])
