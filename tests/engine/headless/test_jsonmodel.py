@@ -7,14 +7,19 @@ from it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
+from unittest import mock
 
 import pydicom.data
 import pytest
 from pydicom import dcmread
 
 from slicerweb.demo.dicom_studies import generate_study
+from slicerweb.engine.errors import Invalid
+from slicerweb.engine.headless.dicomdb import fastread
+from slicerweb.engine.headless.dicomdb.ingest import parse_instance
 from slicerweb.engine.headless.dicomdb.jsonmodel import to_json_model
 
 
@@ -47,3 +52,31 @@ def test_same_json_as_pydicom() -> None:
         assert to_json_model(dcmread(io.BytesIO(data), stop_before_pixels=True), bulk) == expected
         compared += 1
     assert compared > 50
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_pydicom_free_reader_parses_like_pydicom() -> None:
+    """`fastread` (used by ingest) yields the same parsed instance as the pydicom path, or declines.
+
+    Also over truncated copies (a STOW part cut short) and a file read only in part."""
+    fast_used = compared = 0
+    originals = sources()
+    truncated = [data[:len(data) * 2 // 3] for data in originals[:20]]
+    for data in originals + truncated:
+        expected = _parse(data, fast=False)
+        assert _parse(data, fast=True) == expected
+        compared += 1
+        fast_used += fastread.read(data, complete=True) is not None
+        partial = fastread.read(data[:len(data) // 2], complete=False)
+        if partial is not None:  # a head that ends before the pixel data is never taken as complete
+            assert partial.pixel_offset is not None and partial.pixel_offset <= len(data) // 2
+    assert compared > 50 and fast_used > 10
+
+
+def _parse(data: bytes, fast: bool) -> object:
+    with mock.patch.object(fastread, "read", fastread.read if fast else (lambda *_a, **_k: None)):
+        try:
+            parsed = parse_instance(io.BytesIO(data))
+        except Invalid as exc:
+            return str(exc)
+    return dataclasses.replace(parsed, normalized=None)

@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 
 from ...dicom_api import BASE_URL_PLACEHOLDER, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from ...errors import Invalid
+from . import fastread, jsonmodel
 from .jsonmodel import to_json_model
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -122,13 +123,35 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
     fp.seek(0)
     digest = hashlib.sha256()
     size = 0
+    head = b""
     while chunk := fp.read(1 << 20):
         digest.update(chunk)
+        if not size:
+            head = chunk
         size += len(chunk)
+    fast = fastread.read(head, complete=len(head) == size)
+    document = None
+    if fast is not None:
+        uids = tuple(fastread.text(fast.elements.get(t)) for t in (0x0020000D, 0x0020000E, 0x00080018))
+        base = f"{BASE_URL_PLACEHOLDER}/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+        document = jsonmodel.raw_json_model(fast.elements, lambda element: f"{base}{element.tag:08X}")
+    if fast is not None and document is not None:
+        transfer_syntax = fast.transfer_syntax
+        meta_sop_class = fastread.text(fast.meta.get(0x00020002))
+        pixel_offset, pixel_length, pixel_vr, pixel_tag = (fast.pixel_offset, fast.pixel_length, fast.pixel_vr,
+                                                           fast.pixel_tag)
+    else:
+        document, transfer_syntax, meta_sop_class, (pixel_offset, pixel_length, pixel_vr, pixel_tag), base = \
+            _read_with_pydicom(fp)
+    return _parsed(document, transfer_syntax, meta_sop_class, pixel_offset, pixel_length, pixel_vr, pixel_tag,
+                   base, digest.hexdigest(), size)
+
+
+def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[Any, ...], str]:
     fp.seek(0)
     try:
         ds = dcmread(fp, stop_before_pixels=True)
-        pixel_offset, pixel_length, pixel_vr, pixel_tag = _pixel_header(fp, ds)
+        pixel = _pixel_header(fp, ds)
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, struct.error, AttributeError,
             NotImplementedError, OSError) as exc:
         raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
@@ -141,12 +164,19 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
     document = to_json_model(ds, bulk_uri)  # first, while most elements are still raw (the fast path)
     meta = getattr(ds, "file_meta", None)
     transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    meta_sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    return document, transfer_syntax, meta_sop_class, pixel, base
+
+
+def _parsed(document: dict[str, Any], transfer_syntax: str, meta_sop_class: str, pixel_offset: int | None,
+            pixel_length: int | None, pixel_vr: str, pixel_tag: int | None, base: str, digest: str,
+            size: int) -> ParsedInstance:
     if not transfer_syntax:
         raise Invalid("not a DICOM Part-10 object: no File Meta Information / TransferSyntaxUID")
     study_uid = check_uid(_text(document, "StudyInstanceUID"), "StudyInstanceUID")
     series_uid = check_uid(_text(document, "SeriesInstanceUID"), "SeriesInstanceUID")
     sop_uid = check_uid(_text(document, "SOPInstanceUID"), "SOPInstanceUID")
-    sop_class = check_uid(_text(document, "SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", "")),
+    sop_class = check_uid(_text(document, "SOPClassUID") or meta_sop_class,
                           "SOPClassUID")
     patient_name = _text(document, "PatientName")
     referring = _text(document, "ReferringPhysicianName")
@@ -186,7 +216,7 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
         study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid, sop_class=sop_class,
         transfer_syntax=transfer_syntax, patient=patient, study=study, series=series, instance=instance,
         json=json.dumps(dict(sorted(document.items())), ensure_ascii=False, separators=(",", ":")),
-        digest=digest.hexdigest(), size=size, pixel_offset=pixel_offset, pixel_length=pixel_length)
+        digest=digest, size=size, pixel_offset=pixel_offset, pixel_length=pixel_length)
 
 
 def _as_part10(fp: BinaryIO) -> BinaryIO:

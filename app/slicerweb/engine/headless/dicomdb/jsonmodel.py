@@ -53,6 +53,24 @@ def to_json_model(ds: Dataset, bulk_uri: BulkHandler) -> dict[str, Any]:
     return out
 
 
+def raw_json_model(elements: dict[int, RawDataElement], bulk_uri: BulkHandler) -> dict[str, Any] | None:
+    """`to_json_model` for elements read without pydicom (`fastread`); None if any element needs
+    pydicom's conversion (the caller then parses with pydicom, so the output is the same)."""
+    encoding = ENCODINGS.get(_charset_key(elements.get(0x00080005)))
+    if encoding is None:
+        return None
+    out: dict[str, Any] = {}
+    for tag, raw in elements.items():
+        try:
+            fast = _element(raw, encoding, bulk_uri)
+        except (ValueError, UnicodeDecodeError, struct.error):
+            return None
+        if fast is None:
+            return None
+        out[f"{tag:08X}"] = fast
+    return out
+
+
 def _charset_key(charset: Any) -> str:
     if charset is None:
         return ""
