@@ -13,15 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .app import create_app, data_dir_of
-from .audit import AuditLog
-from .engine.headless import HeadlessEngine
-from .engine.headless.dicomdb import HeadlessDicom
-from .engine.headless.dicomdb.importer import import_directory
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, default_policy, load_policy
-from .server import hypercorn_config, listen, run
 from .version import __version__
 
 log = logging.getLogger("slicerweb")
@@ -116,7 +110,18 @@ def _configure_logging(policy: Policy) -> None:
         access.addHandler(logging.StreamHandler(sys.stderr))
 
 
+def data_dir_of(policy: Policy) -> Path:
+    from .app import data_dir_of
+
+    return data_dir_of(policy)
+
+
 def _serve(policy: Policy, args: argparse.Namespace) -> int:
+    # Imported here (and in the other commands) so `slicerweb dicom import` starts without Quart.
+    from .app import create_app
+    from .engine.headless import HeadlessEngine
+    from .server import hypercorn_config, listen, run
+
     _configure_logging(policy)
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
@@ -160,6 +165,9 @@ def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
     if not directory.is_dir():
         print(f"slicerweb: {directory} is not a directory", file=sys.stderr)
         return 2
+    from .engine.headless.dicomdb import HeadlessDicom
+    from .engine.headless.dicomdb.importer import import_directory
+
     dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
     try:
         report = import_directory(dicom, directory, processes=processes)
@@ -171,6 +179,9 @@ def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
 
 
 async def _feature(policy: Policy, args: argparse.Namespace) -> int:
+    from .audit import AuditLog
+    from .engine.headless import HeadlessEngine
+
     data_dir = data_dir_of(policy)
     engine = HeadlessEngine(data_dir)
     audit = AuditLog(Path(policy.audit.path or data_dir / "audit.jsonl"))

@@ -110,7 +110,8 @@ class Storage:
         return self._syncer.submit(_fsync_file, path)
 
     def place(self, moves: list[tuple[Path, Path]]) -> None:
-        """Rename synced temp files into place, then fsync every directory touched (each once)."""
+        """Rename synced temp files into place, then fsync every directory touched (each once, in
+        parallel); returns when all are durable."""
         touched: set[Path] = set()
         for temp, final in moves:
             if not final.parent.is_dir():
@@ -118,8 +119,8 @@ class Storage:
                 touched.update((final.parent.parent, final.parent.parent.parent))
             os.replace(temp, final)
             touched.add(final.parent)
-        for directory in touched:
-            _fsync_dir(directory)
+        for done in [self._syncer.submit(_fsync_dir, directory) for directory in touched]:
+            done.result()  # in parallel (each costs a journal commit); all done before the index commit
 
 
 def _fsync_file(path: Path) -> None:
