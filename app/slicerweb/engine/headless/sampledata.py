@@ -1,7 +1,8 @@
 """Built-in sample data: deterministic, offline phantoms named like Slicer's SampleData sets.
 
 - `MRHead`: 256 x 256 x 130 int16, 1 x 1 x 1.3 mm voxels on LPS-stored axes, centred on the head:
-  scalp, skull, brain, ventricles and eyes, with seeded noise; T1-like intensities (0..~400).
+  scalp, skull, CSF, folded grey/white matter, deep nuclei, ventricles, corpus callosum, cerebellum,
+  brainstem, eyes and nose, with seeded noise; T1-like intensities (0..~400).
 - `CTChest`: 256 x 256 x 120 int16 in Hounsfield units on a reduced grid (1.4 x 1.4 x 2.5 mm):
   body, lungs, heart, contrast-filled aorta, spine and ribs.
 
@@ -56,11 +57,27 @@ def _mr_head() -> SampleVolume:
     volume = np.zeros(shape, dtype=np.float32)
     volume[_inside(r, a, s, centre, (78, 98, 80))] = 220.0  # scalp and fat
     volume[_inside(r, a, s, centre, (74, 94, 76))] = 40.0  # skull (dark on T1)
-    volume[_inside(r, a, s, centre, (69, 89, 71))] = 110.0  # CSF rim
-    volume[_inside(r, a, s, (0.0, -10.0, 14.0), (66, 86, 66))] = 300.0  # white matter
+    volume[_inside(r, a, s, centre, (71, 91, 73))] = 70.0  # CSF over the convexity
+    brain = _inside(r, a, s, (0.0, -10.0, 12.0), (68, 88, 69))
+    volume[brain] = 165.0  # cortical grey matter
+    # Gyri: the grey/white boundary undulates, so slices show folded white matter, not an egg.
+    folds = 0.22 * np.sin(r * 0.55) * np.sin(a * 0.5 + 1.0) * np.sin(s * 0.6 + 0.5)
     for side in (-1.0, 1.0):
-        volume[_inside(r, a, s, (side * 9.0, -5.0, 20.0), (6, 22, 10))] = 60.0  # lateral ventricles
-        volume[_inside(r, a, s, (side * 32.0, 70.0, -25.0), (12, 12, 12))] = 90.0  # eyes
+        hemisphere = (((r - side * 30.0) / 33.0) ** 2 + ((a + 10.0) / 74.0) ** 2 + ((s - 18.0) / 52.0) ** 2
+                      <= 1.0 + folds)
+        volume[hemisphere & brain & (r * side > 2.5)] = 285.0  # white matter; the midline falx stays grey
+        volume[_inside(r, a, s, (side * 13.0, -18.0, 4.0), (9, 13, 9))] = 200.0  # thalamus
+        volume[_inside(r, a, s, (side * 17.0, 2.0, 8.0), (5, 11, 9))] = 190.0  # caudate / putamen
+        volume[_inside(r, a, s, (side * 7.0, -2.0, 22.0), (4.5, 24, 7))] = 55.0  # lateral ventricle body
+        volume[_inside(r, a, s, (side * 12.0, -40.0, 12.0), (4, 12, 5))] = 55.0  # occipital horn
+        volume[_inside(r, a, s, (side * 32.0, 70.0, -25.0), (12, 12, 12))] = 95.0  # eye
+        volume[_inside(r, a, s, (side * 32.0, 80.0, -25.0), (5, 2, 5))] = 240.0  # lens
+    volume[_inside(r, a, s, (0.0, -12.0, 6.0), (1.5, 10, 6))] = 55.0  # third ventricle
+    volume[_inside(r, a, s, (0.0, -8.0, 30.0), (18, 38, 3))] = 300.0  # corpus callosum
+    volume[_inside(r, a, s, (0.0, -68.0, -38.0), (44, 24, 20))] = 175.0  # cerebellum
+    volume[_inside(r, a, s, (0.0, -66.0, -36.0), (20, 11, 9))] = 270.0  # cerebellar white matter
+    volume[_inside(r, a, s, (0.0, -34.0, -30.0), (10, 11, 26))] = 240.0  # brainstem
+    volume[_inside(r, a, s, (0.0, 92.0, -30.0), (10, 16, 18)) & (a > 86.0)] = 220.0  # nose
     noise = np.random.default_rng(2016).normal(0.0, 6.0, shape).astype(np.float32)
     volume = np.where(volume > 0, volume + noise, np.abs(noise) * 0.5)
     return SampleVolume("MRHead", np.clip(volume, 0, 32767).astype(np.int16), ijk_to_ras)
