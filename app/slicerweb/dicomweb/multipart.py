@@ -49,13 +49,11 @@ def closing(boundary: str) -> bytes:
 
 def encode(boundary: str, parts: list[tuple[str, bytes]]) -> bytes:
     """A whole multipart body from (part content type, data) pairs (for small responses)."""
-    out = bytearray()
+    pieces: list[bytes] = []
     for part_type, data in parts:
-        out += part_head(boundary, part_type, content_length=str(len(data)))
-        out += data
-        out += b"\r\n"
-    out += closing(boundary)
-    return bytes(out)
+        pieces += (part_head(boundary, part_type, content_length=str(len(data))), data, b"\r\n")
+    pieces.append(closing(boundary))
+    return b"".join(pieces)  # one copy of the (frame-sized) data
 
 
 @dataclass

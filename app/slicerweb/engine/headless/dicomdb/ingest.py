@@ -12,6 +12,7 @@ position at the Pixel Data element, whose header gives the offset and length sto
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -85,9 +86,15 @@ def _raw_text(ds: Dataset, tag: int) -> str:
     return (value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)).strip(" \x00")
 
 
+@functools.cache
+def _json_key(keyword: str) -> str:
+    """'PatientName' -> '00100010' (the DICOM JSON key), computed once per keyword."""
+    return f"{tag_for_keyword(keyword):08X}"
+
+
 def _text(document: dict[str, Any], keyword: str) -> str:
     """An attribute's value(s) from the DICOM JSON, as the index stores text ('a\\b', PN as 'F^G=...')."""
-    element = document.get(f"{tag_for_keyword(keyword):08X}")
+    element = document.get(_json_key(keyword))
     values = element.get("Value") if element else None
     if not values:
         return ""
@@ -102,7 +109,7 @@ def _text(document: dict[str, Any], keyword: str) -> str:
 
 
 def _int(document: dict[str, Any], keyword: str) -> int | None:
-    element = document.get(f"{tag_for_keyword(keyword):08X}")
+    element = document.get(_json_key(keyword))
     values = element.get("Value") if element else None
     if not values or isinstance(values[0], dict | str) or values[0] is None:
         return None
