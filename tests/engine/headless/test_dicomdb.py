@@ -94,3 +94,25 @@ def test_an_index_from_schema_1_is_migrated(tmp_path: Path) -> None:
     assert db.index.journal_owners() == set()
     assert len(db.store_files(part10(0, series_count=1, instances_per_series=1)).stored) == 1
     db.close()
+
+
+def test_import_in_small_batches_overlapping_parse_and_commit(tmp_path: Path, monkeypatch: object) -> None:
+    """Many batches in flight one after another (parse of batch N+1 beside the commit of batch N):
+    every file is indexed once, a copy of an instance in a later batch counts as already present,
+    non-DICOM files are skipped, and the index matches the object tree."""
+    from slicerweb.engine.headless.dicomdb import importer
+
+    monkeypatch.setattr(importer, "IMPORT_BATCH", 2)  # type: ignore[attr-defined]
+    source = tmp_path / "incoming"
+    written = write_studies(source, 2, series_count=2, instances_per_series=3)
+    copy = sorted(source.rglob("*.dcm"))[0]
+    (source / "zz").mkdir()
+    (source / "zz" / "again.dcm").write_bytes(copy.read_bytes())
+    (source / "zz" / "junk.dcm").write_bytes(b"\x00" * 300)
+    db = HeadlessDicom(tmp_path / "dicom")
+    report = importer.import_directory(db, source)
+    assert (report.imported, report.already_present, report.skipped, report.failed) == (written, 1, 1, 0)
+    stored = {p.relative_to(tmp_path / "dicom").as_posix() for p in (tmp_path / "dicom" / "objects").rglob("*.dcm")}
+    assert db.index.all_paths() == stored and len(stored) == written
+    assert not list((tmp_path / "dicom" / "tmp").rglob("*.part"))
+    db.close()

@@ -2,7 +2,8 @@
 
 Recursive; files that are not DICOM are counted and skipped; idempotent (an instance already stored
 with the same bytes counts as already present). Files are parsed in worker processes when asked,
-a few batches ahead, while this process copies, syncs and indexes them in batch transactions.
+a few batches ahead, while this process copies, syncs and indexes them in batch transactions
+(one batch is parsed while the previous one is written, synced and committed).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import BinaryIO
 
-from ...dicom_api import FAILURE_CANNOT_UNDERSTAND, ImportReport
+from ...dicom_api import FAILURE_CANNOT_UNDERSTAND, ImportReport, StoreReport
 from .ingest import ParsedInstance, parse_or_error
 from .service import HeadlessDicom
 
@@ -30,25 +32,51 @@ def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> 
     """
     imported = present = skipped = failed = 0
     pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn")) if processes > 1 else None
+    # Batch N is written, synced and committed in this thread while batch N+1 is parsed here: the
+    # parsing (CPU) overlaps the fsync waits. Batches commit in order, one at a time.
+    storer = ThreadPoolExecutor(1, thread_name_prefix="dicom-import")
+    storing: Future[tuple[list[BinaryIO], StoreReport]] | None = None
+
+    def store(handles: list[BinaryIO], parsed: list[ParsedInstance | str]) -> tuple[list[BinaryIO], StoreReport]:
+        try:
+            return handles, db.store_files(list(handles), parsed_sources=parsed)
+        finally:
+            for handle in handles:
+                handle.close()
+
+    def count(report: StoreReport) -> None:
+        nonlocal imported, present, skipped, failed
+        for outcome in report.outcomes:
+            if outcome.failure_reason is None:
+                present += outcome.already_stored
+                imported += not outcome.already_stored
+            elif outcome.failure_reason == FAILURE_CANNOT_UNDERSTAND:
+                skipped += 1
+            else:
+                failed += 1
+
     try:
         batches = _batches(_walk(Path(directory)), IMPORT_BATCH)
         parsing = _parse_batches(pool, batches) if pool else ((b, None) for b in batches)
         for batch, parsed in parsing:
-            handles = [open(path, "rb") for path in batch]  # noqa: SIM115 - closed below
+            handles: list[BinaryIO] = [open(path, "rb") for path in batch]  # noqa: SIM115 - closed by store()
             try:
-                report = db.store_files(list(handles), parsed_sources=parsed)
-            finally:
+                if parsed is None:
+                    parsed = [parse_or_error(handle) for handle in handles]
+            except BaseException:
                 for handle in handles:
                     handle.close()
-            for outcome in report.outcomes:
-                if outcome.failure_reason is None:
-                    present += outcome.already_stored
-                    imported += not outcome.already_stored
-                elif outcome.failure_reason == FAILURE_CANNOT_UNDERSTAND:
-                    skipped += 1
-                else:
-                    failed += 1
+                raise
+            if storing is not None:
+                count(storing.result()[1])
+            storing = storer.submit(store, handles, parsed)
+        if storing is not None:
+            count(storing.result()[1])
+            storing = None
     finally:
+        if storing is not None:
+            storing.exception()  # let the batch in flight finish (or fail) before returning
+        storer.shutdown(wait=True)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return ImportReport(imported=imported, already_present=present, skipped=skipped, failed=failed)
