@@ -3,13 +3,13 @@
 - `make_policy(**dotted)`  a validated Policy with dotted-key overrides, data_dir under tmp_path.
 - `make_app(policy=...)`   (app, engine) built by `create_app` over a HeadlessEngine; use
                            `app.test_client()` for in-process requests.
+- `issuer`                 a local OIDC issuer process (module scope) minting real signed tokens.
 - `live_server(policy_toml=..., args=[...])`  a real `slicerweb serve` process on a free port;
                            returns LiveServer(url, data_dir, ...). Stopped at teardown.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -26,17 +26,10 @@ from quart import Quart
 from slicerweb.app import create_app
 from slicerweb.engine.headless import HeadlessEngine
 from slicerweb.policy import Policy, default_policy
+from tests.oidc import RunningIssuer, start_issuer
+from tests.support import APP_DIR, REPO, subprocess_env
 
-REPO = Path(__file__).resolve().parents[1]
-APP_DIR = REPO / "app"
-
-
-def subprocess_env() -> dict[str, str]:
-    """Environment for child processes: this checkout's package first on the path."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(APP_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
+__all__ = ["APP_DIR", "REPO", "LiveServer", "start_server", "subprocess_env"]
 
 
 @pytest.fixture
@@ -109,6 +102,14 @@ def start_server(tmp_path: Path, *, policy_toml: str | None = None, args: list[s
             return LiveServer(url.rstrip("/"), data_dir, process, log_path)
     process.kill()
     raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
+    """A local OIDC issuer (real signed tokens), one per test module."""
+    running = start_issuer(tmp_path_factory.mktemp("issuer"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import httpx
 
 from slicerweb.audit import AuditLog
 from slicerweb.issuer.signing import SigningKeys, hmac_with_public_key, unsigned_token
-from tests.conftest import subprocess_env
+from tests.support import subprocess_env
 
 AUDIENCE = "https://slicer.test.lan"
 CLIENT, SECRET = "tests", "tests-secret"

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from slicerweb.auth.jwks import KeyCache, KeysUnavailable, parse_jwks
 from slicerweb.policy import default_policy
-from tests.oidc import RunningIssuer, start_issuer
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
-    running = start_issuer(tmp_path_factory.mktemp("issuer"))
-    yield running
-    running.stop()
+from tests.oidc import RunningIssuer
 
 
 def cache(issuer_url: str, audience: str, **auth: object) -> KeyCache:

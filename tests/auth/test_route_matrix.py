@@ -15,7 +15,7 @@ from slicerweb.app import create_app
 from slicerweb.engine.headless import HeadlessEngine
 from slicerweb.policy import default_policy
 from tests.conftest import LiveServer, start_server
-from tests.oidc import RunningIssuer, auth_policy, start_issuer
+from tests.oidc import RunningIssuer, auth_policy
 
 
 def route_samples() -> list[tuple[str, str]]:
@@ -33,13 +33,6 @@ def route_samples() -> list[tuple[str, str]]:
 
 
 ROUTES = route_samples()
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
-    running = start_issuer(tmp_path_factory.mktemp("issuer"))
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import LiveServer, start_server
-from tests.oidc import RunningIssuer, auth_policy, start_issuer
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
-    running = start_issuer(tmp_path_factory.mktemp("issuer"))
-    yield running
-    running.stop()
+from tests.oidc import RunningIssuer, auth_policy
 
 
 @pytest.fixture(scope="module")

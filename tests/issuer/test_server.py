@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from slicerweb.issuer.server import s256
-from tests.oidc import AUDIENCE, CLIENT, RunningIssuer, start_issuer
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
-    running = start_issuer(tmp_path_factory.mktemp("issuer"))
-    yield running
-    running.stop()
+from tests.oidc import AUDIENCE, CLIENT, RunningIssuer
 
 
 def test_discovery_names_itself_and_its_keys(issuer: RunningIssuer) -> None:

@@ -26,20 +26,13 @@ from dicomweb_client.api import DICOMwebClient
 from slicerweb.client import Client, SlicerWebError
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.stack import Stack, start_stack
-from tests.oidc import RunningIssuer, auth_policy, bad_tokens, check_exec_toggle, start_issuer
+from tests.oidc import RunningIssuer, auth_policy, bad_tokens, check_exec_toggle
 
 pytestmark = pytest.mark.proxy
 PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
            for name in ("nginx", "caddy")]
 BAD = ["expired", "not_yet_valid", "wrong_issuer", "wrong_audience", "unknown_kid", "alg_none",
        "hs256_with_public_key", "tampered_payload", "id_token_typ", "garbage"]
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
-    running = start_issuer(tmp_path_factory.mktemp("issuer"))
-    yield running
-    running.stop()
 
 
 def stack_policy(issuer: RunningIssuer) -> str:

@@ -12,18 +12,11 @@ import httpx
 import pytest
 
 from slicerweb.devstack.stack import Stack, start_stack
-from tests.oidc import RunningIssuer, auth_policy, start_issuer
+from tests.oidc import RunningIssuer, auth_policy
 
 pytestmark = pytest.mark.proxy
 PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
            for name in ("nginx", "caddy")]
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIssuer]:
-    running = start_issuer(tmp_path_factory.mktemp("issuer"))
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module", params=PROXIES)
