@@ -81,7 +81,9 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     # Hypercorn wraps the descriptor in its own socket object: hand it over so only one owner closes it.
     config.bind = [f"fd://{listener.sock.detach()}"]
     config.read_timeout = int(policy.limits.read_timeout)
-    config.keep_alive_timeout = 30
+    # Longer than the bundled proxies' upstream idle timeout (30 s): the proxy must be the side that
+    # closes an idle connection, or it may send a POST into one we are closing and answer 502.
+    config.keep_alive_timeout = 75
     config.include_server_header = False
     config.accesslog = None
     config.errorlog = "-" if policy.logging.console else None
