@@ -34,7 +34,7 @@ from .headers import add_security_headers
 from .hosts import TrustedHostMiddleware
 from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
-from .policy import Policy
+from .policy import Policy, data_dir_of
 from .services import Services
 from .slicer_api import create_blueprint as slicer_blueprint
 from .slicer_api.compat import create_blueprint as slicer_compat_blueprint
@@ -49,10 +49,6 @@ FAMILIES: tuple[tuple[str, str | None, BlueprintFactory], ...] = (
     ("slicer", "slicer", slicer_compat_blueprint),  # slicerio's DELETE /system (no /slicer prefix)
     ("static", "static", static.create_blueprint),
 )
-
-
-def data_dir_of(policy: Policy) -> Path:
-    return Path(policy.server.data_dir or "data")
 
 
 def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator | None = None,

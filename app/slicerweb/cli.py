@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .issuer import command as issuer_command
-from .policy import Policy, PolicyError, default_policy, load_policy
+from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
 from .version import __version__
 
 log = logging.getLogger("slicerweb")
@@ -108,12 +108,6 @@ def _configure_logging(policy: Policy) -> None:
     access.setLevel(logging.INFO)
     if policy.logging.access_log:
         access.addHandler(logging.StreamHandler(sys.stderr))
-
-
-def data_dir_of(policy: Policy) -> Path:
-    from .app import data_dir_of
-
-    return data_dir_of(policy)
 
 
 def _serve(policy: Policy, args: argparse.Namespace) -> int:

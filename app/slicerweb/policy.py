@@ -230,6 +230,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def data_dir_of(policy: Policy) -> Path:
+    """The data directory (server.data_dir, default ./data)."""
+    return Path(policy.server.data_dir or "data")
+
+
 def default_policy() -> Policy:
     """Every setting at its default (the closed defaults of policies/default.toml)."""
     return _build({}, "<defaults>", "")

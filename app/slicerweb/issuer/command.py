@@ -7,10 +7,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-from hypercorn.config import Config
-
-from ..server import bind, run
-from .server import Client, IssuerConfig, create_issuer_app
 from .signing import DEFAULT_LIFETIME, SigningKeys
 
 
@@ -32,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_issuer(args: argparse.Namespace) -> int:
+    # Imported here: every `slicerweb` command builds this subcommand's parser, and most need
+    # neither Hypercorn nor Quart (`slicerweb dicom import` starts faster without them).
+    from hypercorn.config import Config
+
+    from ..server import bind, run
+    from .server import Client, IssuerConfig, create_issuer_app
+
     try:
         sock = bind(args.host, args.port, 1)
         clients = [Client.parse(spec, tuple(args.redirect_uri)) for spec in args.client]

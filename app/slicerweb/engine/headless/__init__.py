@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from .engine import HeadlessEngine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import HeadlessEngine
 
 __all__ = ["HeadlessEngine"]
+
+
+def __getattr__(name: str) -> Any:
+    """`HeadlessEngine` imported on first use: `slicerweb dicom import` needs only `dicomdb`."""
+    if name == "HeadlessEngine":
+        from .engine import HeadlessEngine
+
+        return HeadlessEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
