@@ -210,15 +210,9 @@ class DicomIndex:
 
     def instances(self, study_uid: str, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[InstanceRow]:
-        where, params = ["s.study_uid = ?"], [study_uid]
-        if series_uid is not None:
-            where.append("r.series_uid = ?")
-            params.append(series_uid)
-        if sop_uid is not None:
-            where.append("i.sop_uid = ?")
-            params.append(sop_uid)
+        where, params = _instance_filter(study_uid, series_uid, sop_uid)
         rows = self.reader().execute(
-            f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE {' AND '.join(where)} ORDER BY {INSTANCE_ORDER}",
+            f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}",
             params).fetchall()
         return [InstanceRow(*row) for row in rows]
 
@@ -244,16 +238,9 @@ class DicomIndex:
 
     def documents(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[str]:
         """Stored DICOM JSON texts, in retrieval order."""
-        where, params = ["s.study_uid = ?"], [study_uid]
-        if series_uid is not None:
-            where.append("r.series_uid = ?")
-            params.append(series_uid)
-        if sop_uid is not None:
-            where.append("i.sop_uid = ?")
-            params.append(sop_uid)
+        where, params = _instance_filter(study_uid, series_uid, sop_uid)
         rows = self.reader().execute(
-            f"SELECT i.json FROM {INSTANCE_FROM} WHERE {' AND '.join(where)} ORDER BY {INSTANCE_ORDER}",
-            params).fetchall()
+            f"SELECT i.json FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}", params).fetchall()
         return [r[0] for r in rows]
 
     def all_paths(self) -> set[str]:
@@ -274,3 +261,15 @@ def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> tup
     row = conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
                        "RETURNING pk", [values[n] for n in names]).fetchone()
     return tuple(row)
+
+
+def _instance_filter(study_uid: str, series_uid: str | None, sop_uid: str | None) -> tuple[str, list[str]]:
+    """WHERE clause and parameters selecting a study's instances, optionally one series or instance."""
+    where, params = ["s.study_uid = ?"], [study_uid]
+    if series_uid is not None:
+        where.append("r.series_uid = ?")
+        params.append(series_uid)
+    if sop_uid is not None:
+        where.append("i.sop_uid = ?")
+        params.append(sop_uid)
+    return " AND ".join(where), params
