@@ -39,3 +39,15 @@ def test_read_bodies_keep_the_connection(live_server):
         response = http.put("/admin/features/dicomweb", json={"enabled": True})
         assert response.status_code == 200
         assert response.headers.get("connection") != "close"
+
+
+def test_admitted_upload_refused_early_is_read_to_the_end(live_server):
+    """A bad STOW body (no multipart boundary) is refused at once, but the rest of the upload is read,
+    so a proxy forwarding it delivers the 400 (Caddy answered 502 "broken pipe") and keep-alive holds."""
+    server = live_server(policy_toml="[features]\ndicomweb_write = true\n")
+    with server.client() as http:
+        response = http.post("/dicom/studies", content=b"\0" * (3 << 20),
+                             headers={"Content-Type": 'multipart/related; type="application/dicom"'})
+        assert response.status_code == 400
+        assert response.headers.get("connection") != "close"
+        assert http.get("/slicer/system/version").status_code == 200

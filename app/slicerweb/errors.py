@@ -14,6 +14,7 @@ from quart import Quart, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .engine import errors as engine_errors
+from .limits import ADMITTED_DRAIN_BYTES, drain_body
 
 log = logging.getLogger("slicerweb.errors")
 
@@ -124,10 +125,12 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(ApiError)
     async def _api(exc: ApiError) -> Response:
+        await _drain_if_admitted()
         return error_response(exc.status, exc.message, exc.code, exc.headers, **exc.extra)
 
     @app.errorhandler(engine_errors.EngineError)
     async def _engine(exc: engine_errors.EngineError) -> Response:
+        await _drain_if_admitted()
         api = api_error_from(exc)
         return error_response(api.status, api.message, api.code)
 
@@ -148,5 +151,13 @@ def install_error_handlers(app: Quart) -> None:
     async def _unexpected(exc: Exception) -> Response:
         request_id = getattr(g, "request_id", "-")
         log.exception("unhandled error (request %s)", request_id)
+        await _drain_if_admitted()
         return error_response(500, f"internal error (request id {request_id})", "internal_error",
                               request_id=request_id)
+
+
+async def _drain_if_admitted() -> None:
+    """An admitted caller's upload refused early (bad framing, bad NRRD): read the rest (bounded), so
+    a proxy still forwarding it delivers our JSON error instead of a 502."""
+    if g.get("principal") is not None:
+        await drain_body(ADMITTED_DRAIN_BYTES)

@@ -7,6 +7,8 @@ Content-Length before the body is read and while a chunked body streams in.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -54,3 +56,25 @@ def apply_body_limit(policy: Policy, action: str | None) -> None:
     body._max_content_length = limit  # Quart keeps its own copy; no public setter
     if (request.content_length or 0) > limit or len(body._data) > limit:
         raise RequestEntityTooLarge()
+
+
+REFUSED_DRAIN_BYTES = 64 * 1024  # a refused (unauthenticated) caller cannot make us read more than this
+ADMITTED_DRAIN_BYTES = 64 << 20  # an admitted upload answered early with an error
+DRAIN_SECONDS = 30.0
+
+
+async def drain_body(limit: int) -> None:
+    """Read and discard what is left of this request's body when it declares at most `limit` bytes.
+
+    HTTP/1.1 cannot reuse a connection whose request body was left unread, and a proxy still writing
+    that body into a connection we close answers 502 (Caddy: "broken pipe") instead of our error.
+    Chunks are discarded as they arrive (Quart's Body keeps nothing it has yielded); a larger or
+    chunked body is left unread and the connection closes (see keepalive.py).
+    """
+    length = request.content_length
+    if length is None or not 0 < length <= limit:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _chunk in request.body:
+                pass

@@ -8,7 +8,6 @@ privileged acts are audited.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
 from quart import Response, current_app, g, request
@@ -16,6 +15,7 @@ from quart import Response, current_app, g, request
 from ..access_log import REQUEST_ID, SUBJECT
 from ..errors import ApiError, BadRequest, InsufficientScope, NotFound, TooManyRequests
 from ..features import FeatureFlags
+from ..limits import REFUSED_DRAIN_BYTES, drain_body
 from ..services import Services
 from .actions import action_of
 from .authorize import allowed, is_public
@@ -26,7 +26,6 @@ from .identity import Principal
 
 __all__ = ["ANONYMOUS", "PRIVILEGED", "admit", "audit_privileged", "bearer_challenge", "make_guard"]
 
-DRAIN_LIMIT = 64 * 1024
 PRIVILEGED = frozenset({"exec", "admin", "dicomweb_write", "slicer_write"})
 ANONYMOUS = Principal(subject="anonymous", via="anonymous")
 
@@ -52,7 +51,7 @@ def make_guard(family: str, services: Services, flags: FeatureFlags, gate: ExecG
                                     query=request.args, client=origin.client, request_id=g.request_id,
                                     method=request.method, path=request.path)
         except ApiError:
-            await _drain_small_body()
+            await drain_body(REFUSED_DRAIN_BYTES)
             raise
         g.principal = principal
         request.scope[SUBJECT] = principal.subject
@@ -130,19 +129,6 @@ class _Denials:
     def deny(self, principal: Principal, status: int, reason: str) -> None:
         self.audit.record("access.denied", subject=principal.subject, status=status, reason=reason,
                           **self.fields)
-
-
-async def _drain_small_body() -> None:
-    """Read a small refused body (up to DRAIN_LIMIT) so the keep-alive connection stays usable.
-
-    HTTP/1.1 cannot reuse a connection whose request body was not consumed; without this a client
-    that sends a small JSON body and gets 401/403 sees its next request fail. Large bodies are left
-    unread (the connection closes instead), so a refused caller still cannot make us buffer much.
-    """
-    length = request.content_length
-    if length is not None and 0 < length <= DRAIN_LIMIT:
-        with contextlib.suppress(Exception):
-            await request.get_data()
 
 
 def _peer() -> str:
