@@ -4,7 +4,8 @@ Hook order, in one place:
   ASGI (outermost first): access log + request id -> Connection: close on unread body
                           -> Host allow-list -> proxy verifier (GET /auth/verify) -> CORS -> Quart
   Quart before_request:   family guard (flag, token, scope, exec gate) -> body limit
-  Quart after_request:    security headers -> privileged-act audit
+  Quart after_request:    privileged-act audit -> security headers (Quart runs them in reverse
+                          order of registration)
 Families whose policy flag is off are never mounted: every path in them is a 404 JSON.
 Third-party families come from the `slicerweb.families` entry-point group (see `extensions.py`).
 """

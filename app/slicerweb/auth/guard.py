@@ -31,9 +31,8 @@ ANONYMOUS = Principal(subject="anonymous", via="anonymous")
 
 
 def make_guard(family: str, services: Services, flags: FeatureFlags, gate: ExecGate,
-               limiter: FailureLimiter | None = None) -> Callable[[], Awaitable[Response | None]]:
-    """Build the before-request hook for `family`."""
-    limiter = limiter or FailureLimiter(services.policy)
+               limiter: FailureLimiter) -> Callable[[], Awaitable[Response | None]]:
+    """Build the before-request hook for `family` (all families share one `limiter`)."""
 
     async def guard() -> Response | None:
         g.request_id = request.scope.get(REQUEST_ID, "-")
