@@ -1,7 +1,7 @@
 """A real issuer process with users and a public viewer client, and a scripted browser for its pages.
 
 `signin` starts `slicerweb issuer` through `devstack.stack.start_issuer(users=...)` (the path the
-stack uses), once per module. `signin.browser()` is an httpx client with its own cookie jar (and,
+stack uses), once for the package. `signin.browser()` is an httpx client with its own cookie jar (and,
 optionally, its own loopback source address) that does what a browser does with the login page:
 GET /authorize, read the hidden fields, POST the form, follow nothing automatically.
 """
@@ -93,6 +93,7 @@ def redirected(answer: httpx.Response, target: str) -> dict[str, str]:
 class SignInIssuer:
     url: str
     running: RunningIssuer
+    log: Path
     browsers: list[httpx.Client] = field(default_factory=list)
 
     def browser(self, source_address: str = "127.0.0.1") -> Browser:
@@ -101,7 +102,7 @@ class SignInIssuer:
         return Browser(http, self.url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def signin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignInIssuer]:
     directory: Path = tmp_path_factory.mktemp("signin-issuer")
     process, url = start_issuer(
@@ -109,7 +110,7 @@ def signin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignInIssuer]:
         redirect_uris=[REDIRECT], post_logout_redirect_uris=[LOGOUT], users=USERS,
         extra_args=["--login-free-attempts", str(FREE_ATTEMPTS), "--login-max-delay", str(MAX_DELAY)])
     running = RunningIssuer(url, SigningKeys.load_or_create(directory / "issuer-keys.json"), process)
-    issuer = SignInIssuer(url, running)
+    issuer = SignInIssuer(url, running, directory / "issuer.log")
     yield issuer
     for http in issuer.browsers:
         http.close()

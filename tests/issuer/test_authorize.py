@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -161,3 +162,9 @@ def test_failed_logins_back_off_per_user_and_address_without_locking_the_owner_o
         assert time.monotonic() < deadline, "the backoff did not end"
         time.sleep(float(answer.headers["retry-after"]))
     assert redirected(answer, REDIRECT)["code"]                 # bounded: the right password works again
+
+    events = [json.loads(line) for line in signin.log.read_text().splitlines() if line.startswith("{")]
+    mine = [(e["event"], e["address"]) for e in events if e.get("username") == "bob"]
+    assert mine.count(("login.failed", "127.0.0.2")) == FREE_ATTEMPTS
+    assert ("login.throttled", "127.0.0.2") in mine and ("login.ok", "127.0.0.3") in mine
+    assert "guess" not in signin.log.read_text() and USERS["bob"][0] not in signin.log.read_text()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.issuer.conftest import SignInIssuer
 from tests.oidc import AUDIENCE, CLIENT, RunningIssuer
 
 
@@ -50,3 +54,33 @@ def test_introspection_needs_client_auth_and_reports_activity(issuer: RunningIss
     expired = issuer.mint("slicer.read", now=0, lifetime=60)
     assert httpx.post(f"{issuer.url}/introspect", data={"token": expired},
                       auth=(CLIENT, "tests-secret")).json() == {"active": False}
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def test_oversized_bodies_are_refused_in_bounded_memory(signin: SignInIssuer) -> None:
+    pid = signin.running.process.pid
+    signin.browser().sign_in()                      # warm: one scrypt check has run
+    before = _peak_rss_kib(pid)
+    big = b"password=" + b"x" * (4 << 20)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"grant_type=refresh_token&refresh_token="
+        for _ in range(64):
+            yield b"y" * (64 << 10)
+
+    for path in ("/login", "/token"):
+        for _ in range(3):
+            sized = httpx.post(f"{signin.url}{path}", content=big,
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert sized.status_code == 413 and sized.json()["error"] == "invalid_request"
+            streamed = httpx.post(f"{signin.url}{path}", content=chunks(),
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert streamed.status_code == 413
+    growth_mib = (_peak_rss_kib(pid) - before) / 1024
+    print(f"issuer peak RSS growth after 12 hostile 4 MiB bodies: {growth_mib:.1f} MiB")
+    assert growth_mib < 8, f"peak RSS grew by {growth_mib:.1f} MiB"
+    assert signin.browser().sign_in()["code"]       # still serving

@@ -22,6 +22,7 @@ from quart import Blueprint, Response, request
 
 from .clients import Client, origin_of
 from .config import IssuerConfig, granted_scope
+from .events import record
 from .grants import CodeGrant, PendingRequest, Session
 from .pages import login_page, message_page
 
@@ -90,6 +91,7 @@ def create_blueprint(config: IssuerConfig) -> Blueprint:
                                 "Go back to the application and sign in again.", 400)
         if not (secrets.compare_digest(form.get("csrf", ""), pending.csrf)
                 and secrets.compare_digest(request.cookies.get(browser_cookie, ""), pending.browser)):
+            record("login.csrf_refused", client_id=pending.client_id, address=request.remote_addr)
             return message_page("Sign-in refused", "The sign-in form could not be verified (CSRF check "
                                 "failed). Go back to the application and sign in again.", 403)
         username, address = form.get("username", "")[:MAX_PARAMETER], request.remote_addr or ""
@@ -102,11 +104,13 @@ def create_blueprint(config: IssuerConfig) -> Blueprint:
         wait = config.throttle.wait(username, address)
         if wait > 0:
             seconds = math.ceil(wait)
+            record("login.throttled", username=username, address=address, wait=seconds)
             return again(f"Too many failed sign-ins. Try again in {seconds} s.", 429, seconds)
         # scrypt costs ~50 ms of CPU: off the event loop, so other requests keep flowing.
         user = await asyncio.to_thread(config.users.check, username, form.get("password", "")[:MAX_PARAMETER])
         if user is None:
             config.throttle.failed(username, address)
+            record("login.failed", username=username, address=address, client_id=pending.client_id)
             return again(BAD_LOGIN, 401)
         config.throttle.succeeded(username, address)
         grants.pending.pop(pending.id)
@@ -114,6 +118,7 @@ def create_blueprint(config: IssuerConfig) -> Blueprint:
         if previous is not None:
             grants.end_session(previous.id)
         session = grants.open_session(user.username)
+        record("login.ok", username=user.username, address=address, client_id=pending.client_id)
         response = finish(pending, session, user.scopes)
         set_cookie(response, session_cookie, session.id, int(grants.session_lifetime), "Lax")
         return response
@@ -129,6 +134,7 @@ def create_blueprint(config: IssuerConfig) -> Blueprint:
         session = current_session()
         if session is not None:
             grants.end_session(session.id)
+            record("logout", username=session.username, address=request.remote_addr)
         if target is None:
             response = message_page("Signed out", "You are signed out of the SlicerWeb issuer.", 200)
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def run_issuer(args: argparse.Namespace) -> int:
                           grants=GrantStore(session_lifetime=args.session_lifetime,
                                             refresh_lifetime=args.refresh_lifetime))
     app = create_issuer_app(config)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
     hyper = Config()
     hyper.bind = [f"fd://{sock.detach()}"]
     hyper.include_server_header = False

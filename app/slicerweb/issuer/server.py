@@ -15,18 +15,26 @@
 from __future__ import annotations
 
 from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
 
 from . import authorize, cors, tokens
 from .clients import Client
 from .config import PROTOCOL_SCOPES, IssuerConfig
-from .tokens import s256
+from .tokens import error, s256
 
 __all__ = ["Client", "IssuerConfig", "create_issuer_app", "s256"]
+
+MAX_BODY = 64 * 1024   # a login form or token request is a few hundred bytes
 
 
 def create_issuer_app(config: IssuerConfig) -> Quart:
     app = Quart("slicerweb.issuer")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     base = config.base
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        return error(exc.code or 400, "invalid_request", exc.description or exc.name)
 
     @app.get("/.well-known/openid-configuration")
     @app.get("/.well-known/oauth-authorization-server")

@@ -21,6 +21,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from .clients import Client, authenticate
 from .config import IssuerConfig, granted_scope
+from .events import record
 from .grants import RefreshGrant, digest
 
 
@@ -103,6 +104,7 @@ def _redeem_code(config: IssuerConfig, client: Client, form: Any) -> Response:
         # RFC 6749 §4.1.2: a replayed code may be stolen; revoke what it already bought.
         if grant.family:
             config.grants.revoke_family(grant.family)
+        record("code.replayed", client_id=client.client_id, username=grant.username, address=request.remote_addr)
         return error(400, "invalid_grant", "authorization code already used; tokens issued from it are revoked")
     grant.used = True   # single use, also when this attempt fails below
     if grant.redirect_uri != form.get("redirect_uri"):
@@ -127,6 +129,7 @@ def _rotate_refresh(config: IssuerConfig, client: Client, form: Any) -> Response
         return error(400, "invalid_grant", "unknown, expired or revoked refresh token")
     if grant.used:
         grants.revoke_family(grant.family)   # a spent token came back: someone holds a copy
+        record("refresh.reused", client_id=client.client_id, username=grant.username, address=request.remote_addr)
         return error(400, "invalid_grant", "refresh token already used; its session is revoked")
     grant.used = True
     asked = form.get("scope")
