@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from pathlib import Path
 
+from . import events
 from .grants import REFRESH_LIFETIME, SESSION_LIFETIME
 from .signing import DEFAULT_LIFETIME, SigningKeys
 from .users import UserStore, hash_password
@@ -86,7 +86,7 @@ def run_issuer(args: argparse.Namespace) -> int:
                           grants=GrantStore(session_lifetime=args.session_lifetime,
                                             refresh_lifetime=args.refresh_lifetime))
     app = create_issuer_app(config)
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    events.log_to(sys.stderr)
     hyper = Config()
     hyper.bind = [f"fd://{sock.detach()}"]
     hyper.include_server_header = False
