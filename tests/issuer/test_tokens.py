@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -146,3 +147,27 @@ def test_userinfo_answers_for_the_access_token_only(signin: SignInIssuer) -> Non
 def test_public_client_cannot_use_client_credentials(signin: SignInIssuer) -> None:
     answer = httpx.post(f"{signin.url}/token", data={"grant_type": "client_credentials", "client_id": VIEWER})
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(("request_kwargs", "status", "code"), [
+    ({"content": b"\xff\xfe\x00garbage", "headers": FORM}, 401, "invalid_client"),
+    ({"content": b"grant_type=authorization_code&client_id=viewer&code=%ZZ&code=1", "headers": FORM},
+     400, "invalid_grant"),
+    ({"data": {"grant_type": "refresh_token", "client_id": VIEWER}}, 400, "invalid_grant"),
+    ({"data": {"grant_type": "password", "client_id": VIEWER}}, 400, "unsupported_grant_type"),
+    ({"data": {"grant_type": "client_credentials"}, "headers": {"authorization": "Basic !!!notb64"}},
+     401, "invalid_client"),
+    ({"data": {"grant_type": "client_credentials"}, "headers": {"authorization": "Basic /w=="}}, 401, "invalid_client"),
+    ({"json": {"grant_type": "client_credentials", "client_id": "tests", "client_secret": "tests-secret"}},
+     401, "invalid_client"),
+    ({"files": {"f": ("a", b"x")}, "data": {"grant_type": "client_credentials"}}, 401, "invalid_client"),
+])
+def test_malformed_token_requests_get_a_json_error(signin: SignInIssuer, request_kwargs: dict[str, Any],
+                                                   status: int, code: str) -> None:
+    answer = httpx.post(f"{signin.url}/token", **request_kwargs)
+    assert answer.status_code == status and answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"] == code and answer.json()["error_description"]
+    assert answer.headers["cache-control"] == "no-store"
