@@ -4,6 +4,7 @@ replay and reuse detection; userinfo; and SlicerWeb accepting the access token."
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,8 +12,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from slicerweb.devstack.stack import start_issuer
 from tests.conftest import LiveServer
-from tests.issuer.conftest import VIEWER, Browser, SignInIssuer
+from tests.issuer.conftest import REDIRECT, USERS, VIEWER, Browser, SignInIssuer
 from tests.oidc import AUDIENCE, auth_policy
 
 
@@ -171,3 +173,25 @@ def test_malformed_token_requests_get_a_json_error(signin: SignInIssuer, request
     assert answer.status_code == status and answer.headers["content-type"] == "application/json"
     assert answer.json()["error"] == code and answer.json()["error_description"]
     assert answer.headers["cache-control"] == "no-store"
+
+
+def test_replayed_code_also_deactivates_opaque_access_tokens(tmp_path: Path) -> None:
+    process, url = start_issuer(tmp_path, AUDIENCE, [f"{VIEWER}::dicomweb.read", "rs:rs-secret:"],
+                                redirect_uris=[REDIRECT], users={"alice": USERS["alice"]}, extra_args=["--opaque"])
+    try:
+        with httpx.Client(timeout=10) as http:
+            browser = Browser(http, url)
+            code = browser.sign_in()["code"]
+            access = browser.redeem(code).json()["access_token"]
+            assert "." not in access   # opaque: the issuer can take it back
+
+            def active() -> bool:
+                answer = http.post(f"{url}/introspect", data={"token": access}, auth=("rs", "rs-secret"))
+                return bool(answer.json()["active"])
+
+            assert active()
+            assert browser.redeem(code).status_code == 400
+            assert not active()
+    finally:
+        process.terminate()
+        process.wait(10)
