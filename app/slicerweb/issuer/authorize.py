@@ -64,19 +64,18 @@ def create_blueprint(config: IssuerConfig) -> Blueprint:
         if problem:
             return _back_to_client(config, redirect_uri, state, error=problem[0], description=problem[1])
         browser = request.cookies.get(browser_cookie) or secrets.token_urlsafe(24)
-        pending = grants.open_pending(client_id=client.client_id, redirect_uri=redirect_uri,
-                                      scope=args.get("scope", ""), state=state, nonce=args.get("nonce"),
-                                      challenge=args.get("code_challenge"), browser=browser)
+        fields = {"client_id": client.client_id, "redirect_uri": redirect_uri, "scope": args.get("scope", ""),
+                  "state": state, "nonce": args.get("nonce"), "challenge": args.get("code_challenge"),
+                  "browser": browser}
         prompt = args.get("prompt", "").split()
         session = current_session()
         user = config.users.users.get(session.username) if session else None
         if session is not None and user is not None and "login" not in prompt:
-            grants.pending.pop(pending.id)
-            return finish(pending, session, user.scopes)
+            return finish(PendingRequest(id="", **fields), session, user.scopes)   # signed in already
         if "none" in prompt:
-            grants.pending.pop(pending.id)
             return _back_to_client(config, redirect_uri, state, error="login_required",
                                    description="no sign-in session at the issuer")
+        pending = grants.open_pending(**fields)
         response = login_page(request_id=pending.id, csrf=pending.csrf, client_id=client.client_id,
                               redirect_origin=origin_of(redirect_uri))
         set_cookie(response, browser_cookie, browser, 3600, "Strict")
