@@ -7,7 +7,9 @@ The same calls as the original handlers, with its documented-but-ignored paramet
   `size` scales the image (smooth, aspect kept, centre-cropped to exactly the size asked for).
   `window`/`level` set the background volume's display node (as the Volumes module would; they
   persist). `labels` and `interpolation` are headless-only and ignored here.
-- threeD: ctkVTKRenderView.lookFromAxis on 3D widget 0, then the rendered view grabbed.
+- threeD: ctkVTKRenderView.lookFromAxis on 3D widget 0, then the render window read through
+  vtkWindowToImageFilter (back buffer) as the original did: under Qt 6, CTK composites OpenGL content
+  separately (CTK Libs/Widgets/ctkWidgetsUtils.cpp ~62-80), so `QWidget.grab()` of a 3D view can be black.
 - screenshot: the main window grabbed after all views are rendered.
 - threeDGraphics: vtkGLTFExporter on the 3D widget's render window (inline data, normals), the
   view box shown only during the export when asked.
@@ -120,7 +122,14 @@ class SlicerRendering:
         if request.look_from_axis is not None:
             view.lookFromAxis(AXES.index(request.look_from_axis.strip()[:1].lower()))
         view.forceRender()
-        return self._png(view.grab().toImage(), request.size)
+        # SlicerRequestHandler.threeD (~1071-1075): vtkWindowToImageFilter on the render window, back buffer.
+        capture = self._require("vtk", self._vtk).vtkWindowToImageFilter()
+        capture.SetInput(view.renderWindow())
+        capture.SetReadFrontBuffer(0)
+        capture.Update()
+        image = self._require("qt", self._qt).QImage()
+        self._slicer.qMRMLUtils().vtkImageDataToQImage(capture.GetOutput(), image)
+        return self._png(image, request.size)
 
     async def render_threed(self, request: ThreeDRequest) -> bytes:
         return await self._main.call(self._render_threed, request)

@@ -23,7 +23,8 @@ class SlicerSystem:
             releaseType=app.releaseType,
             repositoryUrl=app.repositoryUrl,
             repositoryBranch=app.repositoryBranch,
-            revision=app.repositoryRevision,
+            # The original's field (SlicerRequestHandler.py ~810); qSlicerCoreApplication.h ~92-93 has both.
+            revision=app.revision,
             majorVersion=app.majorVersion,
             minorVersion=app.minorVersion,
             arch=app.arch,
