@@ -153,7 +153,7 @@ def fake_slicer(world):
                                    "vtkMRMLDiffusionWeightedVolumeNode"):
             return node.array  # [k, j, i, component]
         if node.GetClassName() == "vtkMRMLDiffusionTensorVolumeNode":
-            return node.array.reshape(node.array.shape[:3] + (3, 3))
+            return node.array.reshape((*node.array.shape[:3], 3, 3))
         raise RuntimeError("Unsupported volume type: " + node.GetClassName())
 
     def array_from_vtk_matrix(matrix):
@@ -167,7 +167,7 @@ def fake_slicer(world):
         unknown extension."""
         record("exportNode")(node, filename, properties, world=world)
         if not filename.endswith((".nrrd", ".nii.gz", ".vtk")):
-            raise ValueError(f"Failed to export {node.GetID()} - no known file format was found for filename {filename}")
+            raise ValueError(f"Failed to export {node.GetID()} - no known file format was found for {filename}")
         return os.path.isdir(os.path.dirname(filename))
 
     def record(name):
@@ -402,7 +402,7 @@ async def test_export_failure_and_failed_reload_are_errors(stand_in, tmp_path):
     # vtkMRMLStorageNode::ReadData returns 0 on failure (Libs/MRML/Core/vtkMRMLStorageNode.h ~60)
     storage = SimpleNamespace(ReadData=lambda n: 0, GetFileName=lambda: "/data/MRHead.nrrd")
     node.GetStorageNode = lambda: storage
-    with pytest.raises(Invalid, match="MRHead.nrrd"):
+    with pytest.raises(Invalid, match=r"MRHead\.nrrd"):
         await scene.reload(NodeFilter(name="MRHead"))
     storage.ReadData = lambda n: 1
     assert await scene.reload(NodeFilter(name="MRHead")) == [node.id]
