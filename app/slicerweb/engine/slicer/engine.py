@@ -7,6 +7,7 @@ from types import ModuleType
 
 from ..feature_state import SqliteFeatureStore
 from .dicom import SlicerDicom
+from .dicom_catalog import DicomCatalog
 from .mainthread import MainThreadDispatcher
 from .scene import SlicerScene
 from .system import SlicerSystem
@@ -23,7 +24,7 @@ class SlicerEngine:
         self.system = SlicerSystem(slicer, qt, main)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
         self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir))
-        self.dicom = SlicerDicom(slicer, main)
+        self.dicom = SlicerDicom(DicomCatalog(slicer, main))
 
     async def start(self) -> None:
         """Slicer's scene and database are already open."""

@@ -16,9 +16,15 @@ import contextlib
 import queue
 import socket
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Dispatcher(Protocol):
+    """Runs a callable on Slicer's main thread and awaits its outcome."""
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
 
 class MainThreadDispatcher:
