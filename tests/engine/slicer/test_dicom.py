@@ -6,95 +6,23 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pydicom import dcmread
 
 from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import Match, SearchQuery, StowPart
 from slicerweb.engine.slicer.dicom import SlicerDicom
 from slicerweb.engine.slicer.dicom_catalog import DicomCatalog
+from tests.slicer_standin.dicomdb import StandInDicomDatabase
 
 from .test_mainthread import main_loop  # noqa: F401  # the stand-in Qt main loop fixture
-
-
-class StandInDicomDatabase:
-    """The ctkDICOMDatabase calls SlicerDicom makes, over a folder of Part-10 files."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.files = root, {}
-        self.refuse, self.displayed_fields_updates = False, 0
-        for path in sorted(root.rglob("*.dcm")):
-            self._add(path)
-
-    def _add(self, path: Path) -> None:
-        ds = dcmread(path, stop_before_pixels=True)
-        self.files[ds.SOPInstanceUID] = (str(path), ds)
-
-    def _main(self) -> None:
-        assert threading.current_thread().name == "stand-in-main", "ctkDICOMDatabase used off the main thread"
-
-    def patients(self):
-        self._main()
-        return sorted({ds.PatientID for _, ds in self.files.values()})
-
-    def studiesForPatient(self, patient):
-        return sorted({ds.StudyInstanceUID for _, ds in self.files.values() if ds.PatientID == patient})
-
-    def seriesForStudy(self, study):
-        return sorted({ds.SeriesInstanceUID for _, ds in self.files.values() if ds.StudyInstanceUID == study})
-
-    def instancesForSeries(self, series):
-        return [uid for uid, (_, ds) in sorted(self.files.items(), key=lambda kv: kv[1][1].InstanceNumber)
-                if ds.SeriesInstanceUID == series]
-
-    def studyForSeries(self, series):
-        return next(ds.StudyInstanceUID for _, ds in self.files.values() if ds.SeriesInstanceUID == series)
-
-    def fileForInstance(self, sop):
-        self._main()
-        return self.files.get(sop, ("", None))[0]
-
-    def seriesForFile(self, path):
-        return next(ds.SeriesInstanceUID for p, ds in self.files.values() if p == path)
-
-    def instanceValue(self, sop, tag):
-        self._main()
-        element = self.files[sop][1].get(int(tag.replace(",", ""), 16))
-        return "" if element is None else str(element.value)
-
-    def fileValue(self, path, tag):
-        """"" for group 0002: ctk reads values through ctkDICOMItem::InitializeFromFile, which keeps the data
-        set and drops the file meta header (CTK Libs/DICOM/Core/ctkDICOMItem.cpp ~120-131,
-        ctkDICOMDatabase.cpp ~217-260)."""
-        self._main()
-        element = dcmread(path, stop_before_pixels=True).get(int(tag.replace(",", ""), 16))
-        return "" if element is None or tag.startswith("0002") else str(element.value)
-
-    def insert(self, path, store_file, thumbnail):
-        """Returns nothing, success or not (ctkDICOMDatabase.h); `refuse` stands for a file ctk could not index."""
-        self._main()
-        if self.refuse:
-            return
-        target = self.root / "inserted" / Path(path).name
-        target.parent.mkdir(exist_ok=True)
-        shutil.copy(path, target)
-        self._add(target)
-
-    def updateDisplayedFields(self):
-        """Refreshes the fields Slicer's DICOM browser shows (ctkDICOMDatabase.h ~321)."""
-        self._main()
-        self.displayed_fields_updates += 1
 
 
 @pytest.fixture
 def service(tmp_path, main_loop):  # noqa: F811
     write_studies(tmp_path / "db", 2, series_count=2, instances_per_series=3)
-    database = StandInDicomDatabase(tmp_path / "db")
+    database = StandInDicomDatabase(tmp_path / "db", "stand-in-main")
     return SlicerDicom(DicomCatalog(SimpleNamespace(dicomDatabase=database), main_loop.dispatcher)), database
 
 

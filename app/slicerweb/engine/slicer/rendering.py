@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import NotFound, Unsupported
 from ..render_api import SLICE_VIEWS, SliceRequest, ThreeDRequest
-from .mainthread import MainThreadDispatcher
+from .mainthread import Dispatcher
 
 # ctkAxesWidget::Axis values, in the original's order: None, Right, Left, Superior, Inferior, Anterior, Posterior.
 AXES = ("none", "r", "l", "s", "i", "a", "p")
@@ -37,7 +37,7 @@ class SlicerRendering:
     """The RenderService half of SlicerScene."""
 
     _slicer: ModuleType
-    _main: MainThreadDispatcher
+    _main: Dispatcher
     _qt: ModuleType | None
     _vtk: ModuleType | None
 

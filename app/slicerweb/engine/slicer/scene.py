@@ -35,7 +35,7 @@ from ..scene_api import (
     VolumeUpload,
 )
 from . import nodes
-from .mainthread import MainThreadDispatcher
+from .mainthread import Dispatcher
 from .printself import parse_print_self
 from .rendering import SlicerRendering
 
@@ -47,7 +47,7 @@ def _summary(node: Any) -> NodeSummary:
 class SlicerScene(SlicerRendering):
     """The MRML scene of the running Slicer."""
 
-    def __init__(self, slicer: ModuleType, main: MainThreadDispatcher, qt: ModuleType | None = None,
+    def __init__(self, slicer: ModuleType, main: Dispatcher, qt: ModuleType | None = None,
                  vtk: ModuleType | None = None, data_dir: Path | None = None) -> None:
         self._slicer, self._main = slicer, main
         self._qt, self._vtk = qt, vtk  # for rendering (rendering.py) and VTK matrices

@@ -5,13 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..protocol import VersionInfo
-from .mainthread import MainThreadDispatcher
+from .mainthread import Dispatcher
 
 
 class SlicerSystem:
     """`slicer.app` version fields; shutdown = `slicer.app.quit` one second after answering."""
 
-    def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher) -> None:
+    def __init__(self, slicer: ModuleType, qt: ModuleType, main: Dispatcher) -> None:
         self._slicer, self._qt, self._main = slicer, qt, main
 
     def _version(self) -> VersionInfo:

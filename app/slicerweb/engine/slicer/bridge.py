@@ -1,0 +1,246 @@
+"""The local socket between Slicer's main thread and the SlicerWeb server process.
+
+Why a second process (issue 17, bench/slicer_mainloop): Slicer's main thread holds the GIL while Qt's
+event loop waits in native code (neither Slicer nor CTK enables PythonQt's thread support,
+PythonQt/src/PythonQtThreadSupport.cpp), so a server thread inside Slicer runs only while the GUI
+happens to execute Python: an idle GUI stalls every request. The server process has its own GIL; only
+the calls that must touch MRML or ctkDICOMDatabase cross this socket, and Slicer's main thread answers
+them when Qt reports the socket readable (a `QSocketNotifier`, as the original WebServer module watched
+its sockets: Modules/Scripted/WebServer/WebServer.py ~534).
+
+Wire format: frames of an 8-byte big-endian length and a pickle. Both ends unpickle with an allow-list
+(`SafeUnpickler`): engine value types, engine errors, numpy arrays and plain builtins, nothing else, so
+the network-facing process cannot make Slicer run code by sending a crafted pickle.
+
+Frames, server process -> Slicer: ("call", id, service, method, args, kwargs), ("ready", url),
+("note", text). Slicer -> server process: ("result", id, value), ("error", id, exception),
+("start", policy file, policy changes), ("set_exec", enabled, minutes, actor), ("stop",).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import pickle
+import select
+import socket
+import struct
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from ..errors import EngineError
+
+T = TypeVar("T")
+HEADER = struct.Struct(">Q")
+MAX_FRAME = 8 << 30  # a frame carries at most one volume; anything larger is a corrupt stream
+SAFE_MODULE_PREFIXES = ("slicerweb.engine.", "numpy")
+SAFE_BUILTINS = {"set", "frozenset", "slice", "complex", "bytearray", "range", "RuntimeError", "ValueError",
+                 "KeyError", "TypeError", "OSError", "Exception"}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Only engine types, numpy arrays and harmless builtins may be rebuilt."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith(SAFE_MODULE_PREFIXES) or (module == "builtins" and name in SAFE_BUILTINS):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} may not cross the SlicerWeb bridge")
+
+
+def encode(message: tuple[Any, ...]) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(payload)) + payload
+
+
+def decode(payload: bytes) -> tuple[Any, ...]:
+    message = SafeUnpickler(io.BytesIO(payload)).load()
+    if not isinstance(message, tuple) or not message:
+        raise pickle.UnpicklingError("a bridge frame must be a non-empty tuple")
+    return message
+
+
+class FrameBuffer:
+    """Accumulates bytes and yields complete frames; a frame the allow-list refuses is yielded as its error
+    (the length prefix keeps the stream in step, and calls are answered in order, so the caller knows which
+    call it was: the oldest one pending)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[Any, ...]]:
+        self._data += data
+        frames: list[tuple[Any, ...]] = []
+        while len(self._data) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self._data)
+            if size > MAX_FRAME:
+                raise pickle.UnpicklingError(f"bridge frame of {size} bytes")
+            if len(self._data) < HEADER.size + size:
+                break
+            try:
+                frames.append(decode(bytes(self._data[HEADER.size:HEADER.size + size])))
+            except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
+                frames.append(("invalid", None, RuntimeError(f"refused bridge frame: {exc}")))
+            del self._data[:HEADER.size + size]
+        return frames
+
+
+def send_blocking(sock: socket.socket, message: tuple[Any, ...]) -> None:
+    """Send a frame on a non-blocking socket, waiting for room (the peer reads continuously)."""
+    view = memoryview(encode(message))
+    while view:
+        try:
+            view = view[sock.send(view):]
+        except BlockingIOError:
+            select.select([], [sock], [], 1.0)
+
+
+class InlineDispatcher:
+    """The dispatcher of code that already runs on the main thread: call at once."""
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(*args, **kwargs)
+
+
+def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Drive a coroutine that must finish without waiting (engine calls with an InlineDispatcher)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("this engine call waits on I/O and cannot run on Slicer's main thread")
+
+
+class BridgeServer:
+    """Slicer's side: answers calls on the main thread whenever the socket is readable."""
+
+    def __init__(self, sock: socket.socket, services: dict[str, object],
+                 on_message: Callable[[tuple[Any, ...]], None] = lambda message: None) -> None:
+        self.sock, self._services, self._on_message = sock, services, on_message
+        self._buffer = FrameBuffer()
+        self.closed = False
+        sock.setblocking(False)
+
+    def on_readable(self, *_: Any) -> None:
+        """Connected to the QSocketNotifier: read what is there, answer every complete call."""
+        while not self.closed:
+            try:
+                data = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                return
+            for message in self._buffer.feed(data):
+                if message[0] == "call":
+                    self._answer(*message[1:])
+                elif message[0] == "invalid":  # a call we cannot read: it still gets its (error) answer
+                    self.send(("error", None, message[2]))
+                else:
+                    self._on_message(message)
+
+    def _answer(self, call_id: int, service: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            target = self._services[service]
+            if method.startswith("_"):
+                raise AttributeError(method)
+            value = run_now(getattr(target, method)(*args, **kwargs))
+            reply: tuple[Any, ...] = ("result", call_id, value)
+            payload = encode(reply)
+        except EngineError as exc:
+            payload = encode(("error", call_id, exc))
+        except Exception as exc:  # any other failure is a 500 in the server process, with its text logged there
+            payload = encode(("error", call_id, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        self.send_frame(payload)
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.send_frame(encode(message))
+
+    def send_frame(self, payload: bytes) -> None:
+        view = memoryview(payload)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                select.select([], [self.sock], [], 1.0)
+            except OSError:
+                self.closed = True
+                return
+
+
+class BridgeClient:
+    """The server process's side: awaitable calls, control messages handed to `on_control`."""
+
+    def __init__(self, sock: socket.socket, on_control: Callable[[tuple[Any, ...]], None]) -> None:
+        self._sock, self._on_control = sock, on_control
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._next = 0
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        reader, self._writer = await asyncio.open_connection(sock=self._sock, limit=1 << 20)
+        self._reader = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        buffer = FrameBuffer()
+        try:
+            while data := await reader.read(1 << 20):
+                for message in buffer.feed(data):
+                    if message[0] in ("result", "error", "invalid"):
+                        # answers come in call order: an unreadable one belongs to the oldest call pending
+                        key = message[1] if message[1] is not None else next(iter(self._pending), None)
+                        future = self._pending.pop(key, None) if key is not None else None
+                        if future is not None and not future.done():
+                            if message[0] == "result":
+                                future.set_result(message[2])
+                            else:
+                                future.set_exception(message[2])
+                    else:
+                        self._on_control(message)
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("Slicer closed the bridge"))
+            self._on_control(("closed",))
+
+    async def send(self, message: tuple[Any, ...]) -> None:
+        assert self._writer is not None
+        async with self._write_lock:
+            self._writer.write(encode(message))
+            await self._writer.drain()
+
+    async def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        self._next += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[self._next] = future
+        await self.send(("call", self._next, service, method, args, kwargs))
+        return await future
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._writer is not None:
+            self._writer.close()
+
+
+class RemoteService:
+    """A service living in Slicer, called by name: `await remote.volume("MRHead")`."""
+
+    def __init__(self, client: BridgeClient, name: str) -> None:
+        self._client, self._name = client, name
+
+    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await self._client.call(self._name, method, *args, **kwargs)
+
+        return call

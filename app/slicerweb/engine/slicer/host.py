@@ -1,0 +1,142 @@
+"""SlicerWebHost: what the Slicer module runs on Slicer's main thread to serve the running Slicer.
+
+It starts the SlicerWeb server process, answers its engine calls on the main thread when a
+`qt.QSocketNotifier` reports the bridge socket readable, relays the panel's exec toggle, and stops it.
+Nothing here blocks the GUI between requests, and each request costs the main thread one engine call
+(a scene operation, or one ctkDICOMDatabase lookup); HTTP, TLS, JSON, NRRD and DICOM file work happen
+in the server process. `slicer`, `qt` and `vtk` are passed in: the module passes Slicer's, the tests a
+stand-in (tests/slicer_standin).
+"""
+
+from __future__ import annotations
+
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .bridge import BridgeServer, FrameBuffer, InlineDispatcher, send_blocking
+from .dicom_catalog import DicomCatalog
+from .scene import SlicerScene
+from .system import SlicerSystem
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class ServerStartError(RuntimeError):
+    """The server process could not start (policy error, port in use, missing package)."""
+
+
+def python_executable() -> str:
+    """Slicer's own Python: `PythonSlicer` is on Slicer's PATH (Base/Python/slicer/util.py ~4440-4451,
+    executePythonModule); `sys.executable` inside Slicer is the Slicer application, not a Python."""
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+class SlicerWebHost:
+    """One SlicerWeb server process serving this Slicer session."""
+
+    def __init__(self, slicer: ModuleType, qt: ModuleType, vtk: ModuleType | None = None) -> None:
+        self._slicer, self._qt, self._vtk = slicer, qt, vtk
+        self.process: subprocess.Popen[bytes] | None = None
+        self.bridge: BridgeServer | None = None
+        self.notifier: Any = None
+        self.url = ""
+        self.notes: list[str] = []
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, policy_file: str, changes: dict[str, object], data_dir: Path) -> str:
+        """Start the server process and wait (on the main thread, bounded) until it serves; return its URL."""
+        self.stop()
+        ours, theirs = socket.socketpair()
+        main = InlineDispatcher()
+        services = {"system": SlicerSystem(self._slicer, self._qt, main),
+                    "scene": SlicerScene(self._slicer, main, self._qt, self._vtk, data_dir),
+                    "catalog": DicomCatalog(self._slicer, main)}
+        try:
+            self.process = subprocess.Popen(
+                [python_executable(), "-m", "slicerweb.engine.slicer.server_process", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        send_blocking(ours, ("start", policy_file, changes))
+        try:
+            self.url = self._await_ready(ours)
+        except ServerStartError:
+            ours.close()
+            self._reap()
+            raise
+        self.bridge = BridgeServer(ours, services, self._on_message)
+        self.notifier = self._qt.QSocketNotifier(ours.fileno(), self._qt.QSocketNotifier.Read)
+        # Qt 6 dropped the `activated(int)` signature (QSocketNotifier::activated(QSocketDescriptor, Type)),
+        # so PythonQt's connect("activated(int)", ...) fails there; the signal object connects in Qt 5 and 6.
+        self.notifier.activated.connect(self.bridge.on_readable)
+        return self.url
+
+    def _await_ready(self, sock: socket.socket) -> str:
+        buffer = FrameBuffer()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServerStartError(f"the SlicerWeb server process exited with status {self.process.returncode} "
+                                       "(see Slicer's log for its message)")
+            readable, _, _ = select.select([sock], [], [], 0.1)
+            if not readable:
+                continue
+            data = sock.recv(1 << 16)
+            if not data:
+                continue
+            for message in buffer.feed(data):
+                if message[0] == "ready":
+                    return str(message[1])
+                if message[0] == "failed":
+                    raise ServerStartError(str(message[1]))
+        raise ServerStartError(f"the SlicerWeb server process did not start within {START_TIMEOUT:.0f} s")
+
+    def _on_message(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "note":
+            self.notes.append(str(message[1]))
+
+    def set_exec(self, enabled: bool, minutes: float | None, actor: str) -> None:
+        """The operator's exec checkbox: audited in the server process (FeatureFlags.set, via="gui")."""
+        if self.bridge is not None and self.running:
+            self.bridge.send(("set_exec", enabled, minutes if enabled else None, actor))
+
+    def stop(self) -> None:
+        """Ask the server to finish in-flight requests and exit; keep answering its calls meanwhile."""
+        if self.bridge is not None and self.running:
+            self.bridge.send(("stop",))
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self.running and time.monotonic() < deadline:
+                select.select([self.bridge.sock], [], [], 0.05)
+                self.bridge.on_readable()
+        if self.notifier is not None:
+            self.notifier.setEnabled(False)
+        if self.bridge is not None:
+            self.bridge.sock.close()
+        self._reap()
+        self.bridge = self.notifier = None
+
+    def _reap(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            self.process = None
+
+
+
