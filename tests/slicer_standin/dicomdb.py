@@ -42,14 +42,14 @@ class StandInDicomDatabase:
                 if ds.SeriesInstanceUID == series]
 
     def studyForSeries(self, series):
-        return str(next(ds.StudyInstanceUID for _, ds in self.files.values() if ds.SeriesInstanceUID == series))
+        return str(next((ds.StudyInstanceUID for _, ds in self.files.values() if ds.SeriesInstanceUID == series), ""))
 
     def fileForInstance(self, sop):
         self._main()
         return self.files.get(sop, ("", None))[0]
 
     def seriesForFile(self, path):
-        return str(next(ds.SeriesInstanceUID for p, ds in self.files.values() if p == path))
+        return str(next((ds.SeriesInstanceUID for p, ds in self.files.values() if p == path), ""))  # ctk: "" if unknown
 
     def instanceValue(self, sop, tag):
         self._main()
