@@ -10,6 +10,7 @@ stand-in (tests/slicer_standin).
 
 from __future__ import annotations
 
+import os
 import select
 import shutil
 import socket
@@ -62,10 +63,13 @@ class SlicerWebHost:
         services = {"system": SlicerSystem(self._slicer, self._qt, main),
                     "scene": SlicerScene(self._slicer, main, self._qt, self._vtk, data_dir),
                     "catalog": DicomCatalog(self._slicer, main)}
+        # The server imports this very slicerweb package (the module puts its checkout's app/ on sys.path).
+        package_root = str(Path(__file__).resolve().parents[3])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
         try:
             self.process = subprocess.Popen(
                 [python_executable(), "-m", "slicerweb.engine.slicer.server_process", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
         finally:
             theirs.close()
         ours.setblocking(False)
