@@ -26,6 +26,8 @@ import pickle
 import select
 import socket
 import struct
+import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -113,34 +115,54 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class BridgeServer:
-    """Slicer's side: answers calls on the main thread whenever the socket is readable."""
+    """Slicer's side: answers calls on the main thread whenever the socket is readable.
+
+    One callback answers calls until `budget` seconds have passed, then hands the rest to `defer`
+    (Qt: `QTimer.singleShot(0, ...)`), so a burst of requests cannot keep the GUI from repainting.
+    """
 
     def __init__(self, sock: socket.socket, services: dict[str, object],
-                 on_message: Callable[[tuple[Any, ...]], None] = lambda message: None) -> None:
+                 on_message: Callable[[tuple[Any, ...]], None] = lambda message: None,
+                 defer: Callable[[Callable[[], None]], None] | None = None, budget: float = 0.02) -> None:
         self.sock, self._services, self._on_message = sock, services, on_message
+        self._defer, self._budget = defer, budget
         self._buffer = FrameBuffer()
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._deferred = False
         self.closed = False
         sock.setblocking(False)
 
     def on_readable(self, *_: Any) -> None:
-        """Connected to the QSocketNotifier: read what is there, answer every complete call."""
+        """Connected to the QSocketNotifier: read what is there, answer calls within the time budget."""
         while not self.closed:
             try:
                 data = self.sock.recv(1 << 20)
             except BlockingIOError:
-                return
+                break
             except OSError:
                 data = b""
             if not data:
                 self.closed = True
+                break
+            self._queue.extend(self._buffer.feed(data))
+        self._work()
+
+    def _work(self) -> None:
+        self._deferred = False
+        deadline = time.perf_counter() + self._budget
+        while self._queue and not self.closed:
+            message = self._queue.popleft()
+            if message[0] == "call":
+                self._answer(*message[1:])
+            elif message[0] == "invalid":  # a call we cannot read: it still gets its (error) answer
+                self.send(("error", None, message[2]))
+            else:
+                self._on_message(message)
+            if self._queue and self._defer is not None and time.perf_counter() > deadline:
+                if not self._deferred:
+                    self._deferred = True
+                    self._defer(self._work)  # let the GUI run; the rest follows from Qt's loop
                 return
-            for message in self._buffer.feed(data):
-                if message[0] == "call":
-                    self._answer(*message[1:])
-                elif message[0] == "invalid":  # a call we cannot read: it still gets its (error) answer
-                    self.send(("error", None, message[2]))
-                else:
-                    self._on_message(message)
 
     def _answer(self, call_id: int, service: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:

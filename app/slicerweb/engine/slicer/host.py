@@ -80,7 +80,8 @@ class SlicerWebHost:
             ours.close()
             self._reap()
             raise
-        self.bridge = BridgeServer(ours, services, self._on_message)
+        self.bridge = BridgeServer(ours, services, self._on_message,
+                                   defer=lambda work: self._qt.QTimer.singleShot(0, work))
         self.notifier = self._qt.QSocketNotifier(ours.fileno(), self._qt.QSocketNotifier.Read)
         # Qt 6 dropped the `activated(int)` signature (QSocketNotifier::activated(QSocketDescriptor, Type)),
         # so PythonQt's connect("activated(int)", ...) fails there; the signal object connects in Qt 5 and 6.

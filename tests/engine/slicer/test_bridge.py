@@ -1,0 +1,83 @@
+"""The bridge between Slicer's main thread and the server process: calls reach the named service and come
+back with their value or their engine error; a frame carrying anything but engine types, numpy arrays
+and plain builtins is refused without breaking the bridge; a burst of calls yields to the GUI."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from slicerweb.engine.errors import NotFound
+from slicerweb.engine.scene_api import NodeFilter
+from slicerweb.engine.slicer.bridge import HEADER, BridgeServer, FrameBuffer, InlineDispatcher, encode
+
+
+class Scene:
+    def __init__(self) -> None:
+        self.main = InlineDispatcher()
+
+    async def volume(self, pattern: str | None = None) -> np.ndarray:
+        return await self.main.call(lambda: np.arange(6, dtype=np.int16).reshape(1, 2, 3))
+
+    async def select(self, selection: NodeFilter) -> list[str]:
+        if selection.id == "missing":
+            raise NotFound("No nodes matched the filter criteria")
+        return [selection.id or ""]
+
+    async def slow(self) -> str:
+        time.sleep(0.01)
+        return "done"
+
+
+def replies(sock: socket.socket, count: int) -> list[tuple]:
+    buffer, out = FrameBuffer(), []
+    sock.settimeout(5)
+    while len(out) < count:
+        out += buffer.feed(sock.recv(1 << 20))
+    return out
+
+
+def test_calls_come_back_with_values_and_engine_errors() -> None:
+    ours, theirs = socket.socketpair()
+    server = BridgeServer(ours, {"scene": Scene()})
+    theirs.sendall(encode(("call", 1, "scene", "volume", (), {})) + encode(("call", 2, "scene", "select",
+                                                                            (NodeFilter(id="missing"),), {})))
+    server.on_readable()
+    first, second = replies(theirs, 2)
+    assert first[:2] == ("result", 1) and np.array_equal(first[2], np.arange(6).reshape(1, 2, 3))
+    assert second[:2] == ("error", 2) and isinstance(second[2], NotFound)
+
+
+def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving() -> None:
+    ours, theirs = socket.socketpair()
+    server = BridgeServer(ours, {"scene": Scene()})
+    crafted = pickle.dumps(("call", 1, "scene", "select", (os.system,), {}))  # would name os.system
+    theirs.sendall(HEADER.pack(len(crafted)) + crafted + encode(("call", 2, "scene", "select", (NodeFilter(id="a"),),
+                                                                 {})))
+    server.on_readable()
+    refused, answered = replies(theirs, 2)
+    assert refused[0] == "error" and "may not cross the SlicerWeb bridge" in str(refused[2])
+    assert answered == ("result", 2, ["a"])
+    theirs.sendall(encode(("call", 3, "scene", "_private", (), {})))
+    server.on_readable()
+    (private,) = replies(theirs, 1)
+    assert private[:2] == ("error", 3)
+
+
+def test_a_burst_of_calls_yields_to_the_gui_between_budgets() -> None:
+    ours, theirs = socket.socketpair()
+    deferred: list[Callable[[], None]] = []
+    server = BridgeServer(ours, {"scene": Scene()}, defer=deferred.append, budget=0.015)
+    theirs.sendall(b"".join(encode(("call", i, "scene", "slow", (), {})) for i in range(10)))
+    time.sleep(0.05)
+    server.on_readable()
+    assert len(deferred) == 1  # the rest of the burst waits for the next turn of Qt's loop
+    done = len(replies(theirs, 1))
+    while deferred:
+        deferred.pop()()
+    assert done + len(replies(theirs, 10 - done)) == 10
