@@ -16,6 +16,7 @@ from typing import Any
 from ..downloads import download
 from ..feature_state import SqliteFeatureStore
 from ..headless.files import base_name
+from ..protocol import VersionInfo
 from .bridge import BridgeClient, RemoteService
 from .dicom import SlicerDicom
 
@@ -35,13 +36,28 @@ class RemoteScene(RemoteService):
         return result
 
 
+class RemoteSystem(RemoteService):
+    """SlicerSystem across the bridge; the version is asked once: every field it reads is a CONSTANT
+    Q_PROPERTY of qSlicerCoreApplication (Base/QTCore/qSlicerCoreApplication.h ~75-110) or QCoreApplication's
+    name and version, set once at start-up."""
+
+    def __init__(self, client: BridgeClient) -> None:
+        super().__init__(client, "system")
+        self._version: VersionInfo | None = None
+
+    async def version(self) -> VersionInfo:
+        if self._version is None:
+            self._version = await self._client.call("system", "version")
+        return self._version
+
+
 class RemoteEngine:
     """Engine whose state lives in the Slicer process at the other end of `client`."""
 
     name = "slicer"
 
     def __init__(self, client: BridgeClient, data_dir: Path) -> None:
-        self.system: Any = RemoteService(client, "system")
+        self.system: Any = RemoteSystem(client)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
         self.scene: Any = RemoteScene(client, Path(data_dir) / "downloads")
         self.dicom = SlicerDicom(RemoteService(client, "catalog"))  # type: ignore[arg-type]  # duck-typed Catalog
