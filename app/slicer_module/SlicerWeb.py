@@ -72,7 +72,7 @@ class SlicerWebLogic(ScriptedLoadableModuleLogic):
         changes.update({"server.port": port, "server.data_dir": data_dir})
         base.replace(**changes)  # a policy error shows here, before any process starts
         self.stop()
-        self.host = SlicerWebHost(slicer, qt, vtk)
+        self.host = SlicerWebHost(slicer, qt, vtk, ctk)
         return self.host.start(policy_file, changes, Path(data_dir))  # type: ignore[attr-defined]
 
     def set_exec(self, enabled: bool) -> None:

@@ -93,10 +93,13 @@ def stand_in(tmp_path, main_loop):  # noqa: F811
                     renderWindow="render-window")
     layout = SimpleNamespace(sliceWidget=lambda name: widgets.get(name),
                              threeDWidget=lambda index: SimpleNamespace(threeDView=lambda: view))
-    slicer = SimpleNamespace(app=SimpleNamespace(layoutManager=lambda: layout),
-                             qMRMLUtils=lambda: Recorder(calls))
+    window = Recorder(calls, grab=SimpleNamespace(toImage=lambda: FakeImage(calls, 1, 1)))  # GL views black
+    slicer = SimpleNamespace(app=Recorder(calls, layoutManager=layout), qMRMLUtils=lambda: Recorder(calls),
+                             util=Recorder(calls, mainWindow=window))
     vtk = SimpleNamespace(vtkWindowToImageFilter=lambda: Recorder(calls, GetOutput="window-pixels"))
-    engine = SlicerEngine(slicer, fake_qt(calls), main_loop.dispatcher, tmp_path, vtk=vtk)
+    # ctk.ctkWidgetsUtils.grabWidget paints every OpenGL view into the grab (CTK ctkWidgetsUtils.cpp ~55-82)
+    ctk = SimpleNamespace(ctkWidgetsUtils=SimpleNamespace(grabWidget=lambda widget: FakeImage(calls, 1280, 800)))
+    engine = SlicerEngine(slicer, fake_qt(calls), main_loop.dispatcher, tmp_path, vtk=vtk, ctk=ctk)
     return engine, calls
 
 
@@ -149,3 +152,10 @@ async def test_three_d_reads_the_render_window_as_the_original(stand_in):
     assert called(calls, "SetInput", "SetReadFrontBuffer", "Update") == [
         ("SetInput", ("render-window",)), ("SetReadFrontBuffer", (0,)), ("Update", ())]
     assert [args[0] for name, args in called(calls, "vtkImageDataToQImage")] == ["window-pixels"]
+
+
+async def test_screenshot_includes_the_opengl_views(stand_in):
+    engine, calls = stand_in
+    assert await engine.scene.screenshot() == b"PNG 1280x800"
+    assert [name for name, _ in called(calls, "processEvents", "forceRenderAllViews")] == [
+        "processEvents", "forceRenderAllViews"]

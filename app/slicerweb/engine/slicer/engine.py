@@ -19,11 +19,11 @@ class SlicerEngine:
     name = "slicer"
 
     def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher,
-                 data_dir: Path, vtk: ModuleType | None = None) -> None:
+                 data_dir: Path, vtk: ModuleType | None = None, ctk: ModuleType | None = None) -> None:
         self.main = main
         self.system = SlicerSystem(slicer, qt, main)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
-        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir))
+        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir), ctk)
         self.dicom = SlicerDicom(DicomCatalog(slicer, main))
 
     async def start(self) -> None:

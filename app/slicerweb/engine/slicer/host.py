@@ -43,8 +43,9 @@ def python_executable() -> str:
 class SlicerWebHost:
     """One SlicerWeb server process serving this Slicer session."""
 
-    def __init__(self, slicer: ModuleType, qt: ModuleType, vtk: ModuleType | None = None) -> None:
-        self._slicer, self._qt, self._vtk = slicer, qt, vtk
+    def __init__(self, slicer: ModuleType, qt: ModuleType, vtk: ModuleType | None = None,
+                 ctk: ModuleType | None = None) -> None:
+        self._slicer, self._qt, self._vtk, self._ctk = slicer, qt, vtk, ctk
         self.process: subprocess.Popen[bytes] | None = None
         self.bridge: BridgeServer | None = None
         self.notifier: Any = None
@@ -61,7 +62,7 @@ class SlicerWebHost:
         ours, theirs = socket.socketpair()
         main = InlineDispatcher()
         services = {"system": SlicerSystem(self._slicer, self._qt, main),
-                    "scene": SlicerScene(self._slicer, main, self._qt, self._vtk, data_dir),
+                    "scene": SlicerScene(self._slicer, main, self._qt, self._vtk, data_dir, self._ctk),
                     "catalog": DicomCatalog(self._slicer, main)}
         # The server imports this very slicerweb package (the module puts its checkout's app/ on sys.path).
         package_root = str(Path(__file__).resolve().parents[3])

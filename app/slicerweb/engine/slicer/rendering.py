@@ -10,7 +10,9 @@ The same calls as the original handlers, with its documented-but-ignored paramet
 - threeD: ctkVTKRenderView.lookFromAxis on 3D widget 0, then the render window read through
   vtkWindowToImageFilter (back buffer) as the original did: under Qt 6, CTK composites OpenGL content
   separately (CTK Libs/Widgets/ctkWidgetsUtils.cpp ~62-80), so `QWidget.grab()` of a 3D view can be black.
-- screenshot: the main window grabbed after all views are rendered.
+- screenshot: the main window after all views are rendered, through ctk.ctkWidgetsUtils.grabWidget, which
+  paints each OpenGL view's framebuffer into the grab (CTK Libs/Widgets/ctkWidgetsUtils.cpp ~55-82; Slicer
+  grabs its main window so in DICOMLib/DICOMExportScene.py ~96); a plain grab() leaves 3D views black.
 - threeDGraphics: vtkGLTFExporter on the 3D widget's render window (inline data, normals), the
   view box shown only during the export when asked.
 
@@ -40,6 +42,7 @@ class SlicerRendering:
     _main: Dispatcher
     _qt: ModuleType | None
     _vtk: ModuleType | None
+    _ctk: ModuleType | None
 
     # --- helpers (main thread) -------------------------------------------------------------------
 
@@ -137,7 +140,10 @@ class SlicerRendering:
     def _screenshot(self) -> bytes:
         self._slicer.app.processEvents()
         self._slicer.util.forceRenderAllViews()
-        return self._png(self._slicer.util.mainWindow().grab().toImage(), None)
+        window = self._slicer.util.mainWindow()
+        if self._ctk is not None:
+            return self._png(self._ctk.ctkWidgetsUtils.grabWidget(window), None)
+        return self._png(window.grab().toImage(), None)
 
     async def screenshot(self) -> bytes:
         return await self._main.call(self._screenshot)

@@ -48,9 +48,9 @@ class SlicerScene(SlicerRendering):
     """The MRML scene of the running Slicer."""
 
     def __init__(self, slicer: ModuleType, main: Dispatcher, qt: ModuleType | None = None,
-                 vtk: ModuleType | None = None, data_dir: Path | None = None) -> None:
+                 vtk: ModuleType | None = None, data_dir: Path | None = None, ctk: ModuleType | None = None) -> None:
         self._slicer, self._main = slicer, main
-        self._qt, self._vtk = qt, vtk  # for rendering (rendering.py) and VTK matrices
+        self._qt, self._vtk, self._ctk = qt, vtk, ctk  # for rendering (rendering.py) and VTK matrices
         self._downloads = Path(data_dir or tempfile.gettempdir()) / "downloads"
 
     def _vtk_module(self) -> ModuleType:
