@@ -10,15 +10,18 @@ ends the server process. No timing is asserted: only that all requests complete 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from slicerweb.demo.dicom_studies import generate_study, write_studies
+from slicerweb.engine.slicer.host import SlicerWebHost
 from tests.support import subprocess_env
 
 REPO = Path(__file__).resolve().parents[3]
@@ -103,3 +106,18 @@ def test_stop_ends_the_server_process(slicer: StandInSlicer) -> None:
     assert slicer.proc.returncode == 0
     with pytest.raises(httpx.TransportError):
         httpx.get(url + "slicer/system/version", timeout=5)
+
+
+def test_only_the_connection_presenting_the_token_becomes_the_bridge() -> None:
+    host = SlicerWebHost(SimpleNamespace(), SimpleNamespace())
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        stranger = socket.create_connection(("127.0.0.1", port))
+        stranger.sendall(b"0" * 64 + b"\n")
+        server = socket.create_connection(("127.0.0.1", port))
+        server.sendall(b"ab" * 32 + b"\n")
+        bridge = host._accept(listener, "ab" * 32)
+    assert bridge.getpeername() == server.getsockname()
+    assert stranger.recv(1) == b""  # turned away: closed without a word
+    for sock in (bridge, stranger, server):
+        sock.close()

@@ -10,7 +10,9 @@ stand-in (tests/slicer_standin).
 
 from __future__ import annotations
 
+import hmac
 import os
+import secrets
 import select
 import shutil
 import socket
@@ -59,7 +61,6 @@ class SlicerWebHost:
     def start(self, policy_file: str, changes: dict[str, object], data_dir: Path) -> str:
         """Start the server process and wait (on the main thread, bounded) until it serves; return its URL."""
         self.stop()
-        ours, theirs = socket.socketpair()
         main = InlineDispatcher()
         services = {"system": SlicerSystem(self._slicer, self._qt, main),
                     "scene": SlicerScene(self._slicer, main, self._qt, self._vtk, data_dir, self._ctk),
@@ -67,12 +68,21 @@ class SlicerWebHost:
         # The server imports this very slicerweb package (the module puts its checkout's app/ on sys.path).
         package_root = str(Path(__file__).resolve().parents[3])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
-        try:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            token = secrets.token_hex(32)
             self.process = subprocess.Popen(
-                [python_executable(), "-m", "slicerweb.engine.slicer.server_process", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
-        finally:
-            theirs.close()
+                [python_executable(), "-m", "slicerweb.engine.slicer.server_process"], stdin=subprocess.PIPE, env=env)
+            assert self.process.stdin is not None
+            # Port and one-time token through the child's stdin (works on Windows, unlike inherited descriptors);
+            # any other local process that connects first is turned away by the token check.
+            self.process.stdin.write(f"{listener.getsockname()[1]} {token}\n".encode())
+            self.process.stdin.close()
+            try:
+                ours = self._accept(listener, token)
+            except ServerStartError:
+                self._reap()
+                raise
+        ours.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small request/answer frames
         ours.setblocking(False)
         send_blocking(ours, ("start", policy_file, changes))
         try:
@@ -89,13 +99,41 @@ class SlicerWebHost:
         self.notifier.activated.connect(self.bridge.on_readable)
         return self.url
 
+    def _accept(self, listener: socket.socket, token: str) -> socket.socket:
+        """The server process's connection: the first one on the loopback port that presents the token."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            self._check_alive()
+            readable, _, _ = select.select([listener], [], [], 0.1)
+            if not readable:
+                continue
+            conn, _ = listener.accept()
+            conn.settimeout(5.0)
+            received = b""
+            try:
+                while len(received) <= len(token) and not received.endswith(b"\n"):
+                    chunk = conn.recv(len(token) + 1 - len(received))
+                    if not chunk:
+                        break
+                    received += chunk
+            except OSError:
+                pass
+            presented = received.decode("ascii", "replace").strip()
+            if hmac.compare_digest(presented, token):
+                return conn
+            conn.close()
+        raise ServerStartError(f"the SlicerWeb server process did not connect within {START_TIMEOUT:.0f} s")
+
+    def _check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise ServerStartError(f"the SlicerWeb server process exited with status {self.process.returncode} "
+                                   "(see Slicer's log for its message)")
+
     def _await_ready(self, sock: socket.socket) -> str:
         buffer = FrameBuffer()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise ServerStartError(f"the SlicerWeb server process exited with status {self.process.returncode} "
-                                       "(see Slicer's log for its message)")
+            self._check_alive()
             readable, _, _ = select.select([sock], [], [], 0.1)
             if not readable:
                 continue

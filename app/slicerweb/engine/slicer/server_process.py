@@ -1,6 +1,7 @@
-"""The SlicerWeb server process that a Slicer session starts: `python -m slicerweb.engine.slicer.server_process FD`.
+"""The SlicerWeb server process that a Slicer session starts: `python -m slicerweb.engine.slicer.server_process`.
 
-FD is this process's end of the bridge socket (`bridge.py`), inherited from Slicer. Slicer sends the
+Its stdin carries one line from Slicer, `PORT TOKEN`: it connects to 127.0.0.1:PORT and presents the
+one-time TOKEN, and that connection is the bridge (`bridge.py`). Slicer sends the
 policy file and the panel's changes, this process binds, serves with Hypercorn in its own interpreter
 (its own GIL, so an idle or busy Slicer GUI does not stall the network side), and reports its URL.
 It stops when Slicer sends "stop" or closes the socket (Slicer exited), and applies the panel's exec
@@ -75,13 +76,16 @@ async def serve(sock: socket.socket) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m slicerweb.engine.slicer.server_process FD  (started by the SlicerWeb module)",
-              file=sys.stderr)
+def main() -> int:
+    fields = sys.stdin.readline().split()
+    if len(fields) != 2 or not fields[0].isdigit():
+        print("the SlicerWeb server process is started by the SlicerWeb module in Slicer "
+              "(it expects 'PORT TOKEN' on stdin)", file=sys.stderr)
         return 2
-    return asyncio.run(serve(socket.socket(fileno=int(args[0]))))
+    sock = socket.create_connection(("127.0.0.1", int(fields[0])))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(fields[1].encode() + b"\n")
+    return asyncio.run(serve(sock))
 
 
 if __name__ == "__main__":
