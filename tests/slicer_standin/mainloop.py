@@ -99,7 +99,9 @@ class StandInQt:
                 self.enabled = enabled
 
             def connect(self, signature: str, slot: Callable[..., Any]) -> bool:
-                """PythonQt's connect by signature: Qt 6 has no `activated(int)`, so nothing is connected."""
+                """PythonQt's connect by signature returns False (and only warns "signal ... does not exist")
+                when the signature is unknown (PythonQt src/PythonQtStdDecorators.cpp, connect); Qt 6 has no
+                `activated(int)`, so nothing is connected."""
                 return False
 
         class QTimer:
