@@ -10,7 +10,9 @@ its sockets: Modules/Scripted/WebServer/WebServer.py ~534).
 
 Connection: a loopback TCP connection the server process opens to a port Slicer listens on only for
 it, presenting a one-time token Slicer wrote to its stdin (`host.py`); no descriptor inheritance, so
-the same code path serves Windows. Wire format: frames of an 8-byte big-endian length and a pickle. Both ends unpickle with an allow-list
+the same code path serves Windows.
+
+Wire format: frames of an 8-byte big-endian length and a pickle. Both ends unpickle with an allow-list
 (`SafeUnpickler`): engine value types, engine errors, numpy arrays and plain builtins, nothing else, so
 the network-facing process cannot make Slicer run code by sending a crafted pickle.
 
