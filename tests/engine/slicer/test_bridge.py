@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from slicerweb.engine import downloads
 from slicerweb.engine.errors import NotFound
 from slicerweb.engine.scene_api import NodeFilter
 from slicerweb.engine.slicer.bridge import HEADER, BridgeServer, FrameBuffer, InlineDispatcher, encode
@@ -81,3 +82,24 @@ def test_a_burst_of_calls_yields_to_the_gui_between_budgets() -> None:
     while deferred:
         deferred.pop()()
     assert done + len(replies(theirs, 10 - done)) == 10
+
+
+class Call:
+    """Pickles as a call of `target(*args)`: what a crafted frame would do."""
+
+    def __init__(self, target: object, *args: object) -> None:
+        self.target, self.args = target, args
+
+    def __reduce__(self) -> tuple:
+        return self.target, self.args
+
+
+def test_only_value_types_are_rebuilt_not_functions() -> None:
+    buffer = FrameBuffer()
+    for crafted in (Call(np.load, "/tmp/x.npy", None, True), Call(downloads.download, "http://x/", "/tmp", 1),
+                    Call(os.system, "true")):
+        payload = pickle.dumps(("call", 1, "scene", "select", (crafted,), {}))
+        (frame,) = buffer.feed(HEADER.pack(len(payload)) + payload)
+        assert frame[0] == "invalid" and "may not cross" in str(frame[2])
+    (ok,) = buffer.feed(encode(("result", 1, (NodeFilter(id="x"), np.float64(2.5), np.zeros((2, 2), np.int16)))))
+    assert ok[2][0] == NodeFilter(id="x") and ok[2][1] == 2.5 and ok[2][2].dtype == np.int16

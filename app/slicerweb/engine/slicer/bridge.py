@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import pickle
 import select
@@ -40,17 +41,26 @@ from ..errors import EngineError
 T = TypeVar("T")
 HEADER = struct.Struct(">Q")
 MAX_FRAME = 8 << 30  # a frame carries at most one volume; anything larger is a corrupt stream
-SAFE_MODULE_PREFIXES = ("slicerweb.engine.", "numpy")
 SAFE_BUILTINS = {"set", "frozenset", "slice", "complex", "bytearray", "range", "RuntimeError", "ValueError",
                  "KeyError", "TypeError", "OSError", "Exception"}
+# What numpy's own pickles name (arrays, dtypes, scalars; numpy 1.x and 2.x module names), nothing callable
+# beyond that: numpy.load(..., allow_pickle=True) would be a way around this allow-list.
+SAFE_NUMPY = {("numpy", "dtype"), ("numpy", "ndarray")} | {
+    (f"numpy.{core}.{module}", name) for core in ("core", "_core")
+    for module, name in (("multiarray", "scalar"), ("multiarray", "_reconstruct"), ("numeric", "_frombuffer"))}
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """Only engine types, numpy arrays and harmless builtins may be rebuilt."""
+    """Only engine value types and errors, numpy arrays and harmless builtins may be rebuilt."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.startswith(SAFE_MODULE_PREFIXES) or (module == "builtins" and name in SAFE_BUILTINS):
+        if (module == "builtins" and name in SAFE_BUILTINS) or (module, name) in SAFE_NUMPY:
             return super().find_class(module, name)
+        if module.startswith("slicerweb.engine."):
+            found = super().find_class(module, name)
+            # classes only (dataclasses, engine errors): no function of the engine may be called by a frame
+            if isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, EngineError)):
+                return found
         raise pickle.UnpicklingError(f"{module}.{name} may not cross the SlicerWeb bridge")
 
 
