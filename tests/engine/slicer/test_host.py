@@ -10,9 +10,12 @@ ends the server process. No timing is asserted: only that all requests complete 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -121,3 +124,37 @@ def test_only_the_connection_presenting_the_token_becomes_the_bridge() -> None:
     assert stranger.recv(1) == b""  # turned away: closed without a word
     for sock in (bridge, stranger, server):
         sock.close()
+
+
+def alive(process: Path) -> bool:
+    """The process exists and is not a zombie (its parent, the killed stand-in, cannot reap it)."""
+    try:
+        return (process / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_server_process_ends_when_slicer_dies(tmp_path: Path) -> None:
+    """Slicer crashing (no Stop pressed) closes the bridge: the server finishes and exits, no orphan keeps
+    the port. Linux only (/proc lists a process's children)."""
+    stand_in = StandInSlicer(tmp_path)
+    pid = stand_in.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1
+    server = Path(f"/proc/{children[0]}")
+    stand_in.proc.kill()
+    stand_in.proc.wait()
+    for pipe in (stand_in.proc.stdin, stand_in.proc.stdout):  # the server shares them: do not wait for EOF
+        assert pipe is not None
+        pipe.close()
+    try:
+        for _ in range(300):  # bounded wait for the server's graceful exit (Hypercorn's graceful timeout is 5 s)
+            if not alive(server):
+                break
+            time.sleep(0.1)
+        assert not alive(server)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(stand_in.url + "slicer/system/version", timeout=5)
+    finally:
+        if alive(server):  # the failure case: do not leave the orphan behind
+            os.kill(int(children[0]), signal.SIGKILL)
