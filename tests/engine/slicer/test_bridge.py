@@ -103,3 +103,13 @@ def test_only_value_types_are_rebuilt_not_functions() -> None:
         assert frame[0] == "invalid" and "may not cross" in str(frame[2])
     (ok,) = buffer.feed(encode(("result", 1, (NodeFilter(id="x"), np.float64(2.5), np.zeros((2, 2), np.int16)))))
     assert ok[2][0] == NodeFilter(id="x") and ok[2][1] == 2.5 and ok[2][2].dtype == np.int16
+
+
+def test_the_server_going_away_is_reported_once() -> None:
+    ours, theirs = socket.socketpair()
+    closed: list[bool] = []
+    server = BridgeServer(ours, {"scene": Scene()}, on_closed=lambda: closed.append(True))
+    theirs.close()
+    server.on_readable()
+    server.on_readable()  # a socket at EOF stays readable; the host disables its notifier on the first report
+    assert closed == [True] and server.closed

@@ -137,9 +137,10 @@ class BridgeServer:
 
     def __init__(self, sock: socket.socket, services: dict[str, object],
                  on_message: Callable[[tuple[Any, ...]], None] = lambda message: None,
-                 defer: Callable[[Callable[[], None]], None] | None = None, budget: float = 0.02) -> None:
+                 defer: Callable[[Callable[[], None]], None] | None = None, budget: float = 0.02,
+                 on_closed: Callable[[], None] = lambda: None) -> None:
         self.sock, self._services, self._on_message = sock, services, on_message
-        self._defer, self._budget = defer, budget
+        self._defer, self._budget, self._on_closed = defer, budget, on_closed
         self._buffer = FrameBuffer()
         self._queue: deque[tuple[Any, ...]] = deque()
         self._deferred = False
@@ -156,7 +157,10 @@ class BridgeServer:
             except OSError:
                 data = b""
             if not data:
+                # The server process is gone: a socket at EOF stays readable, so the notifier must stop
+                # watching it or Qt would call us in a busy loop.
                 self.closed = True
+                self._on_closed()
                 break
             self._queue.extend(self._buffer.feed(data))
         self._work()

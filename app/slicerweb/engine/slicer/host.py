@@ -92,7 +92,7 @@ class SlicerWebHost:
             self._reap()
             raise
         self.bridge = BridgeServer(ours, services, self._on_message,
-                                   defer=lambda work: self._qt.QTimer.singleShot(0, work))
+                                   defer=lambda work: self._qt.QTimer.singleShot(0, work), on_closed=self._on_closed)
         self.notifier = self._qt.QSocketNotifier(ours.fileno(), self._qt.QSocketNotifier.Read)
         # Qt 6 dropped the `activated(int)` signature (QSocketNotifier::activated(QSocketDescriptor, Type)),
         # so PythonQt's connect("activated(int)", ...) fails there; the signal object connects in Qt 5 and 6.
@@ -146,6 +146,11 @@ class SlicerWebHost:
                 if message[0] == "failed":
                     raise ServerStartError(str(message[1]))
         raise ServerStartError(f"the SlicerWeb server process did not start within {START_TIMEOUT:.0f} s")
+
+    def _on_closed(self) -> None:
+        if self.notifier is not None:
+            self.notifier.setEnabled(False)
+        self.notes.append("the SlicerWeb server process ended")
 
     def _on_message(self, message: tuple[Any, ...]) -> None:
         if message[0] == "note":
