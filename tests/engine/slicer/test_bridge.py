@@ -113,3 +113,27 @@ def test_the_server_going_away_is_reported_once() -> None:
     server.on_readable()
     server.on_readable()  # a socket at EOF stays readable; the host disables its notifier on the first report
     assert closed == [True] and server.closed
+
+
+def test_a_nested_event_loop_inside_a_call_does_not_start_the_next_call() -> None:
+    """slicer.app.processEvents() inside a call (screenshots) lets Qt call the bridge again; the next call
+    must wait for the current one, and answers keep their order."""
+    ours, theirs = socket.socketpair()
+    order: list[str] = []
+
+    class Nested:
+        async def first(self) -> str:
+            order.append("first starts")
+            server.on_readable()  # what processEvents does when the socket is readable
+            order.append("first ends")
+            return "one"
+
+        async def second(self) -> str:
+            order.append("second")
+            return "two"
+
+    server = BridgeServer(ours, {"scene": Nested()})
+    theirs.sendall(encode(("call", 1, "scene", "first", (), {})) + encode(("call", 2, "scene", "second", (), {})))
+    server.on_readable()
+    assert order == ["first starts", "first ends", "second"]
+    assert [reply[:3] for reply in replies(theirs, 2)] == [("result", 1, "one"), ("result", 2, "two")]

@@ -144,6 +144,7 @@ class BridgeServer:
         self._buffer = FrameBuffer()
         self._queue: deque[tuple[Any, ...]] = deque()
         self._deferred = False
+        self._working = False
         self.closed = False
         sock.setblocking(False)
 
@@ -166,6 +167,17 @@ class BridgeServer:
         self._work()
 
     def _work(self) -> None:
+        # A call may run a nested event loop (the screenshot's processEvents, a modal progress dialog), in
+        # which Qt calls us again: queue only, and let the outer loop answer in order, one call at a time.
+        if self._working:
+            return
+        self._working = True
+        try:
+            self._answer_queued()
+        finally:
+            self._working = False
+
+    def _answer_queued(self) -> None:
         self._deferred = False
         deadline = time.perf_counter() + self._budget
         while self._queue and not self.closed:
