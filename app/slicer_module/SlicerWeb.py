@@ -1,19 +1,19 @@
-"""SlicerWeb as a 3D Slicer scripted module (WebServer-style): start/stop and the feature checkboxes.
+"""SlicerWeb as a 3D Slicer scripted module: start/stop, the feature checkboxes and the audited exec toggle.
 
-Importable only inside Slicer (it imports `slicer`, `qt`, `ctk`). Install SlicerWeb into Slicer's
-Python (`slicer.util.pip_install(...)` with this checkout) and add this folder to Slicer's
-additional module paths.
+Importable only inside Slicer (it imports `slicer`, `qt`, `ctk`); installation: README.md next to this
+file. On first start it installs its pinned Python dependencies into Slicer's Python
+(`SlicerWebLib/dependencies.py`, `requirements.txt`) and says clearly what to do when that fails offline.
 
-Threads: Hypercorn runs its asyncio loop on a worker thread; every scene call goes through
-`MainThreadDispatcher`, whose wake-up descriptor is watched here by a `qt.QSocketNotifier`, so the
-MRML scene is only ever touched on the Qt main thread (the GUI never waits on the network).
+Threads: the server runs in its own process (`slicerweb.engine.slicer.host.SlicerWebHost`), because
+Slicer's main thread holds the GIL while the GUI idles and a server thread here would stall. Engine
+calls come back over a local socket watched by a `qt.QSocketNotifier`, so MRML and the DICOM database
+are only ever touched on the Qt main thread, one short call at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import threading
+import sys
 from pathlib import Path
 
 import ctk  # type: ignore[import-not-found]  # only inside Slicer
@@ -25,14 +25,16 @@ from slicer.ScriptedLoadableModule import (  # type: ignore[import-not-found]
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleWidget,
 )
+from SlicerWebLib import dependencies
 
-from slicerweb.app import create_app, services_of
-from slicerweb.engine.slicer import MainThreadDispatcher, SlicerEngine
-from slicerweb.policy import Policy, default_policy, load_policy
-from slicerweb.server import hypercorn_config, listen, run
+# The slicerweb package of this checkout (app/), so module and server always come from the same version.
+APP_DIR = str(Path(__file__).resolve().parents[1])
+if APP_DIR not in sys.path:
+    sys.path.insert(0, APP_DIR)
 
 FLAGS = (("static", "Static pages"), ("dicomweb", "DICOMweb API"), ("slicer", "Slicer API"), ("cors", "CORS"))
 SETTINGS_PREFIX = "SlicerWeb/"
+EXEC_MINUTES = 15
 
 
 class SlicerWeb(ScriptedLoadableModule):
@@ -46,77 +48,42 @@ class SlicerWeb(ScriptedLoadableModule):
 
 
 class SlicerWebLogic(ScriptedLoadableModuleLogic):
-    """Owns the server thread, the dispatcher and its QSocketNotifier."""
+    """Owns the SlicerWebHost (server process, bridge socket and its QSocketNotifier)."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self.dispatcher: MainThreadDispatcher | None = None
-        self.notifier: object | None = None
-        self.thread: threading.Thread | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop_event: asyncio.Event | None = None
-        self.app: object | None = None
-        self.url = ""
+        self.host: object | None = None
 
-    def policy(self, policy_file: str, port: int, flags: dict[str, bool]) -> Policy:
-        """The policy file (or the closed defaults) with the panel's port and checkboxes applied."""
+    @staticmethod
+    def ensure_dependencies() -> str | None:
+        """Install missing pinned dependencies; the message to show when that failed, else None."""
+        return dependencies.ensure(slicer.util.pip_install)
+
+    def start(self, policy_file: str, port: int, flags: dict[str, bool]) -> str:
+        """Start serving (the port or the next free one); returns the URL."""
+        # Imported here, not at the top: Slicer imports this file at start-up to list the module, before
+        # ensure_dependencies() could install what slicerweb needs; a top-level import would hide the module.
+        from slicerweb.engine.slicer.host import SlicerWebHost
+        from slicerweb.policy import default_policy, load_policy
+
         base = load_policy(policy_file) if policy_file else default_policy()
         data_dir = base.server.data_dir or str(Path(slicer.app.slicerUserSettingsFilePath).parent / "SlicerWeb")
         changes: dict[str, object] = {f"features.{name}": value for name, value in flags.items()}
         changes.update({"server.port": port, "server.data_dir": data_dir})
-        return base.replace(**changes)
-
-    def start(self, policy: Policy) -> str:
-        """Bind (the port or the next free one), then serve on a worker thread; returns the URL."""
+        base.replace(**changes)  # a policy error shows here, before any process starts
         self.stop()
-        self.dispatcher = MainThreadDispatcher()
-        self.notifier = qt.QSocketNotifier(self.dispatcher.wake_fd, qt.QSocketNotifier.Read)
-        self.notifier.connect("activated(int)", self.dispatcher.drain)
-        engine = SlicerEngine(slicer, qt, self.dispatcher, Path(policy.server.data_dir), vtk=vtk)
-        app = create_app(policy, engine)
-        self.app = app
-        listener = listen(policy)
-        config = hypercorn_config(policy, listener)
-        self.url = listener.url
-        ready = threading.Event()
+        self.host = SlicerWebHost(slicer, qt, vtk, ctk)
+        return self.host.start(policy_file, changes, Path(data_dir))  # type: ignore[attr-defined]
 
-        def serve() -> None:
-            async def main() -> None:
-                self.loop = asyncio.get_running_loop()
-                self.stop_event = asyncio.Event()
-                ready.set()
-                await run(app, config, stop=self.stop_event, handle_signals=False)
-
-            asyncio.run(main())
-
-        self.thread = threading.Thread(target=serve, name="SlicerWeb-server", daemon=True)
-        self.thread.start()
-        ready.wait(10)
-        return self.url
-
-    def set_exec(self, enabled: bool, minutes: float) -> None:
-        """The operator's exec checkbox: an audited toggle with expiry, like the admin endpoint."""
-        if self.app is None or self.loop is None:
-            return
-        flags = services_of(self.app).flags
-        actor = f"slicer-gui:{getpass.getuser()}"
-        change = flags.set("exec", enabled, actor=actor, minutes=minutes if enabled else None, via="gui")
-        asyncio.run_coroutine_threadsafe(change, self.loop).result(10)
+    def set_exec(self, enabled: bool) -> None:
+        """The operator's exec checkbox: audited in the server (actor slicer-gui:<user>, via gui)."""
+        if self.host is not None:
+            self.host.set_exec(enabled, EXEC_MINUTES, f"slicer-gui:{getpass.getuser()}")  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        if self.loop is not None and self.stop_event is not None:
-            self.loop.call_soon_threadsafe(self.stop_event.set)
-        if self.thread is not None:
-            # Keep running queued scene calls while Hypercorn finishes in-flight requests.
-            while self.thread.is_alive():
-                if self.dispatcher is not None:
-                    self.dispatcher.drain()
-                self.thread.join(0.05)
-        if self.notifier is not None:
-            self.notifier.setEnabled(False)
-        if self.dispatcher is not None:
-            self.dispatcher.close()
-        self.thread = self.loop = self.stop_event = self.notifier = self.dispatcher = None
+        if self.host is not None:
+            self.host.stop()  # type: ignore[attr-defined]
+            self.host = None
 
 
 class SlicerWebWidget(ScriptedLoadableModuleWidget):
@@ -143,12 +110,13 @@ class SlicerWebWidget(ScriptedLoadableModuleWidget):
             check.checked = settings.value(SETTINGS_PREFIX + name, "false" if name == "cors" else "true") == "true"
             form.addRow(check)
             self.checks[name] = check
-        self.exec_check = qt.QCheckBox("Slicer API exec (15 minutes, audited)")
-        self.exec_check.toggled.connect(lambda on: self.logic.set_exec(on, 15))
+        self.exec_check = qt.QCheckBox(f"Slicer API exec ({EXEC_MINUTES} minutes, audited)")
+        self.exec_check.toggled.connect(self.logic.set_exec)
         form.addRow(self.exec_check)
         self.start_button = qt.QPushButton("Start server")
         self.stop_button = qt.QPushButton("Stop server")
         self.status = qt.QLabel("Stopped")
+        self.status.wordWrap = True
         self.start_button.clicked.connect(self.on_start)
         self.stop_button.clicked.connect(self.on_stop)
         form.addRow(self.start_button, self.stop_button)
@@ -162,9 +130,14 @@ class SlicerWebWidget(ScriptedLoadableModuleWidget):
             settings.setValue(SETTINGS_PREFIX + name, "true" if value else "false")
         settings.setValue(SETTINGS_PREFIX + "port", self.port.value)
         settings.setValue(SETTINGS_PREFIX + "policy", self.policy_file.currentPath)
+        problem = self.logic.ensure_dependencies()
+        if problem:
+            self.status.text = problem
+            slicer.util.errorDisplay(problem)
+            return
         try:
-            url = self.logic.start(self.logic.policy(self.policy_file.currentPath, self.port.value, flags))
-        except Exception as exc:  # shown to the operator, not swallowed
+            url = self.logic.start(self.policy_file.currentPath, self.port.value, flags)
+        except Exception as exc:  # shown to the operator (policy error, port in use), not swallowed
             slicer.util.errorDisplay(f"SlicerWeb could not start: {exc}")
             return
         self.status.text = f"Serving on {url}"
@@ -174,6 +147,7 @@ class SlicerWebWidget(ScriptedLoadableModuleWidget):
     def on_stop(self) -> None:
         self.logic.stop()
         self.status.text = "Stopped"
+        self.exec_check.checked = False
         for check in self.checks.values():
             check.enabled = True
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from slicerweb.engine.headless.nrrd_io import iter_nrrd
-from slicerweb.engine.scene_api import NodeFilter
+from slicerweb.engine.scene_api import NodeFilter, VolumeData
 from tests.engine.headless.test_nrrd_io import DTYPES, OBLIQUE, geometry_2d, header, volume
 
 
@@ -122,3 +122,21 @@ async def test_volume_selection_cycles_the_active_volume(client):
     assert (await engine.scene.render_inputs()).background.name == "MRHead"
     await http.get("/slicer/volumeSelection?cmd=previous")
     assert (await engine.scene.render_inputs()).background.name == "CTChest"
+
+
+async def test_vector_volume_downloads_as_a_4d_nrrd_with_a_vector_axis(client, tmp_path, monkeypatch):
+    """The Slicer engine gives vector volumes as [k, j, i, component]; the file must say so (a 3-D header over
+    4-D data was a corrupt file, issue 17)."""
+    http, engine = client
+    rgb = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3)
+
+    async def vector_volume(pattern=None):
+        return VolumeData("vtkMRMLVectorVolumeNode1", "Color", rgb, OBLIQUE, "vtkMRMLVectorVolumeNode")
+
+    monkeypatch.setattr(engine.scene, "volume", vector_volume)
+    download = await http.get("/slicer/volume?id=Color")
+    assert download.status_code == 200
+    (tmp_path / "v.nrrd").write_bytes(await download.get_data())
+    read, fields = nrrd.read(str(tmp_path / "v.nrrd"), index_order="C")
+    assert fields["dimension"] == 4 and list(fields["kinds"]) == ["vector", "domain", "domain", "domain"]
+    assert read.shape == (2, 3, 4, 3) and np.array_equal(read, rgb)

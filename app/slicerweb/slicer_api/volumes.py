@@ -38,7 +38,9 @@ def register(bp: Blueprint, services: Services) -> None:
     @bp.get("/volume&<path:ignored>")
     async def volume_get(ignored: str = "") -> Response:
         volume = await scene.volume(None if ignored else arg("id"))
-        return nrrd_response(volume.array, volume.ijk_to_ras, volume.name, volume.dimension)
+        # A vector volume (Slicer engine) is [k, j, i, component]: a 4-D NRRD whose first axis has kind "vector".
+        return nrrd_response(volume.array, volume.ijk_to_ras, volume.name, volume.dimension,
+                             component_kind="vector" if volume.array.ndim == 4 else None)
 
     @bp.route("/volume", methods=["POST", "PUT"])
     @upload

@@ -6,83 +6,24 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pydicom import dcmread
 
 from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import Match, SearchQuery, StowPart
 from slicerweb.engine.slicer.dicom import SlicerDicom
+from slicerweb.engine.slicer.dicom_catalog import DicomCatalog
+from tests.slicer_standin.dicomdb import StandInDicomDatabase
 
 from .test_mainthread import main_loop  # noqa: F401  # the stand-in Qt main loop fixture
-
-
-class StandInDicomDatabase:
-    """The ctkDICOMDatabase calls SlicerDicom makes, over a folder of Part-10 files."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.files = root, {}
-        for path in sorted(root.rglob("*.dcm")):
-            self._add(path)
-
-    def _add(self, path: Path) -> None:
-        ds = dcmread(path, stop_before_pixels=True)
-        self.files[ds.SOPInstanceUID] = (str(path), ds)
-
-    def _main(self) -> None:
-        assert threading.current_thread().name == "stand-in-main", "ctkDICOMDatabase used off the main thread"
-
-    def patients(self):
-        self._main()
-        return sorted({ds.PatientID for _, ds in self.files.values()})
-
-    def studiesForPatient(self, patient):
-        return sorted({ds.StudyInstanceUID for _, ds in self.files.values() if ds.PatientID == patient})
-
-    def seriesForStudy(self, study):
-        return sorted({ds.SeriesInstanceUID for _, ds in self.files.values() if ds.StudyInstanceUID == study})
-
-    def instancesForSeries(self, series):
-        return [uid for uid, (_, ds) in sorted(self.files.items(), key=lambda kv: kv[1][1].InstanceNumber)
-                if ds.SeriesInstanceUID == series]
-
-    def studyForSeries(self, series):
-        return next(ds.StudyInstanceUID for _, ds in self.files.values() if ds.SeriesInstanceUID == series)
-
-    def fileForInstance(self, sop):
-        self._main()
-        return self.files.get(sop, ("", None))[0]
-
-    def seriesForFile(self, path):
-        return next(ds.SeriesInstanceUID for p, ds in self.files.values() if p == path)
-
-    def instanceValue(self, sop, tag):
-        self._main()
-        element = self.files[sop][1].get(int(tag.replace(",", ""), 16))
-        return "" if element is None else str(element.value)
-
-    def fileValue(self, path, tag):
-        ds = dcmread(path, stop_before_pixels=True)
-        element = (ds.file_meta if tag.startswith("0002") else ds).get(int(tag.replace(",", ""), 16))
-        return "" if element is None else str(element.value)
-
-    def insert(self, path, store_file, thumbnail):
-        self._main()
-        target = self.root / "inserted" / Path(path).name
-        target.parent.mkdir(exist_ok=True)
-        shutil.copy(path, target)
-        self._add(target)
 
 
 @pytest.fixture
 def service(tmp_path, main_loop):  # noqa: F811
     write_studies(tmp_path / "db", 2, series_count=2, instances_per_series=3)
-    database = StandInDicomDatabase(tmp_path / "db")
-    return SlicerDicom(SimpleNamespace(dicomDatabase=database), main_loop.dispatcher), database
+    database = StandInDicomDatabase(tmp_path / "db", "stand-in-main")
+    return SlicerDicom(DicomCatalog(SimpleNamespace(dicomDatabase=database), main_loop.dispatcher)), database
 
 
 async def test_search_retrieve_and_metadata(service) -> None:
@@ -120,5 +61,25 @@ async def test_store_goes_through_insert_on_the_main_thread(service) -> None:
     report = await dicom.store_instances(parts)
     assert len(report.stored) == 2 and not report.failed
     assert new[0].SOPInstanceUID in database.files
+    assert database.displayed_fields_updates == 1  # Slicer's DICOM browser shows the new study
     again = await dicom.store_instances(parts[:1])
     assert again.outcomes[0].already_stored
+    assert database.displayed_fields_updates == 1
+
+
+async def test_store_reports_an_instance_ctk_did_not_index(service) -> None:
+    dicom, database = service
+    database.refuse = True
+    (ds,) = generate_study(7, series_count=1, instances_per_series=1)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    report = await dicom.store_instances([StowPart("application/dicom", buffer)])
+    assert not report.stored and report.outcomes[0].failure_reason == 0x0110
+    assert "did not index" in report.outcomes[0].detail
+
+
+async def test_transfer_syntax_comes_from_the_file_meta_header(service) -> None:
+    dicom, _ = service
+    ct = generate_study(0, series_count=2, instances_per_series=3)
+    instance = await dicom.retrieve_instance(ct[0].StudyInstanceUID, ct[0].SeriesInstanceUID, ct[0].SOPInstanceUID)
+    assert instance.transfer_syntax == ct[0].file_meta.TransferSyntaxUID != ""

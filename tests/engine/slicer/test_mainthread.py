@@ -112,4 +112,7 @@ async def test_slicer_engine_reads_slicer_app_on_the_main_thread(main_loop, tmp_
     version = await engine.system.version()
     assert version.applicationName == "<applicationName>" and version.majorVersion == 5
     assert version.engine == "slicer"
+    # the original reported slicer.app.revision (SlicerRequestHandler.py ~810); qSlicerCoreApplication has
+    # both revision and repositoryRevision (Base/QTCore/qSlicerCoreApplication.h ~92-93)
+    assert version.revision == "<revision>"
     assert threads and set(threads) == {"stand-in-main"}

@@ -87,12 +87,19 @@ def stand_in(tmp_path, main_loop):  # noqa: F811
     logic = Recorder(calls, GetSliceNode=slice_node, GetBackgroundLayer=Recorder(calls, GetVolumeNode=background),
                      GetVolumeSliceBounds=bounds, GetBlend=Recorder(calls, GetOutputDataObject="image-data"))
     widgets = {"Red": Recorder(calls, sliceLogic=logic), "Yellow": Recorder(calls, sliceLogic=logic)}
-    view = Recorder(calls, grab=SimpleNamespace(toImage=lambda: FakeImage(calls)))
+    # Under Qt 6, CTK composites OpenGL widget content separately (CTK Libs/Widgets/ctkWidgetsUtils.cpp ~62-80):
+    # QWidget.grab() of the 3D view gives a black 0x0-content image; only the render window has the pixels.
+    view = Recorder(calls, grab=SimpleNamespace(toImage=lambda: FakeImage(calls, 1, 1)),
+                    renderWindow="render-window")
     layout = SimpleNamespace(sliceWidget=lambda name: widgets.get(name),
                              threeDWidget=lambda index: SimpleNamespace(threeDView=lambda: view))
-    slicer = SimpleNamespace(app=SimpleNamespace(layoutManager=lambda: layout),
-                             qMRMLUtils=lambda: Recorder(calls))
-    engine = SlicerEngine(slicer, fake_qt(calls), main_loop.dispatcher, tmp_path)
+    window = Recorder(calls, grab=SimpleNamespace(toImage=lambda: FakeImage(calls, 1, 1)))  # GL views black
+    slicer = SimpleNamespace(app=Recorder(calls, layoutManager=layout), qMRMLUtils=lambda: Recorder(calls),
+                             util=Recorder(calls, mainWindow=window))
+    vtk = SimpleNamespace(vtkWindowToImageFilter=lambda: Recorder(calls, GetOutput="window-pixels"))
+    # ctk.ctkWidgetsUtils.grabWidget paints every OpenGL view into the grab (CTK ctkWidgetsUtils.cpp ~55-82)
+    ctk = SimpleNamespace(ctkWidgetsUtils=SimpleNamespace(grabWidget=lambda widget: FakeImage(calls, 1280, 800)))
+    engine = SlicerEngine(slicer, fake_qt(calls), main_loop.dispatcher, tmp_path, vtk=vtk, ctk=ctk)
     return engine, calls
 
 
@@ -136,3 +143,19 @@ async def test_three_d_look_from_axis_uses_ctk_numbering(stand_in, axis, number)
     engine, calls = stand_in
     assert await engine.scene.render_threed(ThreeDRequest(look_from_axis=axis)) == b"PNG 640x480"
     assert called(calls, "lookFromAxis", "forceRender") == [("lookFromAxis", (number,)), ("forceRender", ())]
+
+
+async def test_three_d_reads_the_render_window_as_the_original(stand_in):
+    """vtkWindowToImageFilter on the render window, back buffer (SlicerRequestHandler.py ~1071-1075)."""
+    engine, calls = stand_in
+    await engine.scene.render_threed(ThreeDRequest())
+    assert called(calls, "SetInput", "SetReadFrontBuffer", "Update") == [
+        ("SetInput", ("render-window",)), ("SetReadFrontBuffer", (0,)), ("Update", ())]
+    assert [args[0] for name, args in called(calls, "vtkImageDataToQImage")] == ["window-pixels"]
+
+
+async def test_screenshot_includes_the_opengl_views(stand_in):
+    engine, calls = stand_in
+    assert await engine.scene.screenshot() == b"PNG 1280x800"
+    assert [name for name, _ in called(calls, "processEvents", "forceRenderAllViews")] == [
+        "processEvents", "forceRenderAllViews"]

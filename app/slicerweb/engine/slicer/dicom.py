@@ -1,12 +1,12 @@
-"""The DicomService mapped onto Slicer's DICOM database (`slicer.dicomDatabase`, a ctkDICOMDatabase).
+"""The DicomService of the Slicer engine: files read here, Slicer's DICOM database asked through a catalog.
 
-Every call into ctkDICOMDatabase runs on the Qt main thread through `MainThreadDispatcher.call`;
-reading and parsing files (metadata, frames, rendering, transcoding) runs in worker threads with the
-same code as the headless engine (`headless/dicomdb/ingest.py`, `pixels.py`), because Slicer keeps
-Part-10 files on disk too. Searches read attribute values with `instanceValue` (ctk's tag cache)
-and match in Python (`dicom_match.py`). Differences from the headless engine: no series-metadata
-cache across processes (a per-file parse cache instead) and instance-level `includefield` is
-limited to the indexed attributes.
+`DicomCatalog` (dicom_catalog.py) holds every ctkDICOMDatabase call, each one short call on Slicer's
+main thread (directly, or across the process boundary of bridge.py). Reading and parsing files
+(metadata, frames, rendering, transcoding) runs in worker threads with the same code as the headless
+engine (`headless/dicomdb/ingest.py`, `pixels.py`), because Slicer keeps Part-10 files on disk too.
+Searches read attribute values with `instanceValue` (ctk's tag cache) and match in Python
+(`dicom_match.py`). Differences from the headless engine: no series-metadata cache across processes
+(a per-file parse cache instead) and instance-level `includefield` is limited to the indexed attributes.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, Protocol
+
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_file_meta_info
 
 from ..dicom_api import (
     FAILURE_CANNOT_UNDERSTAND,
     FAILURE_DUPLICATE,
+    FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
     Frame,
     RenderParams,
@@ -34,71 +36,40 @@ from ..dicom_api import (
 )
 from ..errors import Invalid, NotFound
 from ..headless.dicomdb import pixels
-from ..headless.dicomdb.attributes import ATTRIBUTES
 from ..headless.dicomdb.index import InstanceRow
 from ..headless.dicomdb.ingest import ParsedInstance, parse_instance
+from .dicom_catalog import InstanceEntry
 from .dicom_match import Row, search_rows
-from .mainthread import MainThreadDispatcher
-
-T = TypeVar("T")
-COMPUTED = {"s.modalities", "s.num_series", "s.num_instances", "r.num_instances"}
 
 
-def _tag(tag: int) -> str:
-    return f"{tag >> 16:04X},{tag & 0xFFFF:04X}"
+class Catalog(Protocol):
+    """What SlicerDicom asks of Slicer's DICOM database (DicomCatalog, or its proxy in the server process)."""
+
+    async def count_studies(self) -> int: ...
+    async def rows(self, query: SearchQuery) -> list[Row]: ...
+    async def instances(self, study: str, series: str | None = None,
+                        sop: str | None = None) -> list[InstanceEntry]: ...
+    async def locate(self, sop: str) -> tuple[str, str]: ...
+    async def file_for_instance(self, sop: str) -> str: ...
+    async def insert(self, path: str, sop: str) -> bool: ...
+    async def update_displayed_fields(self) -> None: ...
 
 
 class SlicerDicom:
     """ctkDICOMDatabase of the running Slicer, as a DicomService."""
 
-    def __init__(self, slicer: ModuleType, main: MainThreadDispatcher) -> None:
-        self._slicer, self._main = slicer, main
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
         self._parsed: dict[tuple[str, float], ParsedInstance] = {}
-
-    async def _on_main(self, fn: Callable[[Any], T]) -> T:
-        return await self._main.call(lambda: fn(self._slicer.dicomDatabase))
+        self._syntaxes: dict[tuple[str, float], str] = {}
 
     async def count_studies(self) -> int:
-        return await self._on_main(lambda db: sum(len(db.studiesForPatient(p)) for p in db.patients()))
+        return await self._catalog.count_studies()
 
     # -- search -----------------------------------------------------------------------------------
 
-    def _rows(self, db: Any, query: SearchQuery) -> list[Row]:
-        """One row per result of the query's level, read through ctk's tag cache (main thread)."""
-        def values(sop: str, tiers: tuple[str, ...]) -> Row:
-            return {a.column: db.instanceValue(sop, _tag(a.tag)) for a in ATTRIBUTES
-                    if a.tier in tiers and a.column not in COMPUTED}
-
-        rows: list[Row] = []
-        for patient in db.patients():
-            for study in db.studiesForPatient(patient):
-                if query.study_uid is not None and study != query.study_uid:
-                    continue
-                series_list = list(db.seriesForStudy(study))
-                instances = {se: list(db.instancesForSeries(se)) for se in series_list}
-                first = next((i[0] for i in instances.values() if i), None)
-                if first is None:
-                    continue
-                study_row = values(first, ("patient", "study"))
-                modalities = sorted({db.instanceValue(i[0], "0008,0060") for i in instances.values() if i} - {""})
-                study_row.update({"s.modalities": "\\".join(modalities), "s.num_series": len(series_list),
-                                  "s.num_instances": sum(len(i) for i in instances.values())})
-                if query.level == "study":
-                    rows.append(study_row)
-                    continue
-                for series in series_list:
-                    if (query.series_uid is not None and series != query.series_uid) or not instances[series]:
-                        continue
-                    series_row = {**study_row, **values(instances[series][0], ("series",)),
-                                  "r.num_instances": len(instances[series])}
-                    if query.level == "series":
-                        rows.append(series_row)
-                        continue
-                    rows += [{**series_row, **values(sop, ("instance",))} for sop in instances[series]]
-        return rows
-
     async def _search(self, query: SearchQuery) -> SearchResult:
-        rows = await self._on_main(lambda db: self._rows(db, query))
+        rows = await self._catalog.rows(query)
         records, total, warnings = await asyncio.to_thread(search_rows, rows, query)
         return SearchResult(records=records, total=total, offset=query.offset, warnings=warnings)
 
@@ -114,23 +85,25 @@ class SlicerDicom:
     # -- retrieve ---------------------------------------------------------------------------------
 
     async def _instances(self, study: str, series: str | None = None, sop: str | None = None) -> list[StoredInstance]:
-        def run(db: Any) -> list[tuple[str, str, str, str, str]]:
-            out = []
-            for se in ([series] if series else db.seriesForStudy(study)):
-                if db.studyForSeries(se) != study:
-                    continue
-                for uid in ([sop] if sop else db.instancesForSeries(se)):
-                    path = db.fileForInstance(uid)
-                    if path and db.seriesForFile(path) == se:
-                        out.append((se, uid, path, db.fileValue(path, "0002,0010"), db.fileValue(path, "0008,0016")))
-            return out
-
-        found = await self._on_main(run)
+        found = await self._catalog.instances(study, series, sop)
         if not found:
             raise NotFound(f"{'instance' if sop else 'series' if series else 'study'} {sop or series or study} "
                            "not found")
+        syntaxes = await asyncio.to_thread(lambda: [self._transfer_syntax(path) for _, _, path, _ in found])
         return [StoredInstance(study, se, uid, sop_class, syntax, path, os.path.getsize(path))
-                for se, uid, path, syntax, sop_class in found]
+                for (se, uid, path, sop_class), syntax in zip(found, syntaxes, strict=True)]
+
+    def _transfer_syntax(self, path: str) -> str:
+        """(0002,0010) from the file's meta header: ctk's fileValue has no group 0002 (see dicom_catalog.py)."""
+        key = (path, os.path.getmtime(path))
+        syntax = self._syntaxes.get(key)
+        if syntax is None:
+            try:
+                syntax = str(read_file_meta_info(path).get("TransferSyntaxUID", ""))
+            except (InvalidDicomError, OSError, ValueError):
+                syntax = ""  # served as stored; the transcode path reports what it cannot read
+            self._syntaxes[key] = syntax
+        return syntax
 
     async def retrieve_study(self, study_uid: str) -> list[StoredInstance]:
         return await self._instances(study_uid)
@@ -142,11 +115,7 @@ class SlicerDicom:
         return (await self._instances(study_uid, series_uid, sop_uid))[0]
 
     async def locate_instance(self, sop_uid: str) -> StoredInstance:
-        def run(db: Any) -> tuple[str, str]:
-            path = db.fileForInstance(sop_uid)
-            return (db.studyForSeries(db.seriesForFile(path)), db.seriesForFile(path)) if path else ("", "")
-
-        study, series = await self._on_main(run)
+        study, series = await self._catalog.locate(sop_uid)
         if not study:
             raise NotFound(f"instance {sop_uid} not found")
         return await self.retrieve_instance(study, series, sop_uid)
@@ -208,7 +177,8 @@ class SlicerDicom:
     # -- store ------------------------------------------------------------------------------------
 
     async def store_instances(self, parts: list[StowPart], study_uid: str | None = None) -> StoreReport:
-        """Validate each part, then `dicomDatabase.insert(file, storeFile=True)` it on the main thread."""
+        """Validate each part, then `dicomDatabase.insert(file, storeFile=True)` it on the main thread and check
+        that ctk indexed it (insert returns nothing); refresh the browser's displayed fields once at the end."""
         outcomes = []
         for part in parts:
             try:
@@ -220,7 +190,7 @@ class SlicerDicom:
             if study_uid is not None and parsed.study_uid != study_uid:
                 outcomes.append(StoreOutcome(*ids, FAILURE_STUDY_MISMATCH, f"not in study {study_uid}"))
                 continue
-            existing = await self._on_main(lambda db, uid=parsed.sop_uid: db.fileForInstance(uid))
+            existing = await self._catalog.file_for_instance(parsed.sop_uid)
             if existing:
                 same = (await asyncio.to_thread(self._parse, existing)).digest == parsed.digest
                 outcomes.append(StoreOutcome(*ids, None if same else FAILURE_DUPLICATE,
@@ -229,10 +199,13 @@ class SlicerDicom:
             source = parsed.normalized or part.data
             path = await asyncio.to_thread(_spill, source)
             try:
-                await self._on_main(lambda db, p=path: db.insert(p, True, False))
+                indexed = await self._catalog.insert(path, parsed.sop_uid)
             finally:
                 os.unlink(path)
-            outcomes.append(StoreOutcome(*ids))
+            outcomes.append(StoreOutcome(*ids) if indexed else StoreOutcome(
+                *ids, FAILURE_PROCESSING, "Slicer's DICOM database did not index this instance"))
+        if any(o.failure_reason is None and not o.already_stored for o in outcomes):
+            await self._catalog.update_displayed_fields()
         return StoreReport(outcomes)
 
 

@@ -7,6 +7,7 @@ from types import ModuleType
 
 from ..feature_state import SqliteFeatureStore
 from .dicom import SlicerDicom
+from .dicom_catalog import DicomCatalog
 from .mainthread import MainThreadDispatcher
 from .scene import SlicerScene
 from .system import SlicerSystem
@@ -18,12 +19,12 @@ class SlicerEngine:
     name = "slicer"
 
     def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher,
-                 data_dir: Path, vtk: ModuleType | None = None) -> None:
+                 data_dir: Path, vtk: ModuleType | None = None, ctk: ModuleType | None = None) -> None:
         self.main = main
         self.system = SlicerSystem(slicer, qt, main)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
-        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir))
-        self.dicom = SlicerDicom(slicer, main)
+        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir), ctk)
+        self.dicom = SlicerDicom(DicomCatalog(slicer, main))
 
     async def start(self) -> None:
         """Slicer's scene and database are already open."""

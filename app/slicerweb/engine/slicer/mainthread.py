@@ -1,12 +1,12 @@
-"""Marshal calls from the server thread onto the application's main (Qt) thread, and await them.
+"""Marshal calls onto the application's main thread, and await them: the in-process dispatcher.
 
-Inside 3D Slicer, Hypercorn runs its asyncio loop on a worker thread; MRML and VTK must only be
-touched from the Qt main thread. `MainThreadDispatcher.call(fn, ...)` queues `fn`, wakes the main
-thread through a socket pair (the same QSocketNotifier mechanism the original WebServer module used
-for its sockets, so there is no polling timer), and returns an awaitable for the result.
-
-The main thread side is `drain()`: Slicer connects it to a `qt.QSocketNotifier` on `wake_fd`; the
-tests connect it to a tiny selector loop standing in for Qt's event loop.
+`MainThreadDispatcher.call(fn, ...)` queues `fn`, wakes the main thread through a socket pair (a
+`QSocketNotifier` on `wake_fd` calls `drain()` there) and returns an awaitable for the result. It serves
+`SlicerEngine` composed in one process: the engine's unit tests (a selector thread stands in for Qt's
+loop) and the in-process prototypes of bench/slicer_mainloop. Inside a real Slicer that design stalls
+(the idle main thread keeps the GIL), so the Slicer module runs the server in its own process and
+answers engine calls through `bridge.py`/`host.py`, where `InlineDispatcher` plays this role.
+`Dispatcher` is what the engine's services accept.
 """
 
 from __future__ import annotations
@@ -16,9 +16,15 @@ import contextlib
 import queue
 import socket
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Dispatcher(Protocol):
+    """Runs a callable on Slicer's main thread and awaits its outcome."""
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
 
 class MainThreadDispatcher:

@@ -13,26 +13,44 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Invalid, NotFound
+from ..errors import Invalid, NotFound, Unsupported
 from ..scene_api import LAYOUTS, ControlPoint, GuiState, MarkupsData, NodeFilter, VolumeData
 
 TRUE = ("true", "1", "yes", "on")
 
+# IsA("vtkMRMLScalarVolumeNode") is true for all of these (Libs/MRML/Core: vtkMRMLTensorVolumeNode,
+# vtkMRMLVectorVolumeNode and vtkMRMLDiffusionWeightedVolumeNode derive from it); their voxels are not scalars.
+VECTOR_VOLUMES = ("vtkMRMLVectorVolumeNode", "vtkMRMLMultiVolumeNode")
+REFUSED_VOLUMES = {
+    "vtkMRMLDiffusionWeightedVolumeNode": "a diffusion-weighted volume (its gradients have no place in this NRRD)",
+    "vtkMRMLDiffusionTensorVolumeNode": "a diffusion tensor volume",
+    "vtkMRMLTensorVolumeNode": "a tensor volume",
+}
+BINARY_LABELMAP = "Binary labelmap"  # vtkSegmentationConverter::GetSegmentationBinaryLabelmapRepresentationName()
+
 
 def select(slicer: ModuleType, selection: NodeFilter) -> list[Any]:
-    """getNodesFilteredByQuery: id wins; else GetNodesByClass (subclasses included) then exact name."""
-    scene = slicer.mrmlScene
+    """getNodesFilteredByQuery: id wins; else nodes of the class (subclasses included) then exact name."""
     if selection.id:
-        node = scene.GetNodeByID(selection.id)
+        node = slicer.mrmlScene.GetNodeByID(selection.id)
         return [node] if node is not None else []
-    collection = scene.GetNodesByClass(selection.class_name or "vtkMRMLNode")
-    nodes = [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
-    if selection.name is not None:
-        nodes = [n for n in nodes if n.GetName() == selection.name]
+    return by_class(slicer, selection.class_name or "vtkMRMLNode", selection.name)
+
+
+def by_class(slicer: ModuleType, class_name: str, name: str | None = None) -> list[Any]:
+    """slicer.util.getNodesByClass: it UnRegisters the vtkCollection that vtkMRMLScene::GetNodesByClass
+    hands its caller (Base/Python/slicer/util.py ~1910-1925); calling the scene directly leaked it and
+    every node in it."""
+    nodes = list(slicer.util.getNodesByClass(class_name))
+    if name is not None:
+        nodes = [n for n in nodes if n.GetName() == name]
     return nodes
 
 
 def matrix_of(slicer: ModuleType, vtk_matrix: Any) -> np.ndarray:
+    """util.arrayFromVTKMatrix; a missing (None) matrix is the identity (it raises for None, util.py ~2268)."""
+    if vtk_matrix is None:
+        return np.eye(4)
     return np.array(slicer.util.arrayFromVTKMatrix(vtk_matrix), dtype=np.float64)
 
 
@@ -45,9 +63,18 @@ def get_node(slicer: ModuleType, pattern: str | None, default: str) -> Any:
 
 
 def volume_data(slicer: ModuleType, vtk: ModuleType, node: Any) -> VolumeData:
-    """arrayFromVolume (a copy, read-only) and GetIJKToRASMatrix: voxels in their own type."""
+    """arrayFromVolume (a copy, read-only) and GetIJKToRASMatrix: voxels in their own type.
+
+    Scalar volumes give `[k, j, i]`, vector volumes `[k, j, i, component]` (util.arrayFromVolume,
+    util.py ~2055-2092); tensor and DWI volumes are refused by name.
+    """
     if not node.IsA("vtkMRMLScalarVolumeNode"):
         raise NotFound(f"{node.GetID()} is not a scalar volume")
+    refused = REFUSED_VOLUMES.get(node.GetClassName())
+    if refused is None and node.IsA("vtkMRMLTensorVolumeNode") and node.GetClassName() not in VECTOR_VOLUMES:
+        refused = "a tensor volume"
+    if refused is not None:
+        raise Unsupported(f"{node.GetID()} is {refused}: only scalar and vector volumes can be served")
     array = np.array(slicer.util.arrayFromVolume(node))
     array.flags.writeable = False
     matrix = vtk.vtkMatrix4x4()
@@ -72,7 +99,9 @@ def put_volume(slicer: ModuleType, pattern: str | None, array: np.ndarray, ijk_t
     node.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(ijk_to_ras))
     selection = slicer.app.applicationLogic().GetSelectionNode()
     selection.SetActiveVolumeID(node.GetID())
-    slicer.app.applicationLogic().PropagateVolumeSelection(0)
+    # PropagateVolumeSelection(int fit = 1) (Libs/MRML/Logic/vtkMRMLApplicationLogic.h ~92): fit every
+    # slice view to the new volume, as the original's postNRRD did by calling it with the default.
+    slicer.app.applicationLogic().PropagateVolumeSelection(1)
     return node
 
 
@@ -146,12 +175,19 @@ def gui(slicer: ModuleType) -> GuiState:
 def load_sample(slicer: ModuleType, name: str) -> list[str]:
     """SampleData.downloadSample(name): the node(s) it loaded."""
     sample_data = importlib.import_module("SampleData")
-    known = {source.sampleName for sources in slicer.modules.sampleDataSources.values() for source in sources}
-    if name not in known:
+    if name not in sample_names(slicer):
         raise NotFound(f"sampledata {name} was not found")
     loaded = sample_data.downloadSample(name)
     nodes = loaded if isinstance(loaded, list) else [loaded]
     return [node.GetID() for node in nodes if node is not None]
+
+
+def sample_names(slicer: ModuleType) -> list[str]:
+    """Names in slicer.modules.sampleDataSources, which is empty (or absent) until a SampleDataLogic() is
+    created: its constructor registers the built-in sources (Modules/Scripted/SampleData/SampleData.py
+    ~105-110, ~659-673; registering twice adds nothing, ~600-604)."""
+    importlib.import_module("SampleData").SampleDataLogic()
+    return sorted({source.sampleName for sources in slicer.modules.sampleDataSources.values() for source in sources})
 
 
 def save_properties(properties: dict[str, str]) -> dict[str, Any]:

@@ -7,8 +7,12 @@ The same calls as the original handlers, with its documented-but-ignored paramet
   `size` scales the image (smooth, aspect kept, centre-cropped to exactly the size asked for).
   `window`/`level` set the background volume's display node (as the Volumes module would; they
   persist). `labels` and `interpolation` are headless-only and ignored here.
-- threeD: ctkVTKRenderView.lookFromAxis on 3D widget 0, then the rendered view grabbed.
-- screenshot: the main window grabbed after all views are rendered.
+- threeD: ctkVTKRenderView.lookFromAxis on 3D widget 0, then the render window read through
+  vtkWindowToImageFilter (back buffer) as the original did: under Qt 6, CTK composites OpenGL content
+  separately (CTK Libs/Widgets/ctkWidgetsUtils.cpp ~62-80), so `QWidget.grab()` of a 3D view can be black.
+- screenshot: the main window after all views are rendered, through ctk.ctkWidgetsUtils.grabWidget, which
+  paints each OpenGL view's framebuffer into the grab (CTK Libs/Widgets/ctkWidgetsUtils.cpp ~55-82; Slicer
+  grabs its main window so in DICOMLib/DICOMExportScene.py ~96); a plain grab() leaves 3D views black.
 - threeDGraphics: vtkGLTFExporter on the 3D widget's render window (inline data, normals), the
   view box shown only during the export when asked.
 
@@ -24,7 +28,7 @@ from typing import Any
 
 from ..errors import NotFound, Unsupported
 from ..render_api import SLICE_VIEWS, SliceRequest, ThreeDRequest
-from .mainthread import MainThreadDispatcher
+from .mainthread import Dispatcher
 
 # ctkAxesWidget::Axis values, in the original's order: None, Right, Left, Superior, Inferior, Anterior, Posterior.
 AXES = ("none", "r", "l", "s", "i", "a", "p")
@@ -35,9 +39,10 @@ class SlicerRendering:
     """The RenderService half of SlicerScene."""
 
     _slicer: ModuleType
-    _main: MainThreadDispatcher
+    _main: Dispatcher
     _qt: ModuleType | None
     _vtk: ModuleType | None
+    _ctk: ModuleType | None
 
     # --- helpers (main thread) -------------------------------------------------------------------
 
@@ -120,7 +125,14 @@ class SlicerRendering:
         if request.look_from_axis is not None:
             view.lookFromAxis(AXES.index(request.look_from_axis.strip()[:1].lower()))
         view.forceRender()
-        return self._png(view.grab().toImage(), request.size)
+        # SlicerRequestHandler.threeD (~1071-1075): vtkWindowToImageFilter on the render window, back buffer.
+        capture = self._require("vtk", self._vtk).vtkWindowToImageFilter()
+        capture.SetInput(view.renderWindow())
+        capture.SetReadFrontBuffer(0)
+        capture.Update()
+        image = self._require("qt", self._qt).QImage()
+        self._slicer.qMRMLUtils().vtkImageDataToQImage(capture.GetOutput(), image)
+        return self._png(image, request.size)
 
     async def render_threed(self, request: ThreeDRequest) -> bytes:
         return await self._main.call(self._render_threed, request)
@@ -128,7 +140,10 @@ class SlicerRendering:
     def _screenshot(self) -> bytes:
         self._slicer.app.processEvents()
         self._slicer.util.forceRenderAllViews()
-        return self._png(self._slicer.util.mainWindow().grab().toImage(), None)
+        window = self._slicer.util.mainWindow()
+        if self._ctk is not None:
+            return self._png(self._ctk.ctkWidgetsUtils.grabWidget(window), None)
+        return self._png(window.grab().toImage(), None)
 
     async def screenshot(self) -> bytes:
         return await self._main.call(self._screenshot)

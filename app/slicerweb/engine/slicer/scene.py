@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -34,7 +35,7 @@ from ..scene_api import (
     VolumeUpload,
 )
 from . import nodes
-from .mainthread import MainThreadDispatcher
+from .mainthread import Dispatcher
 from .printself import parse_print_self
 from .rendering import SlicerRendering
 
@@ -46,10 +47,10 @@ def _summary(node: Any) -> NodeSummary:
 class SlicerScene(SlicerRendering):
     """The MRML scene of the running Slicer."""
 
-    def __init__(self, slicer: ModuleType, main: MainThreadDispatcher, qt: ModuleType | None = None,
-                 vtk: ModuleType | None = None, data_dir: Path | None = None) -> None:
+    def __init__(self, slicer: ModuleType, main: Dispatcher, qt: ModuleType | None = None,
+                 vtk: ModuleType | None = None, data_dir: Path | None = None, ctk: ModuleType | None = None) -> None:
         self._slicer, self._main = slicer, main
-        self._qt, self._vtk = qt, vtk  # for rendering (rendering.py) and VTK matrices
+        self._qt, self._vtk, self._ctk = qt, vtk, ctk  # for rendering (rendering.py) and VTK matrices
         self._downloads = Path(data_dir or tempfile.gettempdir()) / "downloads"
 
     def _vtk_module(self) -> ModuleType:
@@ -99,10 +100,13 @@ class SlicerScene(SlicerRendering):
             if len(found) > 1:
                 raise Invalid("/mrml/file can only be used for a single node")
             try:
-                self._slicer.util.exportNode(found[0], checked, nodes.save_properties(properties),
-                                             world=apply_transforms)
+                written = self._slicer.util.exportNode(found[0], checked, nodes.save_properties(properties),
+                                                       world=apply_transforms)
             except ValueError as exc:  # no writer for this extension
                 raise Invalid(str(exc)) from None
+            if not written:  # exportNode returns False when the writer failed (util.py ~1474-1518)
+                raise Invalid(f"Slicer could not write {found[0].GetID()} to {Path(path).name} "
+                              "(see Slicer's error log)")
 
         await self._main.call(run)
 
@@ -130,7 +134,9 @@ class SlicerScene(SlicerRendering):
             for node in found:
                 storage = node.GetStorageNode() if hasattr(node, "GetStorageNode") else None
                 if storage is not None:
-                    storage.ReadData(node)
+                    # vtkMRMLStorageNode::ReadData returns 0 on failure (Libs/MRML/Core/vtkMRMLStorageNode.h ~60)
+                    if not storage.ReadData(node):
+                        raise Invalid(f"{node.GetID()}: reading {Path(storage.GetFileName() or '').name} failed")
                     reloaded.append(node.GetID())
             return reloaded
 
@@ -228,16 +234,10 @@ class SlicerScene(SlicerRendering):
     async def segmentations(self) -> list[SegmentationData]:
         def run() -> list[SegmentationData]:
             result = []
-            logic = self._slicer.modules.segmentations.logic()
-            for node in nodes.select(self._slicer, NodeFilter(class_name="vtkMRMLSegmentationNode")):
+            for node in nodes.by_class(self._slicer, "vtkMRMLSegmentationNode"):
                 segmentation = node.GetSegmentation()
                 ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
-                labelmap = self._slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
-                try:
-                    logic.ExportAllSegmentsToLabelmapNode(node, labelmap)
-                    data = nodes.volume_data(self._slicer, self._vtk_module(), labelmap)
-                finally:
-                    self._slicer.mrmlScene.RemoveNode(labelmap)
+                data = self._export_labelmap(node)
                 segments = tuple(Segment(sid, segmentation.GetSegment(sid).GetName(),
                                          tuple(segmentation.GetSegment(sid).GetColor()), number)  # type: ignore[arg-type]
                                  for number, sid in enumerate(ids, 1))
@@ -245,6 +245,26 @@ class SlicerScene(SlicerRendering):
             return result
 
         return await self._main.call(run)
+
+    def _export_labelmap(self, node: Any) -> VolumeData:
+        """ExportAllSegmentsToLabelmapNode, undoing its side effects: it adds a visible `<name>_ColorTable`
+        node and keeps a binary labelmap representation in the segmentation
+        (vtkSlicerSegmentationsModuleLogic.cxx ~1044-1080, ~1180)."""
+        scene, segmentation = self._slicer.mrmlScene, node.GetSegmentation()
+        had_labelmap = segmentation.ContainsRepresentation(nodes.BINARY_LABELMAP)
+        color_tables = {n.GetID() for n in nodes.by_class(self._slicer, "vtkMRMLColorTableNode")}
+        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+        try:
+            if not self._slicer.modules.segmentations.logic().ExportAllSegmentsToLabelmapNode(node, labelmap):
+                raise Invalid(f"{node.GetID()}: Slicer could not export the segments to a labelmap")
+            return nodes.volume_data(self._slicer, self._vtk_module(), labelmap)
+        finally:
+            scene.RemoveNode(labelmap)
+            for table in nodes.by_class(self._slicer, "vtkMRMLColorTableNode"):
+                if table.GetID() not in color_tables:
+                    scene.RemoveNode(table)
+            if not had_labelmap:
+                segmentation.RemoveRepresentation(nodes.BINARY_LABELMAP)
 
     async def tracker(self) -> np.ndarray:
         return await self._main.call(nodes.tracker, self._slicer, self._vtk_module())
@@ -263,14 +283,14 @@ class SlicerScene(SlicerRendering):
         return await self._main.call(nodes.load_sample, self._slicer, name)
 
     async def sample_names(self) -> list[str]:
-        return await self._main.call(lambda: sorted(
-            s.sampleName for sources in self._slicer.modules.sampleDataSources.values() for s in sources))
+        return await self._main.call(nodes.sample_names, self._slicer)
 
     async def render_inputs(self) -> RenderInputs:
         """Volumes and point lists (Slicer renders its own views; this serves the glTF/markups readers)."""
         def run() -> RenderInputs:
             volumes = tuple(nodes.volume_data(self._slicer, self._vtk_module(), n)
-                            for n in nodes.select(self._slicer, NodeFilter(class_name="vtkMRMLScalarVolumeNode")))
+                            for n in nodes.by_class(self._slicer, "vtkMRMLScalarVolumeNode")
+                            if n.GetClassName() in ("vtkMRMLScalarVolumeNode", "vtkMRMLLabelMapVolumeNode"))
             active = self._slicer.app.applicationLogic().GetSelectionNode().GetActiveVolumeID()
             background = next((v for v in volumes if v.id == active), None)
             return RenderInputs(background, volumes, tuple(nodes.fiducials(self._slicer)), (), (),
@@ -279,9 +299,11 @@ class SlicerScene(SlicerRendering):
         return await self._main.call(run)
 
     async def execute(self, source: str) -> Any:
-        """On the main thread, as in Slicer's Python console; a fresh namespace per request."""
+        """On the main thread, as in Slicer's Python console; a fresh namespace per request holding what the
+        original's module globals offered scripts (`json`, `qt`, `vtk`, `slicer`: SlicerRequestHandler.py ~7-16)."""
         def run() -> Any:
-            namespace: dict[str, Any] = {"slicer": self._slicer, "__execResult": {}}
+            namespace: dict[str, Any] = {"slicer": self._slicer, "qt": self._qt, "vtk": self._vtk, "json": json,
+                                         "__execResult": {}}
             exec(compile(source, "<slicerweb exec>", "exec"), namespace)
             return namespace.get("__execResult", {})
 

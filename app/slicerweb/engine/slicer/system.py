@@ -5,13 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..protocol import VersionInfo
-from .mainthread import MainThreadDispatcher
+from .mainthread import Dispatcher
 
 
 class SlicerSystem:
     """`slicer.app` version fields; shutdown = `slicer.app.quit` one second after answering."""
 
-    def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher) -> None:
+    def __init__(self, slicer: ModuleType, qt: ModuleType, main: Dispatcher) -> None:
         self._slicer, self._qt, self._main = slicer, qt, main
 
     def _version(self) -> VersionInfo:
@@ -23,7 +23,8 @@ class SlicerSystem:
             releaseType=app.releaseType,
             repositoryUrl=app.repositoryUrl,
             repositoryBranch=app.repositoryBranch,
-            revision=app.repositoryRevision,
+            # The original's field (SlicerRequestHandler.py ~810); qSlicerCoreApplication.h ~92-93 has both.
+            revision=app.revision,
             majorVersion=app.majorVersion,
             minorVersion=app.minorVersion,
             arch=app.arch,

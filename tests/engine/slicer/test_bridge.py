@@ -1,0 +1,139 @@
+"""The bridge between Slicer's main thread and the server process: calls reach the named service and come
+back with their value or their engine error; a frame carrying anything but engine types, numpy arrays
+and plain builtins is refused without breaking the bridge; a burst of calls yields to the GUI."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from slicerweb.engine import downloads
+from slicerweb.engine.errors import NotFound
+from slicerweb.engine.scene_api import NodeFilter
+from slicerweb.engine.slicer.bridge import HEADER, BridgeServer, FrameBuffer, InlineDispatcher, encode
+
+
+class Scene:
+    def __init__(self) -> None:
+        self.main = InlineDispatcher()
+
+    async def volume(self, pattern: str | None = None) -> np.ndarray:
+        return await self.main.call(lambda: np.arange(6, dtype=np.int16).reshape(1, 2, 3))
+
+    async def select(self, selection: NodeFilter) -> list[str]:
+        if selection.id == "missing":
+            raise NotFound("No nodes matched the filter criteria")
+        return [selection.id or ""]
+
+    async def slow(self) -> str:
+        time.sleep(0.01)
+        return "done"
+
+
+def replies(sock: socket.socket, count: int) -> list[tuple]:
+    buffer, out = FrameBuffer(), []
+    sock.settimeout(5)
+    while len(out) < count:
+        out += buffer.feed(sock.recv(1 << 20))
+    return out
+
+
+def test_calls_come_back_with_values_and_engine_errors() -> None:
+    ours, theirs = socket.socketpair()
+    server = BridgeServer(ours, {"scene": Scene()})
+    theirs.sendall(encode(("call", 1, "scene", "volume", (), {})) + encode(("call", 2, "scene", "select",
+                                                                            (NodeFilter(id="missing"),), {})))
+    server.on_readable()
+    first, second = replies(theirs, 2)
+    assert first[:2] == ("result", 1) and np.array_equal(first[2], np.arange(6).reshape(1, 2, 3))
+    assert second[:2] == ("error", 2) and isinstance(second[2], NotFound)
+
+
+def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving() -> None:
+    ours, theirs = socket.socketpair()
+    server = BridgeServer(ours, {"scene": Scene()})
+    crafted = pickle.dumps(("call", 1, "scene", "select", (os.system,), {}))  # would name os.system
+    theirs.sendall(HEADER.pack(len(crafted)) + crafted + encode(("call", 2, "scene", "select", (NodeFilter(id="a"),),
+                                                                 {})))
+    server.on_readable()
+    refused, answered = replies(theirs, 2)
+    assert refused[0] == "error" and "may not cross the SlicerWeb bridge" in str(refused[2])
+    assert answered == ("result", 2, ["a"])
+    theirs.sendall(encode(("call", 3, "scene", "_private", (), {})))
+    server.on_readable()
+    (private,) = replies(theirs, 1)
+    assert private[:2] == ("error", 3)
+
+
+def test_a_burst_of_calls_yields_to_the_gui_between_budgets() -> None:
+    ours, theirs = socket.socketpair()
+    deferred: list[Callable[[], None]] = []
+    server = BridgeServer(ours, {"scene": Scene()}, defer=deferred.append, budget=0.015)
+    theirs.sendall(b"".join(encode(("call", i, "scene", "slow", (), {})) for i in range(10)))
+    time.sleep(0.05)
+    server.on_readable()
+    assert len(deferred) == 1  # the rest of the burst waits for the next turn of Qt's loop
+    done = len(replies(theirs, 1))
+    while deferred:
+        deferred.pop()()
+    assert done + len(replies(theirs, 10 - done)) == 10
+
+
+class Call:
+    """Pickles as a call of `target(*args)`: what a crafted frame would do."""
+
+    def __init__(self, target: object, *args: object) -> None:
+        self.target, self.args = target, args
+
+    def __reduce__(self) -> tuple:
+        return self.target, self.args
+
+
+def test_only_value_types_are_rebuilt_not_functions() -> None:
+    buffer = FrameBuffer()
+    for crafted in (Call(np.load, "/tmp/x.npy", None, True), Call(downloads.download, "http://x/", "/tmp", 1),
+                    Call(os.system, "true")):
+        payload = pickle.dumps(("call", 1, "scene", "select", (crafted,), {}))
+        (frame,) = buffer.feed(HEADER.pack(len(payload)) + payload)
+        assert frame[0] == "invalid" and "may not cross" in str(frame[2])
+    (ok,) = buffer.feed(encode(("result", 1, (NodeFilter(id="x"), np.float64(2.5), np.zeros((2, 2), np.int16)))))
+    assert ok[2][0] == NodeFilter(id="x") and ok[2][1] == 2.5 and ok[2][2].dtype == np.int16
+
+
+def test_the_server_going_away_is_reported_once() -> None:
+    ours, theirs = socket.socketpair()
+    closed: list[bool] = []
+    server = BridgeServer(ours, {"scene": Scene()}, on_closed=lambda: closed.append(True))
+    theirs.close()
+    server.on_readable()
+    server.on_readable()  # a socket at EOF stays readable; the host disables its notifier on the first report
+    assert closed == [True] and server.closed
+
+
+def test_a_nested_event_loop_inside_a_call_does_not_start_the_next_call() -> None:
+    """slicer.app.processEvents() inside a call (screenshots) lets Qt call the bridge again; the next call
+    must wait for the current one, and answers keep their order."""
+    ours, theirs = socket.socketpair()
+    order: list[str] = []
+
+    class Nested:
+        async def first(self) -> str:
+            order.append("first starts")
+            server.on_readable()  # what processEvents does when the socket is readable
+            order.append("first ends")
+            return "one"
+
+        async def second(self) -> str:
+            order.append("second")
+            return "two"
+
+    server = BridgeServer(ours, {"scene": Nested()})
+    theirs.sendall(encode(("call", 1, "scene", "first", (), {})) + encode(("call", 2, "scene", "second", (), {})))
+    server.on_readable()
+    assert order == ["first starts", "first ends", "second"]
+    assert [reply[:3] for reply in replies(theirs, 2)] == [("result", 1, "one"), ("result", 2, "two")]
