@@ -155,7 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
        "Require the RFC 9068 header typ 'at+jwt' (refuses ID tokens). Turn off only for an IdP that "
        "cannot emit it; tokens carrying nonce/at_hash are then still refused."),
     _s("auth", "failure_limit", int, 30,
-       "Failed authentications per client within failure_window_seconds before it gets 429 (0: no limit).",
+       "Failed authentications per client within failure_window_seconds before its unverified attempts "
+       "(no token, bad token) get 429; a valid token is never refused (0: no limit).",
        minimum=0),
     _s("auth", "failure_window_seconds", int, 60, "Window for auth.failure_limit.", minimum=1),
     _s("auth", "introspection_url", str, "", "RFC 7662 endpoint (mode = 'introspection')."),

@@ -65,29 +65,38 @@ async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, 
     """The one admission decision (guard and proxy verifier alike): token, scope, exec gate.
 
     Raises 429 (too many failures), 400/401 (RFC 6750), 403 (insufficient_scope, exec off); every
-    refusal is audited.
+    refusal is audited. The failure limiter only ever refuses *unverified* attempts: a client address
+    over its limit still has a presented token verified, and a valid one is admitted (ASVS 2.2.1:
+    anti-automation must not let one machine behind a NAT lock out everyone else there).
     """
     policy = services.policy
     realm = policy.auth.realm
     audit = _Denials(services, client, request_id, method, path, action)
     wait = limiter.retry_after(client)
-    if wait:
+
+    def throttled() -> TooManyRequests:
         audit.deny(ANONYMOUS, 429, "too many failed authentications")
-        raise TooManyRequests("too many failed authentications; try again later",
-                              headers={"Retry-After": str(wait)})
+        return TooManyRequests("too many failed authentications; try again later", headers={"Retry-After": str(wait)})
+
     if "access_token" in query:
+        if wait:
+            raise throttled()
         limiter.failed(client)
         audit.deny(ANONYMOUS, 400, "token in query string")
         raise BadRequest("access tokens are accepted only in the Authorization header (RFC 6750 §2.1)",
                          headers={"WWW-Authenticate": bearer_challenge(
                              realm, "invalid_request", "token in query string")})
     if is_public(action, policy) and "authorization" not in headers:
-        return ANONYMOUS
+        return ANONYMOUS  # not an authentication attempt
+    if wait and "authorization" not in headers:
+        raise throttled()
     try:
         principal = await services.authenticator.authenticate(headers, query)
     except ApiError as exc:
         if "authorization" in headers:  # a bad credential, not merely a missing one
             limiter.failed(client)
+        if wait:
+            raise throttled() from exc
         audit.deny(ANONYMOUS, exc.status, exc.message)
         raise
     decision = allowed(principal, action, policy)
