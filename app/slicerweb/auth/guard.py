@@ -111,15 +111,21 @@ async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, 
 
 
 def audit_privileged(services: Services) -> Callable[[Response], Awaitable[Response]]:
-    """After-request hook: one audit line per privileged act with its outcome."""
+    """After-request hook: one audit line per privileged act with its outcome, on disk before the response.
+
+    Exec runs are recorded by the exec handler (`ExecGate.record_run`); waiting for `durable()` here
+    makes that record, and any the handler wrote (file access, feature toggles), durable too.
+    """
 
     async def record(response: Response) -> Response:
         action = g.get("action")
         principal = g.get("principal")
-        if action in PRIVILEGED and principal is not None and action != "exec":
-            services.audit.record(f"{action}", subject=principal.subject, client=g.origin.client,
-                                  request_id=g.request_id, method=request.method, path=request.path,
-                                  status=response.status_code)
+        if action in PRIVILEGED and principal is not None:
+            if action != "exec":
+                services.audit.record(f"{action}", subject=principal.subject, client=g.origin.client,
+                                      request_id=g.request_id, method=request.method, path=request.path,
+                                      status=response.status_code)
+            await services.audit.durable()
         return response
 
     return record
@@ -135,7 +141,8 @@ class _Denials:
                        "action": action}
 
     def deny(self, principal: Principal, status: int, reason: str) -> None:
-        self.audit.record("access.denied", subject=principal.subject, status=status, reason=reason,
+        # droppable: only a stalled disk under a flood can fill the queue; then denials are counted.
+        self.audit.record("access.denied", droppable=True, subject=principal.subject, status=status, reason=reason,
                           **self.fields)
 
 
