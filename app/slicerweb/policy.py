@@ -127,7 +127,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("limits", "volume_upload_compressed", bool, False,
        "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated only up to the announced size); "
        "the WebServer module accepted raw only."),
-    _s("limits", "read_timeout", int, 60, "Seconds an idle connection may wait for data.", minimum=1),
+    _s("limits", "read_timeout", int, 60,
+       "Seconds an idle connection may wait for data, and the most a request head may take to arrive "
+       "(slow-header clients are closed). Keep it above the proxy's upstream keep-alive (30 s in proxy/).",
+       minimum=1),
     _s("limits", "body_timeout", int, 600, "Seconds a request body may take to arrive.", minimum=1),
     _s("limits", "qido_default_limit", int, 100, "QIDO results when no limit is asked.", minimum=1),
     _s("limits", "qido_max_limit", int, 1000, "Largest QIDO limit honoured.", minimum=1),
