@@ -19,9 +19,8 @@ from typing import Any
 
 import httpx
 
-from slicerweb.audit import AuditLog
 from slicerweb.issuer.signing import SigningKeys, hmac_with_public_key, unsigned_token
-from tests.support import subprocess_env
+from tests.support import settled_audit, subprocess_env
 
 AUDIENCE = "https://slicer.test.lan"
 CLIENT, SECRET = "tests", "tests-secret"
@@ -172,7 +171,7 @@ def check_exec_toggle(http: httpx.Client, issuer: RunningIssuer, audit_path: Pat
             break
         time.sleep(0.5)
     assert after.status_code == 403, "exec did not switch itself off"
-    events = AuditLog(audit_path).read()
+    events = settled_audit(audit_path)
     kinds = [(e["event"], e.get("subject")) for e in events]
     assert ("feature.toggle", "admin") in kinds
     assert ("exec.denied", "executor") in kinds

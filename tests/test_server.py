@@ -80,3 +80,29 @@ def test_delete_system_stops_the_server(live_server):
     with server.client() as http:
         assert http.delete("/slicer/system").json() == {"success": True}
     assert server.process.wait(10) == 0
+
+
+def test_a_trickled_request_head_is_closed_within_the_read_timeout(live_server):
+    """Slow headers (one line every 2 s, each resetting a per-read timer) are cut off at limits.read_timeout,
+    counted from the connection's start; a normal client is served meanwhile."""
+    server = live_server(policy_toml="[limits]\nread_timeout = 4\n")
+    host, port = server.url.split("//", 1)[1].rsplit(":", 1)
+    lines_sent = 0
+    with socket.create_connection((host, int(port)), timeout=10) as slow, server.client() as http:
+        slow.sendall(b"GET /slicer/system/version HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        slow.settimeout(2)
+        closed = False
+        while lines_sent < 15 and not closed:  # 15 lines = 30 s, far past the 4 s limit
+            try:
+                closed = slow.recv(4096) == b""
+            except TimeoutError:
+                try:
+                    slow.sendall(b"X-Trickle-%d: x\r\n" % lines_sent)
+                except OSError:  # closed between our recv and send
+                    closed = True
+                lines_sent += 1
+                assert http.get("/slicer/system/version").status_code == 200  # others are served
+            except ConnectionResetError:
+                closed = True
+        assert closed, f"the server still waited for the request head after {lines_sent} lines"
+    assert lines_sent <= 4  # closed at about 4 s (2 lines), with room for a loaded machine

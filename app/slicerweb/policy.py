@@ -127,7 +127,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("limits", "volume_upload_compressed", bool, False,
        "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated only up to the announced size); "
        "the WebServer module accepted raw only."),
-    _s("limits", "read_timeout", int, 60, "Seconds an idle connection may wait for data.", minimum=1),
+    _s("limits", "read_timeout", int, 60,
+       "Seconds an idle connection may wait for data, and the most a request head may take to arrive "
+       "(slow-header clients are closed). Keep it above the proxy's upstream keep-alive (30 s in proxy/).",
+       minimum=1),
     _s("limits", "body_timeout", int, 600, "Seconds a request body may take to arrive.", minimum=1),
     _s("limits", "qido_default_limit", int, 100, "QIDO results when no limit is asked.", minimum=1),
     _s("limits", "qido_max_limit", int, 1000, "Largest QIDO limit honoured.", minimum=1),
@@ -155,7 +158,8 @@ SETTINGS: tuple[Setting, ...] = (
        "Require the RFC 9068 header typ 'at+jwt' (refuses ID tokens). Turn off only for an IdP that "
        "cannot emit it; tokens carrying nonce/at_hash are then still refused."),
     _s("auth", "failure_limit", int, 30,
-       "Failed authentications per client within failure_window_seconds before it gets 429 (0: no limit).",
+       "Failed authentications per client within failure_window_seconds before its unverified attempts "
+       "(no token, bad token) get 429; a valid token is never refused (0: no limit).",
        minimum=0),
     _s("auth", "failure_window_seconds", int, 60, "Window for auth.failure_limit.", minimum=1),
     _s("auth", "introspection_url", str, "", "RFC 7662 endpoint (mode = 'introspection')."),

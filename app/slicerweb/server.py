@@ -81,9 +81,13 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     # Hypercorn wraps the descriptor in its own socket object: hand it over so only one owner closes it.
     config.bind = [f"fd://{listener.sock.detach()}"]
     config.read_timeout = int(policy.limits.read_timeout)
-    # Longer than the bundled proxies' upstream idle timeout (30 s): the proxy must be the side that
-    # closes an idle connection, or it may send a POST into one we are closing and answer 502.
-    config.keep_alive_timeout = 75
+    # Hypercorn's keep-alive timer runs from a connection's start (or the end of its last response)
+    # until a complete request head has arrived, and data does not reset it: so it is also the
+    # deadline for slow headers (a line every 2 s resets read_timeout, never this). Both are the
+    # policy's read_timeout (default 60 s), which must stay above the bundled proxies' upstream idle
+    # timeout (30 s): the proxy must be the side that closes an idle connection, or it may send a
+    # POST into one we are closing and answer 502.
+    config.keep_alive_timeout = int(policy.limits.read_timeout)
     config.include_server_header = False
     config.accesslog = None
     config.errorlog = "-" if policy.logging.console else None

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slicerweb.audit import AuditLog
 from slicerweb.issuer.signing import SigningKeys
 from tests.conftest import LiveServer, start_server
 from tests.oidc import RunningIssuer, auth_policy, bad_tokens, start_issuer
+from tests.support import settled_audit
 
 READ = "dicomweb.read"
 
@@ -36,7 +36,7 @@ def get(server: LiveServer, path: str, token: str | None = None, **kwargs: objec
 
 
 def audit(server: LiveServer) -> list[dict[str, object]]:
-    return AuditLog(server.data_dir / "audit.jsonl").read()
+    return settled_audit(server.data_dir / "audit.jsonl")
 
 
 def test_no_token_is_401_with_a_bare_challenge(server: LiveServer) -> None:

@@ -196,3 +196,23 @@ async def test_accept_xml_and_406(dicom_app) -> None:
     assert body.count(b"<NativeDicomModel") == 4 and b'tag="0020000D"' in body
     response = await app.client.get("/dicom/studies", headers={"Accept": "image/png"})
     assert response.status_code == 406
+
+
+@pytest.mark.parametrize(("path", "query", "parameter"), [
+    ("/dicom/studies", f"offset={2**63}", "offset"),
+    ("/dicom/instances", f"InstanceNumber={2**63}", "InstanceNumber"),
+    ("/dicom/studies", "limit=%C2%B2", "limit"),
+    ("/dicom/studies", "fuzzymatching=true&PatientName=" + "+".join(["jo"] * 3000), "PatientName"),
+    ("/dicom/studies", "PatientName=a" + "*a" * 20_000, "PatientName"),
+    ("/dicom/studies", "StudyDate=20241399", "StudyDate"),
+])
+async def test_hostile_queries_are_400_json_and_the_server_keeps_serving(dicom_app, path: str, query: str,
+                                                                       parameter: str) -> None:
+    """Each of these was a 500 (or an unbounded LIKE scan) before: now a 400 naming the parameter."""
+    app = await dicom_app()
+    response = await app.client.get(f"{path}?{query}", headers=JSON)
+    assert response.status_code == 400, await response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == "application/json"
+    body = await response.get_json()
+    assert body["parameter"] == parameter and parameter in body["message"]
+    assert len(await search(app)) == 4

@@ -56,3 +56,42 @@ def test_errors_name_the_parameter(args: dict, parameter: str) -> None:
     with pytest.raises(BadRequest) as error:
         parse(**args)
     assert error.value.extra["parameter"] == parameter
+
+
+@pytest.mark.parametrize(("args", "parameter", "words"), [
+    ({"offset": [str(2**63)]}, "offset", "at most"),
+    ({"limit": ["²"]}, "limit", "integer"),
+    ({"offset": ["\uff11"]}, "offset", "integer"),  # FULLWIDTH DIGIT ONE
+    ({"StudyDate": ["20241399"]}, "StudyDate", "not a valid DA"),
+    ({"StudyDate": ["20230229-20240101"]}, "StudyDate", "not a valid DA"),
+    ({"StudyTime": ["2460"]}, "StudyTime", "not a valid TM"),
+    ({"PatientName": ["a*" * 20_000]}, "PatientName", "longer than"),
+    ({"PatientName": ["*?" * 40]}, "PatientName", "wildcards"),
+    ({"PatientName": [" ".join(["jo"] * 100)], "fuzzymatching": ["true"]}, "PatientName", "tokens"),
+    ({"StudyInstanceUID": [",".join(["1.2"] * 5000)]}, "StudyInstanceUID", "values"),
+])
+def test_hostile_values_are_400_naming_the_parameter(args: dict, parameter: str, words: str) -> None:
+    with pytest.raises(BadRequest) as error:
+        parse(**args)
+    assert error.value.extra["parameter"] == parameter
+    assert words in error.value.message and parameter in error.value.message
+
+
+@pytest.mark.parametrize(("level", "key", "value"), [
+    ("instance", "InstanceNumber", str(2**63)), ("instance", "InstanceNumber", "²"),
+    ("instance", "InstanceNumber", "-2147483649"), ("series", "SeriesNumber", "99999999999999999999"),
+])
+def test_numbers_beyond_their_vr_are_400(level: str, key: str, value: str) -> None:
+    with pytest.raises(BadRequest) as error:
+        parse_search({key: [value]}, level, limits=LIMITS)  # type: ignore[arg-type]
+    assert error.value.extra["parameter"] == key
+
+
+def test_valid_edge_values_still_parse() -> None:
+    matches = {m.keyword: m for m in parse(StudyDate=["20240229"], StudyTime=["235960"],
+                                           PatientName=["d" + "*" * 5000]).query.matches}
+    assert matches["StudyDate"].values == ("20240229",)
+    assert matches["PatientName"].values == ("d*",)  # a run of '*' is one '*'
+    assert parse(offset=[str(2**31 - 1)]).query.offset == 2**31 - 1
+    instance = parse_search({"InstanceNumber": ["-2147483648"]}, "instance", limits=LIMITS).query.matches
+    assert instance[0].values == ("-2147483648",)

@@ -27,6 +27,7 @@ from slicerweb.client import Client, SlicerWebError
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy, bad_tokens, check_exec_toggle
+from tests.support import settled_audit
 
 pytestmark = pytest.mark.proxy
 PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
@@ -245,9 +246,7 @@ def test_slicer_api_call_with_requests_and_ca_bundle(stack: Stack, issuer: Runni
 
 
 def test_audit_has_denials_with_the_real_client_address(stack: Stack) -> None:
-    from slicerweb.audit import AuditLog
-
-    denied = [e for e in AuditLog(stack.audit_path).read() if e["event"] == "access.denied"]
+    denied = [e for e in settled_audit(stack.audit_path) if e["event"] == "access.denied"]
     assert denied
     assert all(e["client"] == "127.0.0.1" for e in denied)
 

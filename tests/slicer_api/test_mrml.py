@@ -165,3 +165,17 @@ async def test_server_file_access_is_audited_with_the_path(client, tmp_path):
     audit = (tmp_path / "data" / "audit.jsonl").read_text()
     assert '"slicer.file.load"' in audit and str(source) in audit
     assert '"slicer.file.save"' in audit and str(tmp_path / "saved.nrrd") in audit
+
+
+@pytest.mark.parametrize(("method", "query"), [
+    ("POST", "localfile=/tmp/a%00.nrrd&filetype=VolumeFile"),
+    ("POST", "url=file:///tmp/a%2500.nrrd&filetype=VolumeFile"),
+    ("GET", "localfile=/tmp/a%00.nrrd&id=vtkMRMLScalarVolumeNode1"),
+])
+async def test_a_nul_byte_in_a_server_path_is_400_naming_it(client, method, query):
+    http, _ = client
+    path = "/slicer/mrml" if method == "POST" else "/slicer/mrml/file"
+    response = await http.open(f"{path}?{query}", method=method)
+    assert response.status_code == 400 and response.headers["Content-Type"] == "application/json"
+    assert "NUL" in (await response.get_json())["message"]
+    assert (await http.get("/slicer/mrml")).status_code == 200  # still serving

@@ -2,8 +2,11 @@
 
 Stock Caddy has no rate limiting, and nginx cannot key a limit on the verifier's verdict, so the
 app counts failed authentications (401 and 400 answers) per client address in a sliding window:
-after `auth.failure_limit` failures within `auth.failure_window_seconds`, that client gets 429
-until the window has passed, with or without a valid token. The client address is the one
+after `auth.failure_limit` failures within `auth.failure_window_seconds`, that client's unverified
+attempts (no token, a bad token) get 429 until the window has passed. A valid token is never
+refused by it (`guard.admit` verifies a presented token even for a throttled address): many users
+share one address behind a NAT or VDI host, and one of them failing must not lock the others out
+(ASVS 2.2.1). Failures while throttled still count, so a flood stays throttled. The client address is the one
 `forwarded.ProxyTrust` derives (the proxy's `X-Forwarded-For` only when the proxy is trusted).
 State is per process; a second instance counts on its own (acceptable: it only slows guessing).
 """

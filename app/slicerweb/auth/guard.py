@@ -65,29 +65,38 @@ async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, 
     """The one admission decision (guard and proxy verifier alike): token, scope, exec gate.
 
     Raises 429 (too many failures), 400/401 (RFC 6750), 403 (insufficient_scope, exec off); every
-    refusal is audited.
+    refusal is audited. The failure limiter only ever refuses *unverified* attempts: a client address
+    over its limit still has a presented token verified, and a valid one is admitted (ASVS 2.2.1:
+    anti-automation must not let one machine behind a NAT lock out everyone else there).
     """
     policy = services.policy
     realm = policy.auth.realm
     audit = _Denials(services, client, request_id, method, path, action)
     wait = limiter.retry_after(client)
-    if wait:
+
+    def throttled() -> TooManyRequests:
         audit.deny(ANONYMOUS, 429, "too many failed authentications")
-        raise TooManyRequests("too many failed authentications; try again later",
-                              headers={"Retry-After": str(wait)})
+        return TooManyRequests("too many failed authentications; try again later", headers={"Retry-After": str(wait)})
+
     if "access_token" in query:
+        if wait:
+            raise throttled()
         limiter.failed(client)
         audit.deny(ANONYMOUS, 400, "token in query string")
         raise BadRequest("access tokens are accepted only in the Authorization header (RFC 6750 §2.1)",
                          headers={"WWW-Authenticate": bearer_challenge(
                              realm, "invalid_request", "token in query string")})
     if is_public(action, policy) and "authorization" not in headers:
-        return ANONYMOUS
+        return ANONYMOUS  # not an authentication attempt
+    if wait and "authorization" not in headers:
+        raise throttled()
     try:
         principal = await services.authenticator.authenticate(headers, query)
     except ApiError as exc:
         if "authorization" in headers:  # a bad credential, not merely a missing one
             limiter.failed(client)
+        if wait:
+            raise throttled() from exc
         audit.deny(ANONYMOUS, exc.status, exc.message)
         raise
     decision = allowed(principal, action, policy)
@@ -102,15 +111,21 @@ async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, 
 
 
 def audit_privileged(services: Services) -> Callable[[Response], Awaitable[Response]]:
-    """After-request hook: one audit line per privileged act with its outcome."""
+    """After-request hook: one audit line per privileged act with its outcome, on disk before the response.
+
+    Exec runs are recorded by the exec handler (`ExecGate.record_run`); waiting for `durable()` here
+    makes that record, and any the handler wrote (file access, feature toggles), durable too.
+    """
 
     async def record(response: Response) -> Response:
         action = g.get("action")
         principal = g.get("principal")
-        if action in PRIVILEGED and principal is not None and action != "exec":
-            services.audit.record(f"{action}", subject=principal.subject, client=g.origin.client,
-                                  request_id=g.request_id, method=request.method, path=request.path,
-                                  status=response.status_code)
+        if action in PRIVILEGED and principal is not None:
+            if action != "exec":
+                services.audit.record(f"{action}", subject=principal.subject, client=g.origin.client,
+                                      request_id=g.request_id, method=request.method, path=request.path,
+                                      status=response.status_code)
+            await services.audit.durable()
         return response
 
     return record
@@ -126,7 +141,8 @@ class _Denials:
                        "action": action}
 
     def deny(self, principal: Principal, status: int, reason: str) -> None:
-        self.audit.record("access.denied", subject=principal.subject, status=status, reason=reason,
+        # droppable: only a stalled disk under a flood can fill the queue; then denials are counted.
+        self.audit.record("access.denied", droppable=True, subject=principal.subject, status=status, reason=reason,
                           **self.fields)
 
 

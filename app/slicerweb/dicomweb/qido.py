@@ -1,8 +1,9 @@
 """QIDO-RS (PS3.18 §10.6): search_for_studies / series / instances over the engine's index.
 
 Answers: 200 with a DICOM JSON array (or multipart XML), 204 when nothing matches (§8.3.4.4.1),
-`Warning: 299` headers when results were truncated ("There are N additional results that can be
-requested") or a key was ignored, 400 naming a bad parameter, 406 for an unsupported Accept.
+one folded `Warning: 299` header (warning_header.py) when results were truncated ("There are N
+additional results that can be requested") or keys were ignored, 400 naming a bad parameter,
+406 for an unsupported Accept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from . import multipart
 from .accept import negotiate_dicom_json
 from .dicomjson import to_native_xml, with_retrieve_url
 from .query import parse_search
+from .warning_header import folded_warning
 
 WARN_AGENT = "slicerweb"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -46,8 +48,10 @@ def query_args() -> dict[str, list[str]]:
 
 
 def add_warnings(response: Response, warnings: list[str]) -> None:
-    for text in warnings:
-        response.headers.add("Warning", f'299 {WARN_AGENT} "{text.replace(chr(34), chr(39))}"')
+    """Set the response's one `Warning` header (bounded; none when there is nothing to say)."""
+    value = folded_warning(warnings, WARN_AGENT)
+    if value is not None:
+        response.headers["Warning"] = value
 
 
 def dicom_json_response(body: bytes | list[DicomJson], status: int = 200) -> Response:

@@ -7,7 +7,9 @@ engine stores them atomically (fsynced file, rename, one index transaction).
 
 Response (`Content-Type: application/dicom+json` exactly, which dicomweb-client requires):
 ReferencedSOPSequence (0008,1199) for stored instances, FailedSOPSequence (0008,1198) with a
-FailureReason (0008,1197) for the others, RetrieveURL of the study when there is one.
+FailureReason (0008,1197) and the reason in words (ErrorComment (0000,0902), as dcm4chee sends it)
+for the others, RetrieveURL of the study when there is one. The same reasons are summarised in one
+bounded `Warning` header (warning_header.py): 101 failed parts must not make 101 header lines.
 Status: 200 all stored, 202 some stored, 409 none stored. A framing error (not multipart, no
 boundary, truncated body, no parts) is a 400/415 JSON error and stores nothing.
 
@@ -52,8 +54,15 @@ def _uid(value: str) -> dict[str, Any]:
     return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
 
 
+def _error_comment(detail: str) -> dict[str, Any]:
+    """ErrorComment is LO: at most 64 characters, no backslash (pydicom and strict clients check)."""
+    text = detail.replace("\\", "/")
+    return {"vr": "LO", "Value": [text if len(text) <= 64 else text[:61] + "..."]}
+
+
 def _failed_item(outcome: StoreOutcome) -> dict[str, Any]:
-    return {"00081150": _uid(outcome.sop_class_uid), "00081155": _uid(outcome.sop_instance_uid),
+    item = {"00000902": _error_comment(outcome.detail)} if outcome.detail else {}
+    return {**item, "00081150": _uid(outcome.sop_class_uid), "00081155": _uid(outcome.sop_instance_uid),
             "00081197": {"vr": "US", "Value": [outcome.failure_reason]}}
 
 

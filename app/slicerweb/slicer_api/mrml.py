@@ -58,11 +58,15 @@ def register(bp: Blueprint, services: Services) -> None:
                               request_id=g.request_id, path=path)
 
     def local_path(value_of_url: str | None, localfile: str | None) -> str | None:
+        path = None
         if localfile:
-            return localfile
-        if value_of_url and urllib.parse.urlparse(value_of_url).scheme == "file":
-            return urllib.request.url2pathname(urllib.parse.urlparse(value_of_url).path)
-        return None
+            path = localfile
+        elif value_of_url and urllib.parse.urlparse(value_of_url).scheme == "file":
+            path = urllib.request.url2pathname(urllib.parse.urlparse(value_of_url).path)
+        if path is not None and "\x00" in path:  # the OS refuses it (ValueError deep in the engine: a 500)
+            raise BadRequest("`localfile` / file:// `url` must not contain a NUL byte",
+                             parameter="localfile" if localfile else "url")
+        return path
 
     @bp.get("/mrml")
     @bp.get("/mrml/<path:sub>")

@@ -28,7 +28,7 @@ from pydicom.errors import InvalidDicomError
 
 from ...dicom_api import BASE_URL_PLACEHOLDER, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from ...errors import Invalid
-from . import fastread, jsonmodel
+from . import fastread, jsonmodel, nesting
 from .jsonmodel import to_json_model
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -155,10 +155,12 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
 
 
 def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[Any, ...], str]:
-    fp.seek(0)
+    nesting.check_depth(fp)  # pydicom recurses per sequence level: refuse hostile nesting first
     try:
         ds = dcmread(fp, stop_before_pixels=True)
         pixel = _pixel_header(fp, ds)
+    except RecursionError as exc:  # nesting the scan could not follow (e.g. deflated)
+        raise Invalid(nesting.TOO_DEEP) from exc
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, struct.error, AttributeError,
             NotImplementedError, OSError) as exc:
         raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc

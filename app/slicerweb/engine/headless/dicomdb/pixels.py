@@ -18,7 +18,8 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 
 from ...dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, Frame, RenderParams
-from ...errors import NotFound, Unsupported
+from ...errors import Invalid, NotFound, Unsupported
+from . import nesting
 from .index import InstanceRow
 
 UNCOMPRESSED = frozenset({IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN})
@@ -96,8 +97,13 @@ def read_bulkdata(path: Path, row: InstanceRow, tag: int) -> bytes:
             and row.pixel_length >= 0:
         with open(path, "rb") as fh:
             return os.pread(fh.fileno(), row.pixel_length, row.pixel_offset)
-    ds = dcmread(path)
-    element = ds.get(tag) if tag in ds else next((e for e in ds.iterall() if e.tag == tag), None)
+    with open(path, "rb") as fh:
+        nesting.check_depth(fh)  # pydicom recurses per sequence level (a file from before the limit)
+    try:
+        ds = dcmread(path)
+        element = ds.get(tag) if tag in ds else next((e for e in ds.iterall() if e.tag == tag), None)
+    except RecursionError as exc:
+        raise Invalid(nesting.TOO_DEEP) from exc
     if element is None or not isinstance(element.value, bytes | bytearray):
         raise NotFound(f"instance {row.sop_uid} has no bulk data element {tag:08X}")
     return bytes(element.value)
