@@ -1,9 +1,9 @@
 """Security headers added to every app response in one after-request hook.
 
 The bundled proxies add the same set (plus HSTS, which only makes sense over TLS); the app sets
-them too so a direct loopback client and a misconfigured proxy get them as well. The CSP admits
-what the docroot pages and OHIF need (inline styles, blob: workers, wasm) and, when OHIF signs
-in, the issuer's origin in connect-src (discovery, token and refresh requests): nothing broader.
+them too so a direct loopback client and a misconfigured proxy get them as well. The CSP (csp.py,
+shared with the proxies) admits what OHIF needs and, when OHIF signs in, the issuer's origin in
+connect-src.
 """
 
 from __future__ import annotations
@@ -12,17 +12,9 @@ from collections.abc import Awaitable, Callable
 
 from quart import Response
 
+from .csp import PERMISSIONS_POLICY, content_security_policy
 from .policy import Policy
 from .viewer_config import authority_origin
-
-
-def content_security_policy(connect_extra: str = "") -> str:
-    """The CSP, with `connect_extra` (space-separated origins) added to connect-src."""
-    connect = " ".join(filter(None, ["'self'", connect_extra]))
-    return ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval'; "
-            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-            f"connect-src {connect}; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; "
-            "form-action 'self'; object-src 'none'")
 
 
 def security_headers(policy: Policy) -> dict[str, str]:
@@ -33,7 +25,7 @@ def security_headers(policy: Policy) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Resource-Policy": "same-site",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        "Permissions-Policy": PERMISSIONS_POLICY,
         "Content-Security-Policy": content_security_policy(authority_origin(policy)),
     }
 
