@@ -15,6 +15,7 @@ is what a person gets. Every component is real and loopback-only:
 from __future__ import annotations
 
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ class DemoStack:
     user: str
     password: str
     cli_secret: str
+    issuer_cert: Path           # the issuer's TLS chain (same CA as the proxy's; its own key)
 
     def token(self, scope: str) -> str:
         """An access token for curl (client credentials of the `cli` client)."""
@@ -96,6 +98,11 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
     suffix = "" if https_port == 443 else f":{https_port}"
     site = f"https://{server_name}{suffix}"
     certs = make_certs(directory / "certs", [server_name, "127.0.0.1", "::1"])
+    # The issuer keeps this certificate; start_stack issues the proxy a fresh one from the same CA.
+    issuer_tls = directory / "issuer" / "tls"
+    issuer_tls.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(certs.chain, issuer_tls / "chain.pem")
+    shutil.copy2(certs.key, issuer_tls / "key.pem")
     password = secrets.token_urlsafe(12)
     users = users if users is not None else {DEMO_USER: (password, DEMO_USER_SCOPES)}
     cli_secret = secrets.token_urlsafe(24)
@@ -103,7 +110,7 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
                           [f"{CLI_CLIENT}:{cli_secret}:{CLI_SCOPES.replace(' ', ',')}",
                            f"{VIEWER_CLIENT}::{VIEWER_CLIENT_SCOPES.replace(' ', ',')}"],
                           redirect_uris=[f"{site}/browse/callback"], post_logout_redirect_uris=[f"{site}/browse/"],
-                          users=users, certfile=certs.chain, keyfile=certs.key,
+                          users=users, certfile=issuer_tls / "chain.pem", keyfile=issuer_tls / "key.pem",
                           extra_args=["--lifetime", str(token_lifetime)])
     try:
         stack = start_stack(proxy, directory, policy_toml or demo_policy(issuer[1], server_name, certs.ca_cert),
@@ -115,4 +122,5 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
         issuer[0].wait(10)
         raise
     first_user = next(iter(users))
-    return DemoStack(stack, f"{site}/browse", issuer[1], first_user, users[first_user][0], cli_secret)
+    return DemoStack(stack, f"{site}/browse", issuer[1], first_user, users[first_user][0], cli_secret,
+                     issuer_tls / "chain.pem")
