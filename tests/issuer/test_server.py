@@ -1,15 +1,11 @@
-"""The local issuer speaks real OAuth: discovery, client credentials, code + PKCE, introspection."""
+"""The local issuer speaks real OAuth: discovery, client credentials, introspection (sign-in: test_authorize)."""
 
 from __future__ import annotations
-
-import secrets
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from slicerweb.issuer.server import s256
 from tests.oidc import AUDIENCE, CLIENT, RunningIssuer
 
 
@@ -20,6 +16,13 @@ def test_discovery_names_itself_and_its_keys(issuer: RunningIssuer) -> None:
     assert [k["kid"] for k in keys] == [issuer.keys.current.kid]
     assert all("d" not in k for k in keys)  # public halves only
     assert document["code_challenge_methods_supported"] == ["S256"]
+    endpoints = {name: document[f"{name}_endpoint"] for name in
+                 ("authorization", "token", "userinfo", "end_session", "revocation", "introspection")}
+    assert endpoints == {"authorization": f"{issuer.url}/authorize", "token": f"{issuer.url}/token",
+                         "userinfo": f"{issuer.url}/userinfo", "end_session": f"{issuer.url}/end-session",
+                         "revocation": f"{issuer.url}/revoke", "introspection": f"{issuer.url}/introspect"}
+    assert {"authorization_code", "refresh_token"} <= set(document["grant_types_supported"])
+    assert "openid" in document["scopes_supported"] and document["response_types_supported"] == ["code"]
 
 
 def test_client_credentials_token_is_an_rfc9068_access_token(issuer: RunningIssuer) -> None:
@@ -37,33 +40,6 @@ def test_wrong_client_secret_is_refused(issuer: RunningIssuer) -> None:
     response = httpx.post(f"{issuer.url}/token", data={"grant_type": "client_credentials"},
                           auth=(CLIENT, "wrong"))
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
-
-
-def test_authorization_code_with_pkce(issuer: RunningIssuer) -> None:
-    verifier = secrets.token_urlsafe(48)
-    query = {"response_type": "code", "client_id": "browser", "redirect_uri": "http://127.0.0.1/cb",
-             "scope": "slicer.read", "state": "xyz", "code_challenge": s256(verifier),
-             "code_challenge_method": "S256"}
-    answer = httpx.get(f"{issuer.url}/authorize", params=query)
-    assert answer.status_code == 302
-    location = parse_qs(urlsplit(answer.headers["location"]).query)
-    assert location["state"] == ["xyz"]
-    form = {"grant_type": "authorization_code", "code": location["code"][0], "client_id": "browser",
-            "redirect_uri": "http://127.0.0.1/cb"}
-    wrong = httpx.post(f"{issuer.url}/token", data={**form, "code_verifier": "not-the-verifier"})
-    assert wrong.status_code == 400  # and the code is now spent
-    answer = httpx.get(f"{issuer.url}/authorize", params=query)
-    form["code"] = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-    token = httpx.post(f"{issuer.url}/token", data={**form, "code_verifier": verifier})
-    assert token.status_code == 200
-    assert token.json()["scope"] == "slicer.read"
-    again = httpx.post(f"{issuer.url}/token", data={**form, "code_verifier": verifier})
-    assert again.status_code == 400  # codes are single-use
-
-
-def test_authorize_requires_pkce(issuer: RunningIssuer) -> None:
-    query = {"response_type": "code", "client_id": "browser", "redirect_uri": "http://127.0.0.1/cb"}
-    assert httpx.get(f"{issuer.url}/authorize", params=query).status_code == 400
 
 
 def test_introspection_needs_client_auth_and_reports_activity(issuer: RunningIssuer) -> None:

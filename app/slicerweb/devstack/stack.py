@@ -15,9 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..issuer.users import write_users_file
 from .certs import CertPaths, make_certs
 from .prerequisites import proxy_binary
 from .proxyconf import ProxySettings, render
@@ -108,8 +110,15 @@ def _wait_port(process: subprocess.Popen[str], host: str, port: int, log: Path, 
 
 
 def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect_uris: list[str] | None = None,
-                 extra_args: list[str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    """`slicerweb issuer` on a free loopback port; returns (process, issuer URL)."""
+                 extra_args: list[str] | None = None, users: Mapping[str, tuple[str, str]] | None = None,
+                 post_logout_redirect_uris: list[str] | None = None, cors_origins: list[str] | None = None,
+                 certfile: Path | None = None, keyfile: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`slicerweb issuer` on a free loopback port; returns (process, issuer URL).
+
+    `users` (name -> (password, space-separated scopes)) become `directory/users.json` (mode 0600,
+    scrypt hashes) for the login page; `certfile`/`keyfile` make it serve HTTPS (an https page such
+    as OHIF behind the proxy may only call an https issuer).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "issuer.log"
     command = [sys.executable, "-m", "slicerweb", "issuer", "--keys", str(directory / "issuer-keys.json"),
@@ -118,6 +127,16 @@ def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect
         command += ["--client", client]
     for uri in redirect_uris or []:
         command += ["--redirect-uri", uri]
+    for uri in post_logout_redirect_uris or []:
+        command += ["--post-logout-redirect-uri", uri]
+    for origin in cors_origins or []:
+        command += ["--cors-origin", origin]
+    if users is not None:
+        users_file = write_users_file(directory / "users.json",
+                                      [(name, password, scopes) for name, (password, scopes) in users.items()])
+        command += ["--users", str(users_file)]
+    if certfile is not None:
+        command += ["--certfile", str(certfile), "--keyfile", str(keyfile)]
     command += extra_args or []
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=child_env())
     return process, _wait_line(process, "serving on ", log, "issuer")
