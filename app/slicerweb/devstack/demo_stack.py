@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,7 +49,8 @@ class DemoStack:
     def token(self, scope: str) -> str:
         """An access token for curl (client credentials of the `cli` client)."""
         response = httpx.post(f"{self.issuer_url}/token", data={"grant_type": "client_credentials", "scope": scope},
-                              auth=(CLI_CLIENT, self.cli_secret), timeout=10, verify=str(self.stack.certs.ca_cert))
+                              auth=(CLI_CLIENT, self.cli_secret), timeout=10,
+                              verify=ssl.create_default_context(cafile=str(self.stack.certs.ca_cert)))
         response.raise_for_status()
         return str(response.json()["access_token"])
 
