@@ -1,10 +1,16 @@
 """The browser-policy header values shared by the app (headers.py) and the proxy templates (proxyconf.py).
 
 One builder, so the app, nginx and Caddy send the same Content-Security-Policy byte for byte.
-What OHIF needs and nothing more: its inline bootstrap script and styles, eval for its codec glue,
-wasm codecs, blob: workers and images, and connect-src to this origin plus the issuer it signs in at
-(discovery, token and refresh requests). No frame-src: the viewer renews with refresh tokens, never
-in an iframe, and nothing may frame it. Standard library only (deploy/render-proxy imports it).
+What OHIF 3.13 needs and nothing more (checked in Chromium by tests/test_ohif_signin.py, which
+fails on any `securitypolicyviolation`):
+- 'unsafe-inline' scripts: index.html's inline bootstrap (window.PUBLIC_URL, the config loader);
+- 'unsafe-eval': the codecs' emscripten embind glue (CharLS, OpenJPEG...) builds functions with
+  `new Function`; uncompressed images decode without it, JPEG-LS/JPEG 2000 ones do not;
+- 'wasm-unsafe-eval', blob: workers and images: the wasm decoders and their web workers;
+- connect-src: this origin plus the issuer OHIF signs in at (discovery, token, refresh calls).
+form-action stays 'self': the viewer posts no form (the login form lives on the issuer's page, under
+the issuer's CSP); no frame source beyond 'self' and frame-ancestors 'none': the viewer renews with
+refresh tokens, never in an iframe. Standard library only (deploy/render-proxy imports it).
 """
 
 from __future__ import annotations
