@@ -27,8 +27,10 @@ from tests.conftest import REPO, subprocess_env
 pytestmark = pytest.mark.proxy
 
 
-@pytest.mark.parametrize(("proxy", "profile"), [("nginx", "modern"), ("caddy", "intermediate")])
-def test_run_stack_prints_a_working_url_ca_user_and_token(tmp_path: Path, proxy: str, profile: str) -> None:
+@pytest.mark.parametrize(("proxy", "profile", "stop"), [("nginx", "modern", signal.SIGINT),
+                                                        ("caddy", "intermediate", signal.SIGTERM)])
+def test_run_stack_prints_a_working_url_ca_user_and_token(tmp_path: Path, proxy: str, profile: str,
+                                                          stop: signal.Signals) -> None:
     """Each printed item on its own line; the viewer loads without a token, its config points OHIF at
     the printed issuer, /dicom and /slicer need the token, and the demo user exists there."""
     if shutil.which(proxy, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
@@ -79,9 +81,10 @@ def test_run_stack_prints_a_working_url_ca_user_and_token(tmp_path: Path, proxy:
                 with tls12.wrap_socket(raw, server_hostname="localhost") as tls:
                     assert tls.version() == "TLSv1.2"
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)  # SIGINT: what Ctrl-C sends
         process.wait(30)
     assert process.returncode == 0
+    assert "Traceback" not in process.stdout.read()
     with pytest.raises(OSError):  # everything it started is gone
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     with pytest.raises(OSError):
