@@ -21,14 +21,17 @@ system-deps:
 
 # The product as a clinician meets it: OHIF over HTTPS behind $(PROXY), sign-in at the local issuer.
 # Prints the viewer URL, the CA file, the demo user and password, and a token for curl; Ctrl-C stops it all.
-run: venv
+# System packages first: on a fresh Debian machine `make venv` itself needs python3-venv.
+run:
 	deploy/install-system-deps --run $(PROXY)
+	$(MAKE) venv
 	deploy/fetch-ohif
 	deploy/run-stack --proxy $(PROXY) --demo
 
 # Slicer's own mode: the bare app on http://127.0.0.1:2016/ (loopback only, no TLS, no sign-in).
-serve: venv
+serve:
 	deploy/install-system-deps --run
+	$(MAKE) venv
 	deploy/fetch-ohif
 	$(BIN)/slicerweb serve --demo --policy policies/default.toml
 
