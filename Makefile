@@ -1,10 +1,12 @@
-# SlicerWeb: `make run` serves the demo stack on the embedded (headless) engine; `make test` runs the suite.
+# SlicerWeb: `make run` starts the demo stack (nginx or PROXY=caddy, TLS, local OIDC issuer, app with demo data on
+# the embedded headless engine); `make serve` the bare loopback server (port 2016); `make test` runs the suite.
 PYTHON ?= python3
+PROXY ?= nginx
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint system-deps venv bench clean ohif
+.PHONY: run serve test lint system-deps venv bench clean ohif
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +19,19 @@ venv: $(STAMP)
 system-deps:
 	deploy/install-system-deps
 
-run: venv
+# The product as a clinician meets it: OHIF over HTTPS behind $(PROXY), sign-in at the local issuer.
+# Prints the viewer URL, the CA file, the demo user and password, and a token for curl; Ctrl-C stops it all.
+# System packages first: on a fresh Debian machine `make venv` itself needs python3-venv.
+run:
+	deploy/install-system-deps --run $(PROXY)
+	$(MAKE) venv
+	deploy/fetch-ohif
+	deploy/run-stack --proxy $(PROXY) --demo
+
+# Slicer's own mode: the bare app on http://127.0.0.1:2016/ (loopback only, no TLS, no sign-in).
+serve:
 	deploy/install-system-deps --run
+	$(MAKE) venv
 	deploy/fetch-ohif
 	$(BIN)/slicerweb serve --demo --policy policies/default.toml
 

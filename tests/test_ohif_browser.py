@@ -28,6 +28,10 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def ohif_installed() -> Path:
+    return install_ohif()
+
+
+def install_ohif() -> Path:
     """The viewer in the bundled docroot (fetched from the npm cache or registry once)."""
     result = subprocess.run([str(REPO / "deploy" / "fetch-ohif")], capture_output=True, text=True,
                             env=subprocess_env(), timeout=600)

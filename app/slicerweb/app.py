@@ -31,7 +31,7 @@ from .engine.protocol import Engine
 from .errors import install_error_handlers
 from .features import FeatureFlags
 from .forwarded import ProxyTrust
-from .headers import add_security_headers
+from .headers import security_headers_hook
 from .hosts import TrustedHostMiddleware
 from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
@@ -81,7 +81,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
         app.register_blueprint(bp)
         families[bp.name] = family  # blueprint -> family, for the proxies' verifier (auth/verify.py)
 
-    app.after_request(add_security_headers)
+    app.after_request(security_headers_hook(policy))
     app.after_request(audit_privileged(services))
 
     @app.before_serving

@@ -177,6 +177,14 @@ SETTINGS: tuple[Setting, ...] = (
     _s("scopes", "slicer_write", list, ["slicer.write"], "Scopes for scene-changing /slicer calls."),
     _s("scopes", "exec", list, ["slicer.exec"], "Scopes for /slicer/exec (also needs exec on)."),
     _s("scopes", "admin", list, ["slicerweb.admin"], "Scopes for /admin (feature toggles)."),
+    # [viewer]: how the bundled OHIF (/browse) signs in; served as /browse/app-config.js (viewer_config.py)
+    _s("viewer", "oidc_client_id", str, "",
+       "OHIF's public OIDC client (authorization code + PKCE S256); empty: OHIF does not sign in (loopback use)."),
+    _s("viewer", "oidc_authority", str, "",
+       "Issuer URL OHIF signs in at (its origin joins the CSP connect-src); empty: auth.issuer."),
+    _s("viewer", "oidc_scope", str, "openid dicomweb.read offline_access",
+       "Scopes OHIF asks for, in the IdP's spelling (Entra: 'openid api://slicerweb/dicomweb.read ...'); "
+       "offline_access gets a refresh token, so a session outlives the access token without an iframe."),
 )
 
 _BY_PATH = {s.path: s for s in SETTINGS}
@@ -209,6 +217,7 @@ class Policy:
     audit: Section
     auth: Section
     scopes: Section
+    viewer: Section
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Policy:
@@ -379,6 +388,13 @@ def _cross_checks(v: dict[str, dict[str, Any]], fail: Any) -> None:
         raise fail("server", "host", v["server"]["host"],
                    "binding a non-loopback address without authentication is refused; set [auth] mode = "
                    "\"jwt\" (and put the bundled proxy in front), or bind 127.0.0.1")
+    viewer = v["viewer"]
+    if viewer["oidc_client_id"] and not (viewer["oidc_authority"] or v["auth"]["issuer"]):
+        raise fail("viewer", "oidc_client_id", viewer["oidc_client_id"],
+                   "OHIF sign-in needs an issuer: set viewer.oidc_authority or auth.issuer")
+    if viewer["oidc_authority"] and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", viewer["oidc_authority"]):
+        raise fail("viewer", "oidc_authority", viewer["oidc_authority"],
+                   "must be the issuer's URL, e.g. \"https://login.hospital.lan/realms/radiology\"")
     if v["limits"]["qido_default_limit"] > v["limits"]["qido_max_limit"]:
         raise fail("limits", "qido_default_limit", v["limits"]["qido_default_limit"],
                    "must not exceed limits.qido_max_limit")

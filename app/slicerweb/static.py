@@ -4,7 +4,8 @@ A request path is refused when it holds NUL or a backslash (400), or a `.`/`..`/
 the remaining path is resolved (symlinks included) and must stay inside the docroot, so a symlink out
 of the docroot and the sibling-prefix case (`docroot_private`) both fail. Directories serve their
 `index.html`. Responses carry ETag and Last-Modified and answer conditional GETs with 304.
-`/browse...` serves the bundled OHIF viewer (its index.html for client-side routes).
+`/browse...` serves the bundled OHIF viewer (its index.html for client-side routes);
+`/browse/app-config.js` adds the policy's sign-in settings to the installed config (viewer_config.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from quart import Blueprint, Response, send_file
 
 from .errors import BadRequest, NotFound
 from .services import Services
+from .viewer_config import app_config_js
 
 BUNDLED_DOCROOT = Path(__file__).resolve().parents[2] / "docroot"
 mimetypes.add_type("application/javascript", ".js")
@@ -68,6 +70,14 @@ def create_blueprint(services: Services) -> Blueprint:
     """Blueprint serving `server.docroot` (or the bundled docroot) at /."""
     docroot = Path(services.policy.server.docroot or BUNDLED_DOCROOT)
     bp = Blueprint("static_pages", __name__)
+
+    @bp.route("/browse/app-config.js", methods=["GET", "HEAD"])
+    async def viewer_config() -> Response:
+        # The installed config plus the policy's sign-in settings (viewer_config.py says why).
+        base = resolve(docroot, "browse/app-config.js").read_text(encoding="utf-8")
+        response = Response(app_config_js(base, services.policy), mimetype="application/javascript")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
     @bp.route("/", defaults={"subpath": ""}, methods=["GET", "HEAD"])
     @bp.route("/<path:subpath>", methods=["GET", "HEAD"])

@@ -1,11 +1,13 @@
 """deploy/run-stack and deploy/render-proxy: the commands an admin runs.
 
-run-stack prints a URL, the CA and a token that work together, and stops what it started;
+run-stack prints the viewer URL, the CA, the demo user and password and a token that work together,
+and stops what it started;
 render-proxy's output for a production site passes `nginx -t` and `caddy validate`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,9 +27,13 @@ from tests.conftest import REPO, subprocess_env
 pytestmark = pytest.mark.proxy
 
 
-@pytest.mark.parametrize(("proxy", "profile"), [("nginx", "modern"), ("caddy", "intermediate")])
-def test_run_stack_prints_a_working_url_ca_and_token(tmp_path: Path, proxy: str, profile: str) -> None:
-    if shutil.which(proxy) is None:
+@pytest.mark.parametrize(("proxy", "profile", "stop"), [("nginx", "modern", signal.SIGINT),
+                                                        ("caddy", "intermediate", signal.SIGTERM)])
+def test_run_stack_prints_a_working_url_ca_user_and_token(tmp_path: Path, proxy: str, profile: str,
+                                                          stop: signal.Signals) -> None:
+    """Each printed item on its own line; the viewer loads without a token, its config points OHIF at
+    the printed issuer, /dicom and /slicer need the token, and the demo user exists there."""
+    if shutil.which(proxy, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
         pytest.skip(f"{proxy} not installed")
     process = subprocess.Popen([sys.executable, str(REPO / "deploy" / "run-stack"), "--proxy", proxy, "--dir",
                                 str(tmp_path), "--tls-profile", profile], stdout=subprocess.PIPE,
@@ -43,14 +49,27 @@ def test_run_stack_prints_a_working_url_ca_and_token(tmp_path: Path, proxy: str,
                 break
         text = "".join(output)
         assert "stack ready" in text, text
-        url = re.search(r"behind \w+: (https://\S+)/", text).group(1)  # type: ignore[union-attr]
-        ca = re.search(r"CA certificate:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+        viewer = re.search(r"^viewer: (https://localhost:\d+/browse)$", text, re.M).group(1)  # type: ignore[union-attr]
+        ca = re.search(r"^CA file: (\S+)$", text, re.M).group(1)  # type: ignore[union-attr]
+        assert re.search(r"^user: demo$", text, re.M), text
+        password = re.search(r"^password: (\S{12,})$", text, re.M).group(1)  # type: ignore[union-attr]
         token = re.search(r"^TOKEN=(\S+)$", text, re.M).group(1)  # type: ignore[union-attr]
+        url = viewer.removesuffix("/browse")
         context = ssl.create_default_context(cafile=ca)
         with httpx.Client(verify=context, timeout=30) as http:
             ok = http.get(f"{url}/slicer/system/version", headers={"Authorization": f"Bearer {token}"})
             assert ok.status_code == 200
             assert http.get(f"{url}/slicer/system/version").status_code == 401
+            assert http.get(f"{url}/dicom/studies").status_code == 401
+            config = http.get(f"{viewer}/app-config.js")
+            assert config.status_code == 200, config.text
+            oidc = json.loads(re.search(r"^window\.config\.oidc = (.*);$", config.text, re.M).group(1))  # type: ignore[union-attr]
+            issuer = oidc[0]["authority"]
+            assert issuer.startswith("https://127.0.0.1:") and oidc[0]["client_id"] == "ohif"
+            assert f"connect-src 'self' {issuer}; " in config.headers["content-security-policy"]
+            discovery = http.get(f"{issuer}/.well-known/openid-configuration")
+            assert discovery.status_code == 200 and discovery.json()["issuer"] == issuer
+        assert password not in (tmp_path / "issuer" / "users.json").read_text()  # hashed at rest
         port = int(url.rsplit(":", 1)[1])
         tls12 = ssl.create_default_context(cafile=ca)
         tls12.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -62,17 +81,20 @@ def test_run_stack_prints_a_working_url_ca_and_token(tmp_path: Path, proxy: str,
                 with tls12.wrap_socket(raw, server_hostname="localhost") as tls:
                     assert tls.version() == "TLSv1.2"
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)  # SIGINT: what Ctrl-C sends
         process.wait(30)
     assert process.returncode == 0
+    assert "Traceback" not in process.stdout.read()
     with pytest.raises(OSError):  # everything it started is gone
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(issuer.rsplit(":", 1)[1])), timeout=2).close()
     assert not (tmp_path / "run" / "nginx.pid").exists() or proxy != "nginx"
 
 
 @pytest.mark.parametrize("proxy", ["nginx", "caddy"])
 def test_rendered_production_config_validates(tmp_path: Path, proxy: str) -> None:
-    if shutil.which(proxy) is None:
+    if shutil.which(proxy, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
         pytest.skip(f"{proxy} not installed")
     env = subprocess_env()
     subprocess.run([sys.executable, str(REPO / "deploy" / "make-certs"), "--dir", str(tmp_path / "tls"),

@@ -11,6 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..csp import PERMISSIONS_POLICY, content_security_policy
+
 PROXY_DIR = Path(__file__).resolve().parents[3] / "proxy"
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 PROXIES = ("nginx", "caddy")
@@ -49,7 +51,7 @@ def values_for(proxy: str, settings: ProxySettings, conf_dir: Path, run_dir: Pat
         "SERVER_NAME": settings.server_name, "HTTPS_PORT": str(settings.https_port),
         "HTTP_PORT": str(settings.http_port), "HTTPS_PORT_SUFFIX": suffix, "CERT": str(settings.cert),
         "KEY": str(settings.key), "RUN_DIR": str(run_dir), "LISTEN_ADDRESS": settings.listen_address,
-        "CSP_CONNECT_EXTRA": settings.csp_connect_extra,
+        "CSP": content_security_policy(settings.csp_connect_extra), "PERMISSIONS_POLICY": PERMISSIONS_POLICY,
     }
     if proxy == "nginx":
         upstream = f"unix:{settings.app_socket}" if settings.app_socket else settings.app_address

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..issuer.users import write_users_file
 from .certs import CertPaths, make_certs
+from .prerequisites import proxy_binary
 from .proxyconf import ProxySettings, render
 
 START_TIMEOUT = 30.0
@@ -144,8 +145,13 @@ def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect
 def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: str = "localhost",
                 tls_profile: str = "intermediate", upload_max_body: str = "4g",
                 app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
-                https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s") -> Stack:
-    """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack."""
+                https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s",
+                csp_connect_extra: str = "") -> Stack:
+    """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack.
+
+    A missing proxy binary raises `prerequisites.MissingPrerequisite` before anything starts.
+    """
+    binary = proxy_binary(proxy)
     directory.mkdir(parents=True, exist_ok=True)
     run_dir = directory / "run"
     run_dir.mkdir(exist_ok=True)
@@ -170,17 +176,18 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
         settings = ProxySettings(server_name=server_name, https_port=stack.https_port, http_port=stack.http_port,
                                  cert=certs.chain, key=certs.key, app_socket=socket_path, tls_profile=tls_profile,
                                  upload_max_body=upload_max_body, api_rate=api_rate,
+                                 csp_connect_extra=csp_connect_extra,
                                  # As root, nginx would drop its workers to www-data, who cannot reach the
                                  # stack's private socket directory; as anyone else nginx cannot switch.
                                  nginx_user="root" if os.geteuid() == 0 else "")
         config = render(proxy, settings, directory / proxy, run_dir)
         log = run_dir / f"{proxy}.log"
         if proxy == "nginx":
-            command = ["nginx", "-p", str(run_dir), "-c", str(config), "-e", str(run_dir / "nginx-error.log"),
+            command = [binary, "-p", str(run_dir), "-c", str(config), "-e", str(run_dir / "nginx-error.log"),
                        "-g", "daemon off;"]
             env = child_env()
         else:
-            command = ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"]
+            command = [binary, "run", "--config", str(config), "--adapter", "caddyfile"]
             env = child_env({"XDG_DATA_HOME": str(run_dir), "XDG_CONFIG_HOME": str(run_dir), "HOME": str(run_dir)})
         stack.processes["proxy"] = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
                                                     text=True, env=env, cwd=run_dir)
