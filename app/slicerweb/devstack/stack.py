@@ -125,8 +125,13 @@ def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect
 def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: str = "localhost",
                 tls_profile: str = "intermediate", upload_max_body: str = "4g",
                 app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
-                https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s") -> Stack:
-    """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack."""
+                https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s",
+                template_dir: Path | None = None) -> Stack:
+    """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack.
+
+    `template_dir` replaces `proxy/<proxy>` as the template source (bench/ohif fronts Orthanc with a
+    variant of the same nginx templates).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     run_dir = directory / "run"
     run_dir.mkdir(exist_ok=True)
@@ -154,7 +159,7 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
                                  # As root, nginx would drop its workers to www-data, who cannot reach the
                                  # stack's private socket directory; as anyone else nginx cannot switch.
                                  nginx_user="root" if os.geteuid() == 0 else "")
-        config = render(proxy, settings, directory / proxy, run_dir)
+        config = render(proxy, settings, directory / proxy, run_dir, template_dir)
         log = run_dir / f"{proxy}.log"
         if proxy == "nginx":
             command = ["nginx", "-p", str(run_dir), "-c", str(config), "-e", str(run_dir / "nginx-error.log"),
