@@ -37,8 +37,10 @@ ohif:
 	deploy/fetch-ohif
 
 # Benchmarks (each prints a table): DICOMweb vs Orthanc + DICOMweb plugin on the same generated data;
-# Slicer API volume transfer, slice renders/s and system/version req/s against in-run floors.
-bench: system-deps venv
+# Slicer API volume transfer, slice renders/s and system/version req/s against in-run floors;
+# OHIF's time to first image through nginx, SlicerWeb vs Orthanc.
+bench: system-deps venv ohif
 	$(BIN)/python bench/dicomweb
+	$(BIN)/python bench/ohif
 	$(BIN)/python bench/slicer_api
 	$(BIN)/python bench/proxy_latency

@@ -46,15 +46,15 @@ class TemplateDrift(RuntimeError):
     """proxy/nginx no longer has the line this benchmark rewrites."""
 
 
-def front_templates(target: Path, dicom_upstream: str = "{{APP_UPSTREAM}}") -> Path:
-    """Copy proxy/nginx to `target` with /dicom proxied to `dicom_upstream` (host:port; default: the app)."""
+def front_templates(target: Path, dicom_upstream: str = "{{APP_UPSTREAM}}", source: Path = PROXY_DIR / "nginx") -> Path:
+    """Copy `source` (proxy/nginx) to `target` with /dicom proxied to `dicom_upstream` (host:port; default: the app)."""
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(PROXY_DIR / "nginx", target)
+    shutil.copytree(source, target)
     snippet = target / PROXY_SNIPPET
     text = snippet.read_text()
     if text.count(APP_PASS) != 1:
-        raise TemplateDrift(f"{PROXY_DIR / 'nginx' / PROXY_SNIPPET}: expected one '{APP_PASS}'")
+        raise TemplateDrift(f"{source / PROXY_SNIPPET}: expected exactly one '{APP_PASS}'")
     snippet.write_text(text.replace(APP_PASS, "proxy_pass http://$bench_upstream;"))
     main = target / MAIN_TEMPLATE
     block = BENCH_BLOCK.format(upstream=dicom_upstream, log=f"{TIMING_LOG} bench_timing")

@@ -38,6 +38,13 @@ def p90(values: list[float]) -> float:
 
 
 Metric = Callable[[SiteFigures], list[float]]
+
+
+def per_kind(kind: str) -> Metric:
+    """Server time of one kind of critical-path request, per open."""
+    return lambda site: [share.kind_ms(kind) for share in site.shares]
+
+
 METRICS: list[tuple[str, Metric, bool]] = [
     ("first image after navigation, ms", lambda s: [o.first_image_ms for o in s.opens], True),
     ("  app boot (to the first DICOMweb request), ms", lambda s: [o.study_start_ms for o in s.opens], True),
@@ -49,6 +56,10 @@ METRICS: list[tuple[str, Metric, bool]] = [
     ("server time on the critical path, ms", lambda s: [x.critical_ms for x in s.shares], True),
     ("  of which bearer checks (verifier subrequests), ms", lambda s: [x.critical_verify_ms for x in s.shares], True),
     ("  requests on it", lambda s: [len(x.critical) for x in s.shares], False),
+    ("  study searches (QIDO), ms", per_kind("study search"), True),
+    ("  series search (QIDO), ms", per_kind("series search"), True),
+    ("  series metadata, ms", per_kind("series metadata"), True),
+    ("  first frame, ms", per_kind("frame"), True),
     ("server time of all DICOMweb requests before it, ms", lambda s: [x.all_before_ms for x in s.shares], True),
 ]
 

@@ -46,6 +46,19 @@ class LogLine:
     def is_dicomweb(self) -> bool:
         return self.path == "/dicom" or self.path.startswith("/dicom/")
 
+    @property
+    def kind(self) -> str:
+        """Which step of opening a study this request is (for the per-step breakdown)."""
+        if self.is_frame:
+            return "frame"
+        if self.path.endswith("/metadata"):
+            return "series metadata"
+        if self.path.endswith("/series"):
+            return "series search"
+        if self.path == "/dicom/studies":
+            return "study search"
+        return "other"
+
 
 def parse_line(line: str) -> LogLine | None:
     """A `LogLine`, or None for a line in another shape.
@@ -86,6 +99,10 @@ class ServerShare:
     @property
     def critical_verify_ms(self) -> float:
         return 1000 * sum(line.verify for line in self.critical)
+
+    def kind_ms(self, kind: str) -> float:
+        """Server time of the critical-path requests of one kind (ms)."""
+        return 1000 * sum(line.server for line in self.critical if line.kind == kind)
 
     @property
     def all_before_ms(self) -> float:

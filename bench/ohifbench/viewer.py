@@ -115,6 +115,22 @@ class Signin:
         context.set_extra_http_headers({"Authorization": f"Bearer {self.token}"})
 
 
+def warm_up(browser: Browser, site: str, signin: Signin, timeout_ms: float = 60_000) -> None:
+    """Load OHIF's study list once (untimed): the browser and the site's static files are warm afterwards.
+
+    Only the study list's query reaches the DICOMweb server, so the first open of the study still
+    finds the server's caches for it cold.
+    """
+    context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True)
+    try:
+        signin.inject(context)
+        page = context.new_page()
+        with page.expect_response(lambda response: "/dicom/studies?" in response.url, timeout=timeout_ms):
+            page.goto(f"{site}/browse/", wait_until="commit", timeout=timeout_ms)
+    finally:
+        context.close()
+
+
 def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, timeout_ms: float = 60_000) -> Open:
     """Open `site`/browse/viewer?StudyInstanceUIDs=... in a fresh context; return when the image shows."""
     context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True)
