@@ -22,6 +22,7 @@ class SiteFigures:
     cold: Open | None = None
     opens: list[Open] = field(default_factory=list)
     shares: list[ServerShare] = field(default_factory=list)
+    replayed: list[float] = field(default_factory=list)
     error: str = ""
 
 
@@ -53,13 +54,15 @@ METRICS: list[tuple[str, Metric, bool]] = [
     ("  OHIF's own studyToFirstImage, ms", lambda s: [o.ohif_study_to_image_ms for o in s.opens
                                                      if o.ohif_study_to_image_ms is not None], True),
     ("DICOMweb requests sent before the first image", lambda s: [o.requests_before_image for o in s.opens], False),
-    ("server time on the critical path, ms", lambda s: [x.critical_ms for x in s.shares], True),
+    ("server time on the critical path (wall), ms", lambda s: [x.critical_ms for x in s.shares], True),
+    ("  same requests' server times added up, ms", lambda s: [x.critical_sum_ms for x in s.shares], True),
     ("  of which bearer checks (verifier subrequests), ms", lambda s: [x.critical_verify_ms for x in s.shares], True),
     ("  requests on it", lambda s: [len(x.critical) for x in s.shares], False),
     ("  study searches (QIDO), ms", per_kind("study search"), True),
     ("  series search (QIDO), ms", per_kind("series search"), True),
     ("  series metadata, ms", per_kind("series metadata"), True),
     ("  first frame, ms", per_kind("frame"), True),
+    ("critical path replayed without the browser, ms", lambda s: s.replayed, True),
     ("server time of all DICOMweb requests before it, ms", lambda s: [x.all_before_ms for x in s.shares], True),
 ]
 

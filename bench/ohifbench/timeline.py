@@ -9,12 +9,14 @@ nginx writes one line per request, and one per bearer-check subrequest, to the b
 
 A request's server time is its upstream time plus its bearer check's. The critical path of the
 first image is the chain OHIF waits on: every study/series query and series metadata that ended
-before the image, then one frame (the first to end). The server's share is the sum of their server
-times: time spent in the verifier and the DICOMweb server, not in TLS, nginx or the browser.
+before the image, then one frame (the first to end). The server's share is the wall time during
+which one of them was in the verifier or the DICOMweb server (the union of their intervals), not
+in TLS, nginx or the browser; their plain sum is kept too.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,6 +35,14 @@ class LogLine:
     request_id: str
     path: str
     verify: float = 0.0  # its bearer check (the verifier subrequest)
+    verify_end: float = 0.0
+
+    def server_intervals(self) -> list[tuple[float, float]]:
+        """(start, end) epochs of the bearer check and of the server's answer."""
+        spans = [(self.end - self.upstream, self.end)]
+        if self.verify:
+            spans.append((self.verify_end - self.verify, self.verify_end))
+        return spans
 
     @property
     def server(self) -> float:
@@ -81,8 +91,9 @@ def read_log(path: Path) -> list[LogLine]:
     if not path.exists():
         return []
     parsed = [line for text in path.read_text().splitlines() if (line := parse_line(text))]
-    checks = {line.request_id: line.upstream for line in parsed if line.path == AUTH_PATH}
-    return [replace(line, verify=checks.get(line.request_id, 0.0)) for line in parsed if line.path != AUTH_PATH]
+    checks = {line.request_id: line for line in parsed if line.path == AUTH_PATH}
+    return [replace(line, verify=check.upstream, verify_end=check.end) if (check := checks.get(line.request_id))
+            else line for line in parsed if line.path != AUTH_PATH]
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,22 @@ class ServerShare:
 
     @property
     def critical_ms(self) -> float:
+        """Wall time during which a critical-path request was in the verifier or the server.
+
+        Concurrent requests (OHIF sends its study searches together) overlap: their union counts
+        once, so time a request spent queued behind its sibling is not counted twice.
+        """
+        spans = sorted(span for line in self.critical for span in line.server_intervals())
+        total, reach = 0.0, -math.inf
+        for start, end in spans:
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return 1000 * total
+
+    @property
+    def critical_sum_ms(self) -> float:
+        """The same requests' server times added up (overlaps counted each time)."""
         return 1000 * sum(line.server for line in self.critical)
 
     @property

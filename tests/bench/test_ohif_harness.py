@@ -13,6 +13,7 @@ import math
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from ohifbench.edge import APP_PASS, PROXY_SNIPPET, TemplateDrift, front_templates
 from ohifbench.fronts import AUDIENCE, SCOPES, FrontedOrthanc, start_slicerweb
+from ohifbench.replay import critical_requests, replay
 from ohifbench.report import SiteFigures, p90, render, verdict
 from ohifbench.study import bench_study
 from ohifbench.timeline import parse_line, read_log, server_share
@@ -57,9 +59,15 @@ def test_log_lines_carry_their_bearer_check_and_the_critical_path_is_queries_the
     share = server_share(lines, start_epoch=100.0, image_epoch=100.5)
     # study QIDO, metadata, and the frame that ended first (ee); not the static file, not the late frame.
     assert [line.request_id for line in share.critical] == ["aa", "cc", "ee"]
-    assert share.critical_ms == pytest.approx(2 + 8 + 1 + 20 + 4)
+    assert share.critical_sum_ms == pytest.approx(2 + 8 + 1 + 20 + 4)
     assert share.critical_verify_ms == pytest.approx(3)
-    assert share.all_before_ms == pytest.approx(share.critical_ms + 6)
+    assert share.all_before_ms == pytest.approx(share.critical_sum_ms + 6)
+    # Wall time: aa's check [99.998, 100.000], aa [100.002, 100.010], cc's check [100.029, 100.030],
+    # metadata [100.030, 100.050], ee [100.056, 100.060]: 2 + 8 + 1 + 20 + 4 ms, no overlap here ...
+    assert share.critical_ms == pytest.approx(35)
+    # ... and two requests served at the same time count once.
+    overlapping = server_share([*lines, replace(lines[0], request_id="a2")], 100.0, 100.5)
+    assert overlapping.critical_sum_ms == pytest.approx(45) and overlapping.critical_ms == pytest.approx(35)
     assert parse_line("not a line of ours") is None
 
 
@@ -94,6 +102,7 @@ def test_open_counts_dicomweb_requests_sent_before_the_image_and_failures() -> N
     opened = Open(first_image_ms=600, time_origin_ms=0, requests=requests)
     assert opened.study_start_ms == 400 and opened.requests_before_image == 3
     assert [r.status for r in opened.failures] == [403]
+    assert critical_requests(opened) == requests[1:4]
 
 
 def test_table_gives_the_ratio_of_medians_and_the_goal_verdict() -> None:
@@ -127,6 +136,7 @@ def test_one_open_of_a_tiny_study_through_nginx(tmp_path: Path, issuer: RunningI
         signin = Signin(issuer.mint(SCOPES, audience=AUDIENCE))
         opened = open_study(browser, front.stack.url, study.study_uid, signin)
         lines = read_log(front.timing_log)
+        replayed = replay(critical_requests(opened), signin.token, front.stack.certs.ca_cert, rounds=1)
     finally:
         front.stop()
     assert opened.first_image_ms > opened.study_start_ms > 0
@@ -139,3 +149,4 @@ def test_one_open_of_a_tiny_study_through_nginx(tmp_path: Path, issuer: RunningI
     paths = [line.path for line in share.critical]
     assert "/dicom/studies" in paths and any(p.endswith("/metadata") for p in paths)
     assert sum("/frames/" in p for p in paths) == 1 and share.critical_ms > 0
+    assert len(replayed) == 1 and replayed[0] > 0   # every replayed request answered 200 (else it raises)
