@@ -3,17 +3,19 @@
 Each open is a fresh browser context (empty HTTP cache, like a new reading session) that is already
 signed in: today the bearer token from the local issuer is injected as a header on every request
 (`Signin.inject`); once the issuer's login page and OHIF's oidc configuration exist, `Signin` is where
-the login form is driven once, before timing. A probe installed before any page script:
+the login form is driven once, before timing. Two ways to open the study:
 
-- polls the first viewport canvas (`canvas.cornerstone-canvas`) on every animation frame, scaled down
-  to 48x48, and stamps `firstImage` (ms since navigation start) when it first holds an image: a real
-  range of grey levels over part of it, the same rule as tests/test_ohif_browser.py. Resolution: one
-  frame (~16 ms), for both servers alike;
-- enlarges the Resource Timing buffer so every request of the load is kept (start, end, status).
+- `worklist` (default): OHIF's study list is loaded (untimed), the study's row is clicked, then its
+  "Basic Viewer" button; the clock starts at that click (the app has booted, as for a reader);
+- `link`: a deep link /browse/viewer?StudyInstanceUIDs=...; the clock starts at navigation, so
+  OHIF's boot (the same JavaScript for both servers) is inside the figure.
 
-The clock starts at navigation (`performance.timeOrigin`): OHIF boots from the viewer URL and
-opens the study. The page's own request list splits boot (before the first /dicom request) from
-the study's part. OHIF's own `studyToFirstImage` console timing is kept as a cross-check.
+A probe installed before any page script stamps the last click (capture phase), polls the first
+viewport canvas (`canvas.cornerstone-canvas`) on every animation frame, scaled down to 48x48, and
+stamps `firstImage` when it first holds an image: a real range of grey levels over part of it (the
+rule of tests/test_ohif_browser.py); resolution one frame (~16 ms), for both servers alike. It also
+enlarges the Resource Timing buffer so every request is kept (start, end, status). OHIF's own
+`studyToFirstImage` console timing is kept as a cross-check.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 900}
 OHIF_TIMING = re.compile(r"^studyToFirstImage: ([0-9.]+) ms")
+OPEN_BUTTON = "Basic Viewer"   # OHIF's longitudinal mode, whose route is /viewer
+WAYS = ("worklist", "link")
 
 PROBE = """(() => {
   performance.setResourceTimingBufferSize(10000);
-  const probe = window.__slicerwebBench = {firstImage: null};
+  const probe = window.__slicerwebBench = {firstImage: null, click: 0};
+  document.addEventListener('click', () => { probe.click = performance.now(); }, true);
   const small = document.createElement('canvas');
   small.width = small.height = 48;
   const ctx = small.getContext('2d', {willReadFrequently: true});
@@ -57,6 +63,7 @@ PROBE = """(() => {
 
 COLLECT = """() => ({
   firstImage: window.__slicerwebBench.firstImage,
+  click: window.__slicerwebBench.click,
   timeOrigin: performance.timeOrigin,
   path: location.pathname,
   requests: performance.getEntriesByType('resource').map(e => ({
@@ -76,19 +83,27 @@ class Request:
 
 @dataclass
 class Open:
-    """One timed open of a study."""
+    """One timed open of a study (times in ms since navigation start)."""
 
-    first_image_ms: float           # navigation start -> first image on screen
+    first_image_ms: float           # the first image on screen
     time_origin_ms: float           # epoch ms of navigation start (to align with the proxy's log)
     requests: list[Request] = field(default_factory=list)
     ohif_study_to_image_ms: float | None = None   # OHIF's own console timing, as a cross-check
+    opened_ms: float = 0.0          # the click that opened the study (0: a deep link, navigation start)
+
+    @property
+    def to_image_ms(self) -> float:
+        """From opening the study to its first image: the headline figure."""
+        return self.first_image_ms - self.opened_ms
 
     def dicomweb(self) -> list[Request]:
-        return [r for r in self.requests if "/dicom/" in r.url or "/dicom?" in r.url]
+        """DICOMweb requests made for this study (after it was opened)."""
+        return [r for r in self.requests
+                if ("/dicom/" in r.url or "/dicom?" in r.url) and r.start >= self.opened_ms]
 
     @property
     def study_start_ms(self) -> float:
-        """When OHIF sent its first DICOMweb request (the app has booted and opens the study)."""
+        """When OHIF sent its first DICOMweb request for the study."""
         return min((r.start for r in self.dicomweb()), default=self.first_image_ms)
 
     @property
@@ -131,8 +146,15 @@ def warm_up(browser: Browser, site: str, signin: Signin, timeout_ms: float = 60_
         context.close()
 
 
-def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, timeout_ms: float = 60_000) -> Open:
-    """Open `site`/browse/viewer?StudyInstanceUIDs=... in a fresh context; return when the image shows."""
+def _open_from_worklist(page: Page, site: str, row_text: str, timeout_ms: float) -> None:
+    page.goto(f"{site}/browse/", wait_until="commit", timeout=timeout_ms)
+    page.get_by_text(row_text, exact=True).first.click(timeout=timeout_ms)
+    page.get_by_role("button", name=OPEN_BUTTON, exact=True).first.click(timeout=timeout_ms)
+
+
+def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, *, way: str = "worklist",
+               row_text: str = "", timeout_ms: float = 60_000) -> Open:
+    """Open the study (`way`: worklist row `row_text` or deep link) in a fresh context; return at its first image."""
     context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True)
     try:
         signin.inject(context)
@@ -145,18 +167,22 @@ def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, time
                 ohif_timings.append(float(match.group(1)))
 
         page.on("console", console)
-        page.goto(f"{site}/browse/viewer?StudyInstanceUIDs={study_uid}", wait_until="commit", timeout=timeout_ms)
         try:
+            if way == "worklist":
+                _open_from_worklist(page, site, row_text, timeout_ms)
+            else:
+                page.goto(f"{site}/browse/viewer?StudyInstanceUIDs={study_uid}", wait_until="commit",
+                          timeout=timeout_ms)
             page.wait_for_function("window.__slicerwebBench && window.__slicerwebBench.firstImage !== null",
                                    timeout=timeout_ms, polling=100)
-        except Exception as exc:  # Playwright's TimeoutError; report where the viewer stood
-            raise ViewerError(f"no image within {timeout_ms / 1000:.0f} s at {page.url}") from exc
+        except PlaywrightError as exc:  # a timeout, mostly; report where the viewer stood
+            raise ViewerError(f"no image within {timeout_ms / 1000:.0f} s at {page.url}: {exc.message[:200]}") from exc
         page.wait_for_timeout(200)  # let responses that were in flight at the first image land in the timing buffer
         found = page.evaluate(COLLECT)
         if "notfound" in found["path"]:
             raise ViewerError(f"OHIF showed {found['path']}")
         requests = [Request(r["url"], r["start"], r["end"], int(r["status"])) for r in found["requests"]]
         return Open(float(found["firstImage"]), float(found["timeOrigin"]), requests,
-                    ohif_timings[0] if ohif_timings else None)
+                    ohif_timings[0] if ohif_timings else None, float(found["click"]) if way == "worklist" else 0.0)
     finally:
         context.close()
