@@ -63,7 +63,7 @@ METRICS: list[tuple[str, Metric, bool]] = [
     ("  series metadata, ms", per_kind("series metadata"), True),
     ("  first frame, ms", per_kind("frame"), True),
     ("critical path replayed without the browser, ms", lambda s: s.replayed, True),
-    ("server time of all DICOMweb requests before it, ms", lambda s: [x.all_before_ms for x in s.shares], True),
+    ("all DICOMweb ended before it, server times summed, ms", lambda s: [x.all_before_ms for x in s.shares], True),
 ]
 
 

@@ -13,8 +13,9 @@ the login form is driven once, before timing. Two ways to open the study:
 A probe installed before any page script stamps the last click (capture phase), polls the first
 viewport canvas (`canvas.cornerstone-canvas`) on every animation frame, scaled down to 48x48, and
 stamps `firstImage` when it first holds an image: a real range of grey levels over part of it (the
-rule of tests/test_ohif_browser.py); resolution one frame (~16 ms), for both servers alike. It also
-enlarges the Resource Timing buffer so every request is kept (start, end, status). OHIF's own
+rule of tests/test_ohif_browser.py); resolution one frame (~16 ms), for both servers alike. It
+records every XHR/fetch as it is sent (to count requests sent before the image, answered or not),
+and enlarges the Resource Timing buffer so every completed request is kept (start, end, status). OHIF's own
 `studyToFirstImage` console timing is kept as a cross-check.
 """
 
@@ -36,7 +37,20 @@ WAYS = ("worklist", "link")
 
 PROBE = """(() => {
   performance.setResourceTimingBufferSize(10000);
-  const probe = window.__slicerwebBench = {firstImage: null, click: 0};
+  const probe = window.__slicerwebBench = {firstImage: null, click: 0, sent: []};
+  // Requests as they are sent (Resource Timing lists a request only once it has completed).
+  const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    this.__benchUrl = String(url); return open.call(this, method, url, ...rest);
+  };
+  XMLHttpRequest.prototype.send = function (...args) {
+    probe.sent.push({url: this.__benchUrl, t: performance.now()}); return send.apply(this, args);
+  };
+  const fetchOriginal = window.fetch;
+  window.fetch = function (input, ...rest) {
+    probe.sent.push({url: String(input && input.url || input), t: performance.now()});
+    return fetchOriginal.call(this, input, ...rest);
+  };
   document.addEventListener('click', () => { probe.click = performance.now(); }, true);
   const small = document.createElement('canvas');
   small.width = small.height = 48;
@@ -64,6 +78,7 @@ PROBE = """(() => {
 COLLECT = """() => ({
   firstImage: window.__slicerwebBench.firstImage,
   click: window.__slicerwebBench.click,
+  sent: window.__slicerwebBench.sent,
   timeOrigin: performance.timeOrigin,
   path: location.pathname,
   requests: performance.getEntriesByType('resource').map(e => ({
@@ -90,6 +105,7 @@ class Open:
     requests: list[Request] = field(default_factory=list)
     ohif_study_to_image_ms: float | None = None   # OHIF's own console timing, as a cross-check
     opened_ms: float = 0.0          # the click that opened the study (0: a deep link, navigation start)
+    sent: list[tuple[str, float]] = field(default_factory=list)   # (url, ms) of every XHR/fetch as it was sent
 
     @property
     def to_image_ms(self) -> float:
@@ -108,7 +124,9 @@ class Open:
 
     @property
     def requests_before_image(self) -> int:
-        return sum(1 for r in self.dicomweb() if r.start < self.first_image_ms)
+        """DICOMweb requests sent between opening the study and its first image (answered or not)."""
+        return sum(1 for url, at in self.sent
+                   if ("/dicom/" in url or "/dicom?" in url) and self.opened_ms <= at < self.first_image_ms)
 
     @property
     def failures(self) -> list[Request]:
@@ -183,6 +201,7 @@ def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, *, w
             raise ViewerError(f"OHIF showed {found['path']}")
         requests = [Request(r["url"], r["start"], r["end"], int(r["status"])) for r in found["requests"]]
         return Open(float(found["firstImage"]), float(found["timeOrigin"]), requests,
-                    ohif_timings[0] if ohif_timings else None, float(found["click"]) if way == "worklist" else 0.0)
+                    ohif_timings[0] if ohif_timings else None, float(found["click"]) if way == "worklist" else 0.0,
+                    [(str(sent["url"]), float(sent["t"])) for sent in found["sent"]])
     finally:
         context.close()

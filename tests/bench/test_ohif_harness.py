@@ -100,13 +100,15 @@ def test_open_counts_dicomweb_requests_sent_before_the_image_and_failures() -> N
                 Request("https://h/dicom/studies/1/series/2/metadata", 430, 480, 200),
                 Request("https://h/dicom/studies/1/series/2/instances/3/frames/1", 490, 520, 403),
                 Request("https://h/dicom/studies/1/series/2/instances/4/frames/1", 900, 950, 200)]
-    opened = Open(first_image_ms=600, time_origin_ms=0, requests=requests)
-    assert opened.study_start_ms == 400 and opened.requests_before_image == 3
+    sent = [("https://h/dicom/studies?x=1", 400), ("https://h/browse/x.json", 405), (META, 430), ("/dicom/f1", 490),
+            ("/dicom/f2", 590), ("/dicom/f3", 650)]   # f2 still in flight at the image: counted as sent
+    opened = Open(first_image_ms=600, time_origin_ms=0, requests=requests, sent=sent)
+    assert opened.study_start_ms == 400 and opened.requests_before_image == 4
     assert [r.status for r in opened.failures] == [403]
     assert critical_requests(opened) == requests[1:4]
     # Opened from the study list at 420 ms: the list's own query (at 400) is not the study's.
-    clicked = Open(first_image_ms=600, time_origin_ms=0, requests=requests, opened_ms=420)
-    assert clicked.to_image_ms == 180 and clicked.study_start_ms == 430 and clicked.requests_before_image == 2
+    clicked = Open(first_image_ms=600, time_origin_ms=0, requests=requests, opened_ms=420, sent=sent)
+    assert clicked.to_image_ms == 180 and clicked.study_start_ms == 430 and clicked.requests_before_image == 3
 
 
 def test_table_gives_the_ratio_of_medians_and_the_goal_verdict() -> None:
