@@ -138,8 +138,13 @@ class ServerShare:
 
 
 def server_share(lines: list[LogLine], start_epoch: float, image_epoch: float, slack: float = 0.002) -> ServerShare:
-    """The DICOMweb requests that ended in [start, image] and the critical path among them."""
-    window = [line for line in lines if line.is_dicomweb and start_epoch <= line.end <= image_epoch + slack]
+    """The DICOMweb requests made in [start, image] and the critical path among them.
+
+    A request counts if it both started (end - nginx's request time) and ended in the window: the
+    previous open's requests, cut off when its browser context closed, may still be finishing.
+    """
+    window = [line for line in lines if line.is_dicomweb and start_epoch - slack <= line.end - line.total
+              and line.end <= image_epoch + slack]
     frames = sorted((line for line in window if line.is_frame), key=lambda line: line.end)
     critical = [line for line in window if not line.is_frame] + frames[:1]
     return ServerShare(critical, window)

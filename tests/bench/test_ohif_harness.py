@@ -44,6 +44,7 @@ LOG = f"""\
 100.070 0.009 "0.005, 0.001" 200 GET dd /dicom/studies/1.2/series/1.3/instances/1.4/frames/1
 100.060 0.009 "0.004" 200 GET ee /dicom/studies/1.2/series/1.3/instances/1.5/frames/1
 100.900 0.009 "0.004" 200 GET ff /dicom/studies/1.2/series/1.3/instances/1.6/frames/1
+100.100 0.300 "0.290" 499 GET gg /dicom/studies/1.2/series/1.3/instances/1.7/frames/1
 not a line of ours
 """
 
@@ -52,13 +53,14 @@ def test_log_lines_carry_their_bearer_check_and_the_critical_path_is_queries_the
     log = tmp_path / "bench-timing.log"
     log.write_text(LOG)
     lines = read_log(log)
-    assert [line.request_id for line in lines] == ["aa", "bb", "cc", "dd", "ee", "ff"]
+    assert [line.request_id for line in lines] == ["aa", "bb", "cc", "dd", "ee", "ff", "gg"]
     metadata = lines[2]
     assert metadata.path == META and metadata.upstream == pytest.approx(0.020)
     assert metadata.verify == pytest.approx(0.001) and metadata.server == pytest.approx(0.021)
     assert lines[3].upstream == pytest.approx(0.006)   # two upstream tries are summed
     share = server_share(lines, start_epoch=100.0, image_epoch=100.5)
-    # study QIDO, metadata, and the frame that ended first (ee); not the static file, not the late frame.
+    # study QIDO, metadata, and the frame that ended first (ee); not the static file, not the late frame,
+    # not gg, a frame of the previous open that was still finishing when this one began.
     assert [line.request_id for line in share.critical] == ["aa", "cc", "ee"]
     assert share.critical_sum_ms == pytest.approx(2 + 8 + 1 + 20 + 4)
     assert share.critical_verify_ms == pytest.approx(3)
