@@ -112,6 +112,10 @@ class Open:
         """From opening the study to its first image: the headline figure."""
         return self.first_image_ms - self.opened_ms
 
+    def window_epochs(self) -> tuple[float, float]:
+        """(opened, first image) as epoch seconds, to cut the proxy's log."""
+        return (self.time_origin_ms + self.opened_ms) / 1000, (self.time_origin_ms + self.first_image_ms) / 1000
+
     def dicomweb(self) -> list[Request]:
         """DICOMweb requests made for this study (after it was opened)."""
         return [r for r in self.requests

@@ -111,6 +111,7 @@ def test_open_counts_dicomweb_requests_sent_before_the_image_and_failures() -> N
     # Opened from the study list at 420 ms: the list's own query (at 400) is not the study's.
     clicked = Open(first_image_ms=600, time_origin_ms=0, requests=requests, opened_ms=420, sent=sent)
     assert clicked.to_image_ms == 180 and clicked.study_start_ms == 430 and clicked.requests_before_image == 3
+    assert Open(600, 1_000_000, opened_ms=420).window_epochs() == (1000.42, 1000.6)   # both from navigation start
 
 
 def test_table_gives_the_ratio_of_medians_and_the_goal_verdict() -> None:
@@ -152,8 +153,8 @@ def test_one_open_of_a_tiny_study_through_nginx(tmp_path: Path, issuer: RunningI
     assert opened.ohif_study_to_image_ms is not None
     dicomweb = [line for line in lines if line.is_dicomweb]
     assert dicomweb and all(line.status == 200 and line.verify > 0 for line in dicomweb)
-    start = (opened.time_origin_ms + opened.opened_ms) / 1000
-    share = server_share(lines, start, start + opened.first_image_ms / 1000)
+    share = server_share(lines, *opened.window_epochs())
+    assert all(line.end <= opened.window_epochs()[1] + 0.002 for line in share.before_image)
     paths = [line.path for line in share.critical]
     assert "/dicom/studies" in paths and any(p.endswith("/metadata") for p in paths)
     assert sum("/frames/" in p for p in paths) == 1 and share.critical_ms > 0
