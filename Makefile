@@ -51,9 +51,11 @@ ohif:
 
 # Benchmarks (each prints a table): DICOMweb vs Orthanc + DICOMweb plugin on the same generated data;
 # Slicer API volume transfer, slice renders/s and system/version req/s against in-run floors;
-# latency inside a stand-in Slicer whose main loop holds the GIL, per threading design.
-bench: system-deps venv
+# latency inside a stand-in Slicer whose main loop holds the GIL, per threading design;
+# OHIF's time to first image through nginx, SlicerWeb vs Orthanc.
+bench: system-deps venv ohif
 	$(BIN)/python bench/dicomweb
+	$(BIN)/python bench/ohif
 	$(BIN)/python bench/slicer_api
 	$(BIN)/python bench/slicer_mainloop
 	$(BIN)/python bench/proxy_latency

@@ -146,10 +146,12 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
                 tls_profile: str = "intermediate", upload_max_body: str = "4g",
                 app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
                 https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s",
-                csp_connect_extra: str = "") -> Stack:
+                csp_connect_extra: str = "", template_dir: Path | None = None) -> Stack:
     """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack.
 
     A missing proxy binary raises `prerequisites.MissingPrerequisite` before anything starts.
+    `template_dir` replaces `proxy/<proxy>` as the template source (bench/ohif fronts Orthanc with a
+    variant of the same nginx templates).
     """
     binary = proxy_binary(proxy)
     directory.mkdir(parents=True, exist_ok=True)
@@ -180,7 +182,7 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
                                  # As root, nginx would drop its workers to www-data, who cannot reach the
                                  # stack's private socket directory; as anyone else nginx cannot switch.
                                  nginx_user="root" if os.geteuid() == 0 else "")
-        config = render(proxy, settings, directory / proxy, run_dir)
+        config = render(proxy, settings, directory / proxy, run_dir, template_dir)
         log = run_dir / f"{proxy}.log"
         if proxy == "nginx":
             command = [binary, "-p", str(run_dir), "-c", str(config), "-e", str(run_dir / "nginx-error.log"),
