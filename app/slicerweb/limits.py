@@ -17,6 +17,13 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from .policy import Policy
 
+# Peak memory one request may add to the server beyond the volume it creates (documented in
+# policies/README.md, measured by tests/test_request_memory.py): body chunks in flight, one STOW
+# spool (dicomweb/multipart.SPOOL_BYTES), one batch of frames, decoder pieces, Python overhead.
+# A request that creates a volume (POST /slicer/volume, /slicer/mrml loads) adds the voxels, at most
+# `limits.max_volume_bytes`.
+REQUEST_WORKING_BYTES = 32 << 20
+
 F = TypeVar("F", bound=Callable[..., object])
 ATTRIBUTE = "slicerweb_body_limit"
 
