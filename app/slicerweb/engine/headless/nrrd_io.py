@@ -57,6 +57,8 @@ RAS_SPACES = ("right-anterior-superior", "ras")
 LPS_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 CHUNK = 1 << 20
 MAX_COORDINATE = 1e9  # mm (1,000 km): far beyond any scanner, far below float overflow
+MAX_HEADER_BYTES = 1 << 20  # a NRRD header with every optional field is a few KB
+MAX_HEADER_LINE = 64 << 10
 ASCII_BYTES_PER_VALUE = 32  # an ascii-encoded value longer than this is not a number
 
 
@@ -180,7 +182,8 @@ def geometry(header: dict[str, Any], spatial_axes: list[int], sizes: list[int] |
             raise Invalid("space origin must be a finite 3-vector, e.g. (0,0,0)")
         matrix[:3, 3] = origin
     extents = [sizes[axis] for axis in spatial_axes] if sizes is not None else [1] * len(spatial_axes)
-    span = np.abs(matrix[:3, :len(spatial_axes)]) @ np.asarray(extents, dtype=float) + np.abs(matrix[:3, 3])
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is exactly what this check refuses
+        span = np.abs(matrix[:3, :len(spatial_axes)]) @ np.asarray(extents, dtype=float) + np.abs(matrix[:3, 3])
     if not np.all(span <= MAX_COORDINATE):
         raise Invalid(f"space directions/space origin place the image beyond {MAX_COORDINATE:g} mm; "
                       "spacing and origin must be in millimetres, e.g. (0.5,0,0) (0,0.5,0) (0,0,1.2)")
@@ -221,9 +224,10 @@ def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None,
     path = Path(path)
     try:
         with open(path, "rb") as handle:
-            header = nrrd.read_header(handle)  # leaves the handle at the attached data, if any
+            lines = _header_lines(handle, path.name)  # leaves the handle at the attached data, if any
+            header = nrrd.read_header(lines)
             dtype = np.dtype(nrrd.reader._determine_datatype(header))
-            sizes = parse_sizes(header["sizes"])
+            sizes = parse_sizes(_raw_field(lines, "sizes"))
             if len(sizes) != int(header["dimension"]):
                 raise Invalid(f"{path.name}: sizes {sizes} do not match dimension {header['dimension']}")
             expected = expected_bytes(sizes, dtype.itemsize, limits)
@@ -245,6 +249,21 @@ def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None,
     if len(axes) not in (2, 3):
         raise Unsupported(f"{path.name}: {len(axes)} spatial axes; 2D and 3D images are supported")
     return NrrdImage(_move_components_last(array, header, axes), geometry(header, axes, sizes), len(axes), header)
+
+
+def _header_lines(handle: BinaryIO, name: str) -> list[str]:
+    """The header's lines, up to the blank line (or the end of a detached .nhdr header)."""
+    lines: list[str] = []
+    size = 0
+    while line := handle.readline(MAX_HEADER_LINE):
+        size += len(line)
+        if size > MAX_HEADER_BYTES:
+            raise Invalid(f"{name}: the NRRD header is longer than {MAX_HEADER_BYTES} bytes")
+        text = line.decode("ascii", errors="replace").rstrip("\r\n")
+        if not text:
+            break
+        lines.append(text)
+    return lines
 
 
 def _read_voxels(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> bytearray:
@@ -341,6 +360,7 @@ def upload_header(head: bytes, *, allow_compressed: bool, limits: VoxelLimits) -
     for required in ("type", "dimension", "sizes", "encoding"):
         if required not in header:
             raise Invalid(f"the NRRD header lacks the required field '{required}'")
+    sizes = parse_sizes(_raw_field(lines, "sizes"))
     if header.get("data file") or header.get("datafile"):
         raise Invalid("detached data ('data file') is not accepted in an upload; send the data attached")
     if int(header.get("line skip", 0) or 0) or int(header.get("byte skip", 0) or 0):
@@ -350,10 +370,9 @@ def upload_header(head: bytes, *, allow_compressed: bool, limits: VoxelLimits) -
         raise Unsupported(f"pixel type '{header['type']}' is not supported; use an integer type "
                           "(int8 ... uint64) or float/double")
     dimension = int(header["dimension"])
-    sizes = parse_sizes(header["sizes"])
     if dimension not in (2, 3):
         raise Unsupported(f"dimension {dimension} is not supported; upload a 2D or 3D scalar volume")
-    if len(sizes) != dimension or min(sizes) < 1:
+    if len(sizes) != dimension:
         raise Invalid(f"sizes {sizes} do not match dimension {dimension}")
     kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * dimension)]
     if any(k not in ("domain", "space", "time", "???", "none") for k in kinds):
@@ -379,6 +398,15 @@ def upload_header(head: bytes, *, allow_compressed: bool, limits: VoxelLimits) -
     expected = expected_bytes(sizes, dtype.itemsize, limits)
     ijk_to_ras = geometry(header, list(range(dimension)), sizes)
     return UploadHeader(dtype, sizes, dimension, ijk_to_ras, encoding, end + skip, expected)
+
+
+def _raw_field(lines: list[str], name: str) -> str:
+    """A field's text as written (pynrrd turns `sizes: 4.5 4 4` into 4 4 4 without a word)."""
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == name and not value.startswith("="):
+            return value.strip()
+    return ""
 
 
 def header_complete(head: bytes) -> bool:
