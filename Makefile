@@ -42,3 +42,4 @@ bench: system-deps venv
 	$(BIN)/python bench/dicomweb
 	$(BIN)/python bench/slicer_api
 	$(BIN)/python bench/proxy_latency
+	$(BIN)/python bench/stow_parse

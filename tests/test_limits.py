@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from slicerweb.dicomweb.multipart import SPOOL_BYTES
+from slicerweb.limits import REQUEST_WORKING_BYTES
+from tests.conftest import REPO, LiveServer, start_server
 
 POLICY = """
 [features]
@@ -81,3 +83,9 @@ def test_a_trickled_body_ends_with_408_json(server: LiveServer, path: str, conte
     assert "limits.body_timeout" in answer["message"]
     with server.client() as client:  # and the server keeps serving
         assert client.get("/slicer/system/version").status_code == 200
+
+
+def test_the_documented_memory_bound_is_the_constant_in_force() -> None:
+    readme = (REPO / "policies" / "README.md").read_text()
+    assert f"Peak memory per request ≤ {REQUEST_WORKING_BYTES >> 20} MiB" in readme
+    assert "`multipart.SPOOL_BYTES`" in readme and SPOOL_BYTES == 1 << 20 and "1 MiB in memory" in readme

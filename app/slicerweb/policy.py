@@ -125,7 +125,8 @@ SETTINGS: tuple[Setting, ...] = (
        "Body limit for STOW-RS and volume/file uploads.", minimum=0),
     _s("limits", "exec_max_body_bytes", int, 64 << 10, "Body limit for /slicer/exec.", minimum=0),
     _s("limits", "volume_upload_compressed", bool, False,
-       "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated only up to the announced size); "
+       "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated within limits.max_volume_bytes and "
+       "limits.max_compression_ratio); "
        "the WebServer module accepted raw only."),
     _s("limits", "max_volume_bytes", int, 4 << 30,
        "Largest volume (voxel bytes) read from an upload, a file or a URL: a header announcing more is "
