@@ -10,9 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slicerweb.engine.errors import Invalid, TooLarge, Unsupported
+from slicerweb.engine.errors import Forbidden, Invalid, TooLarge, Unsupported
+from slicerweb.engine.headless import files
+from slicerweb.engine.headless.files import FileAccess
 from slicerweb.engine.headless.nrrd_io import read_nrrd
+from slicerweb.engine.headless.segmentation_io import write_segmentation
+from slicerweb.engine.headless.store import SceneStore
 from slicerweb.engine.headless.voxel_decode import VoxelLimits, VoxelSink, expected_bytes, parse_sizes
+from slicerweb.engine.scene_api import Segment
 
 MB = 1 << 20
 # more than one inflate piece (1 MiB) of output, incompressible then highly compressible
@@ -124,3 +129,22 @@ def test_read_nrrd_refuses_before_allocating(tmp_path: Path) -> None:
                                         + b"\n" + bytes(64))
     with pytest.raises(Invalid, match="whole numbers"):
         read_nrrd(tmp_path / "odd.nrrd")
+
+
+def test_segmentation_files_get_the_same_limits_and_path_checks(tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    labelmap = np.zeros((4, 64, 64), dtype=np.uint8)
+    labelmap[1:3, 10:20, 10:20] = 1
+    write_segmentation(allowed / "s.seg.nrrd", labelmap, np.eye(4), (Segment("Segment_1", "tumor", (1.0, 0, 0), 1),),
+                       compress=True)
+    access = FileAccess((str(allowed),))
+    assert files.load(SceneStore(), allowed / "s.seg.nrrd", "SegmentationFile", {}, access)[0].name == "s"
+    with pytest.raises(TooLarge, match=r"limits\.max_volume_bytes"):
+        files.load(SceneStore(), allowed / "s.seg.nrrd", "SegmentationFile", {}, access, VoxelLimits(max_bytes=1024))
+    # a detached header inside the allowed directory may not read data from outside it
+    (tmp_path / "secret.raw").write_bytes(bytes(4 * 64 * 64))
+    (allowed / "d.seg.nhdr").write_text("NRRD0004\ntype: uint8\ndimension: 3\nsizes: 64 64 4\nencoding: raw\n"
+                                        "data file: ../secret.raw\n")
+    with pytest.raises(Forbidden):
+        files.load(SceneStore(), allowed / "d.seg.nhdr", "SegmentationFile", {}, access)

@@ -95,7 +95,7 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
     if filetype == "SegmentationFile":
         if not lower.endswith((".nrrd", ".nhdr")):
             raise Unsupported(f"no segmentation reader for '{path.name}' (.seg.nrrd files are supported)")
-        image, segments = read_segmentation(path)
+        image, segments = read_segmentation(path, access.check, limits)
         return [store.add(SegmentationNode, name, labelmap=frozen_array(image.array),
                           ijk_to_ras=frozen_array(image.ijk_to_ras), segments=segments, storage=storage)]
     if filetype == "MarkupsFile":
@@ -106,7 +106,7 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
                     for item in lists]
     if filetype == "TransformFile":
         if lower.endswith((".nrrd", ".nhdr")):
-            grid = read_grid(path)
+            grid = read_grid(path, access.check, limits)
             return [store.add(GridTransformNode, name, displacement=frozen_array(grid.array),
                               ijk_to_ras=frozen_array(grid.ijk_to_ras), storage=storage)]
         return [store.add(LinearTransformNode, name, matrix=frozen_array(read_tfm(path)), storage=storage)]
