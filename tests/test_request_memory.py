@@ -118,7 +118,7 @@ def test_a_bzip2_bomb_within_the_size_limit_stops_at_the_ratio_limit(server: Liv
         response, growth = measured(server, lambda: client.post("/slicer/volume?id=bomb",
                                                                 content=nrrd("1024 1024 64", "bzip2", bomb)))
         assert_json_error(response, 400, "limits.max_compression_ratio")
-        assert growth < MAX_VOLUME + REQUEST_WORKING_BYTES
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"  # the buffer's pages were never touched
         assert client.get("/slicer/mrml/names").json() == []  # nothing reached the scene
 
 

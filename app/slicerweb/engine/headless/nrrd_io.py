@@ -266,7 +266,7 @@ def _header_lines(handle: BinaryIO, name: str) -> list[str]:
     return lines
 
 
-def _read_voxels(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> bytearray:
+def _read_voxels(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> np.ndarray:
     """The data at `handle` (after line/byte skips) decoded into a buffer of exactly `expected` bytes."""
     encoding = str(header["encoding"]).lower()
     line_skip = int(header.get("line skip", header.get("lineskip", 0)) or 0)
@@ -294,14 +294,14 @@ def _read_voxels(handle: BinaryIO, header: dict[str, Any], expected: int, limits
     return sink.finish()
 
 
-def _read_ascii(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> bytearray:
+def _read_ascii(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> np.ndarray:
     dtype = np.dtype(nrrd.reader._determine_datatype(header))
     count = expected // dtype.itemsize
     text = handle.read(count * ASCII_BYTES_PER_VALUE + CHUNK)
     values = np.array(text.split(), dtype=dtype) if text.strip() else np.empty(0, dtype)
     if values.size != count:
         raise Invalid(f"ascii data holds {values.size} values, the header announces {count}")
-    return bytearray(values.tobytes())
+    return np.frombuffer(values.tobytes(), dtype=np.uint8)
 
 
 def _move_components_last(array: np.ndarray, header: dict[str, Any], axes: list[int]) -> np.ndarray:
@@ -329,7 +329,7 @@ class UploadHeader:
     data_offset: int
     expected: int
 
-    def array(self, voxels: bytearray | bytes) -> np.ndarray:
+    def array(self, voxels: np.ndarray) -> np.ndarray:
         """The voxels as `[k, j, i]` (2D images get k = 1), sharing `voxels`' memory."""
         array = np.frombuffer(voxels, dtype=self.dtype.newbyteorder("<")).reshape(tuple(reversed(self.sizes)))
         return array[np.newaxis, ...] if self.dimension == 2 else array

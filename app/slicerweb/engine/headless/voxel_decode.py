@@ -9,7 +9,7 @@ announced voxel bytes (<= the policy limit) plus one piece.
 
     sink = VoxelSink(expected_bytes(sizes, dtype, limits), "gzip", limits)
     for chunk in body: sink.write(chunk)
-    voxels = sink.finish()          # bytearray of exactly the announced size
+    voxels = sink.finish()          # uint8 array of exactly the announced size
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ class VoxelSink:
         self.expected = expected
         self.encoding = encoding
         self.limits = limits
-        self.buffer = bytearray(expected)
+        # np.empty leaves the pages untouched: memory grows as data arrives, not at the announced size
+        self.buffer = np.empty(expected, dtype=np.uint8)
         self._view = memoryview(self.buffer)
         self.filled = 0
         self.consumed = 0
@@ -146,8 +147,8 @@ class VoxelSink:
             raise Invalid(f"the compressed data expands more than {self.limits.max_ratio}:1 "
                           "(limits.max_compression_ratio); refused as a decompression bomb")
 
-    def finish(self) -> bytearray:
-        """The voxel bytes; Invalid when the data ended before the announced size."""
+    def finish(self) -> np.ndarray:
+        """The voxel bytes (uint8); Invalid when the data ended before the announced size."""
         if self.filled < self.expected:
             raise Invalid(f"truncated data: the header announces {self.expected} bytes of voxels, "
                           f"the data holds {self.filled}")
