@@ -59,3 +59,4 @@ bench: system-deps venv ohif
 	$(BIN)/python bench/slicer_api
 	$(BIN)/python bench/slicer_mainloop
 	$(BIN)/python bench/proxy_latency
+	$(BIN)/python bench/stow_parse

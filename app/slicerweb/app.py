@@ -25,6 +25,7 @@ from .auth.authenticator import Authenticator, authenticator_for
 from .auth.exec_gate import ExecGate
 from .auth.failures import FailureLimiter
 from .auth.guard import audit_privileged, make_guard
+from .body_pacing import pace_request_bodies
 from .cors import CORSMiddleware
 from .dicomweb import create_blueprint as dicomweb_blueprint
 from .engine.protocol import Engine
@@ -56,6 +57,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
                audit: AuditLog | None = None) -> Quart:
     """Build the Quart app for `policy` over `engine`."""
     app = Quart("slicerweb", static_folder=None)
+    pace_request_bodies(app)  # streamed uploads hold at most body_pacing.BUFFER_BYTES unread
     app.config.update(MAX_CONTENT_LENGTH=largest_limit(policy),  # each route lowers it (limits.py)
                       BODY_TIMEOUT=int(policy.limits.body_timeout), PROVIDE_AUTOMATIC_OPTIONS=True,
                       JSON_SORT_KEYS=False)

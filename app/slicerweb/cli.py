@@ -114,13 +114,15 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     # Imported here (and in the other commands) so `slicerweb dicom import` starts without Quart.
     from .app import create_app
     from .engine.headless import HeadlessEngine
+    from .engine.headless.voxel_decode import VoxelLimits
     from .server import hypercorn_config, listen, run
 
     _configure_logging(policy)
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo)
+    voxel_limits = VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio))
+    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo, voxel_limits=voxel_limits)
     app = create_app(policy, engine)
     try:
         listener = listen(policy, tls=bool(args.certfile))

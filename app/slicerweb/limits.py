@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from quart import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from .policy import Policy
+
+# Peak memory one request may add to the server beyond the volume it creates (documented in
+# policies/README.md, measured by tests/test_request_memory.py): body chunks in flight, one STOW
+# spool (dicomweb/multipart.SPOOL_BYTES), one batch of frames, decoder pieces, Python overhead.
+# A request that creates a volume (POST /slicer/volume, /slicer/mrml loads) adds the voxels, at most
+# `limits.max_volume_bytes`.
+REQUEST_WORKING_BYTES = 32 << 20
 
 F = TypeVar("F", bound=Callable[..., object])
 ATTRIBUTE = "slicerweb_body_limit"
@@ -78,3 +85,24 @@ async def drain_body(limit: int) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _chunk in request.body:
                 pass
+
+
+async def body_chunks() -> AsyncIterator[bytes]:
+    """This request's body as it arrives, within `limits.body_timeout` for the whole body (408 beyond).
+
+    Quart enforces the body timeout only when the body is awaited whole (`get_data`); streaming
+    readers (STOW, volume uploads) read through here so a body trickled in a byte at a time ends
+    with the same 408 JSON answer at the same limit.
+    """
+    chunks = request.body.__aiter__()
+    deadline = asyncio.get_running_loop().time() + float(request.body_timeout or 1e9)
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout(f"the request body did not arrive within {request.body_timeout} s "
+                                 "(limits.body_timeout)") from None
+        yield chunk

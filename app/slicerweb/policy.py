@@ -125,8 +125,17 @@ SETTINGS: tuple[Setting, ...] = (
        "Body limit for STOW-RS and volume/file uploads.", minimum=0),
     _s("limits", "exec_max_body_bytes", int, 64 << 10, "Body limit for /slicer/exec.", minimum=0),
     _s("limits", "volume_upload_compressed", bool, False,
-       "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated only up to the announced size); "
+       "Accept gzip/bzip2 NRRD bodies at POST /slicer/volume (inflated within limits.max_volume_bytes and "
+       "limits.max_compression_ratio); "
        "the WebServer module accepted raw only."),
+    _s("limits", "max_volume_bytes", int, 4 << 30,
+       "Largest volume (voxel bytes) read from an upload, a file or a URL: a header announcing more is "
+       "refused (413) before anything is allocated, and decompression never goes past it.", minimum=1),
+    _s("limits", "max_compression_ratio", int, 1100,
+       "Compressed NRRD data may expand at most this many times (decompression-bomb guard; gzip's best "
+       "case is about 1032:1, so honest gzip files always pass).", minimum=1),
+    _s("limits", "max_frames_per_request", int, 1000,
+       "Most frame numbers one WADO-RS frames request may list (each at most once).", minimum=1),
     _s("limits", "read_timeout", int, 60,
        "Seconds an idle connection may wait for data, and the most a request head may take to arrive "
        "(slow-header clients are closed). Keep it above the proxy's upstream keep-alive (30 s in proxy/).",

@@ -2,8 +2,10 @@
 
 Gated by the `dicomweb_write` feature (policy `features.dicomweb_write`, off by default; 403 JSON
 when off) and by the guard's `dicomweb_write` action; the body limit is
-`limits.upload_max_body_bytes` (`@upload`). The body is streamed into spooled parts, then the
-engine stores them atomically (fsynced file, rename, one index transaction).
+`limits.upload_max_body_bytes` (`@upload`) and it must arrive within `limits.body_timeout` (408
+JSON beyond). The body is streamed into spooled parts (memory up to `multipart.SPOOL_BYTES`, then an
+anonymous temporary file), then the engine stores them atomically (fsynced file, rename, one index
+transaction).
 
 Response (`Content-Type: application/dicom+json` exactly, which dicomweb-client requires):
 ReferencedSOPSequence (0008,1199) for stored instances, FailedSOPSequence (0008,1198) with a
@@ -27,7 +29,7 @@ from quart import Blueprint, Response, request
 
 from ..engine.dicom_api import StoreOutcome, StoreReport, StowPart
 from ..errors import BadRequest, Forbidden, UnsupportedMediaType
-from ..limits import upload
+from ..limits import body_chunks, upload
 from ..services import Services
 from . import multipart
 from .dicomjson import retrieve_url
@@ -83,7 +85,7 @@ def register(bp: Blueprint, services: Services) -> None:
         media_type, _params = multipart.parse_content_type(content_type)
         if media_type == "application/dicom":  # single-part convenience (as Google's API accepts)
             spooled = multipart.Part("application/dicom", multipart.spool())
-            async for chunk in request.body:
+            async for chunk in body_chunks():
                 spooled.data.write(chunk)
             spooled.data.seek(0)
             parts = [spooled]
@@ -91,7 +93,7 @@ def register(bp: Blueprint, services: Services) -> None:
             boundary, part_type = multipart.boundary_of(content_type)
             if part_type not in ("application/dicom", "*/*"):
                 raise UnsupportedMediaType(f"only application/dicom parts can be stored, not {part_type!r}")
-            parts = await multipart.read_parts(request.body, boundary)
+            parts = await multipart.read_parts(body_chunks(), boundary)
         try:
             if not parts:
                 raise BadRequest("the multipart body holds no parts")

@@ -4,7 +4,9 @@ Instances stream as `multipart/related; type="application/dicom"` straight from 
 (one file in memory at a time, large files in chunks), each part labelled with its transfer syntax.
 Metadata is the engine's stored DICOM JSON with the public root substituted into BulkDataURIs.
 Frames are served as stored when the client accepts that (`transfer-syntax=*`, `type="*/*"`, the
-matching image type), else as uncompressed Explicit VR Little Endian, else 406.
+matching image type), else as uncompressed Explicit VR Little Endian, else 406. A frame list holds
+each frame once and at most `limits.max_frames_per_request` of them, and the parts stream a batch
+of frames at a time, so one request never holds more than a batch (or one large frame).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import asyncio
 import json
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from quart import Blueprint, Response, request
 
 from ..engine import errors as engine_errors
-from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, StoredInstance
+from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, Frame, StoredInstance
 from ..errors import BadRequest, NotAcceptable
 from ..services import Services
 from . import multipart
@@ -69,10 +71,26 @@ def pick_frame_syntax(choices: list[FrameChoice], stored: str) -> tuple[str | No
                         "transfer-syntax=*")
 
 
-def parse_frames(text: str) -> list[int]:
-    if not FRAME_LIST.match(text) or any(int(n) < 1 for n in text.split(",")):
-        raise BadRequest(f"frame list {text!r} must be comma-separated frame numbers >= 1", parameter="frames")
-    return [int(n) for n in text.split(",")]
+def parse_frames(text: str, limit: int) -> list[int]:
+    """'3,1,2' -> [3, 1, 2]: at most `limit` frame numbers >= 1, each listed once (400 otherwise).
+
+    Bounding the list bounds the answer by the instance's own pixel data, whatever the URL repeats.
+    """
+    if not FRAME_LIST.match(text):
+        raise BadRequest(f"frame list {text[:80]!r} must be comma-separated frame numbers >= 1", parameter="frames")
+    count = text.count(",") + 1
+    if count > limit:
+        raise BadRequest(f"{count} frames asked in one request; at most {limit} "
+                         f"(limits.max_frames_per_request = {limit})", parameter="frames")
+    numbers = [int(n) for n in text.split(",")]
+    if min(numbers) < 1:
+        raise BadRequest(f"frame list {text[:80]!r} must be comma-separated frame numbers >= 1", parameter="frames")
+    seen: set[int] = set()
+    for number in numbers:
+        if number in seen:
+            raise BadRequest(f"frame {number} is listed more than once", parameter="frames")
+        seen.add(number)
+    return numbers
 
 
 async def file_chunks(path: str, size: int) -> AsyncIterator[bytes]:
@@ -95,6 +113,22 @@ async def file_chunks(path: str, size: int) -> AsyncIterator[bytes]:
 def _read_all(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
+
+
+async def frame_parts(read: Callable[[list[int]], Awaitable[list[Frame]]], numbers: list[int], first: Frame,
+                      boundary: str, part_type: str) -> AsyncIterator[bytes]:
+    """The multipart body of `numbers`, read and sent about BATCH_BYTES of frames at a time (memory:
+    one batch, or one frame when a frame is larger)."""
+    yield multipart.part_head(boundary, part_type, content_length=str(len(first.data))) + first.data + b"\r\n"
+    batch = max(1, BATCH_BYTES // max(1, len(first.data)))
+    rest = numbers[1:]
+    for start in range(0, len(rest), batch):
+        pieces: list[bytes] = []
+        for frame in await read(rest[start:start + batch]):
+            pieces += (multipart.part_head(boundary, part_type, content_length=str(len(frame.data))), frame.data,
+                       b"\r\n")
+        yield b"".join(pieces)
+    yield multipart.closing(boundary)
 
 
 class RootedDocuments:
@@ -210,20 +244,26 @@ def register(bp: Blueprint, services: Services) -> None:
 
     @bp.get("/studies/<study>/series/<series>/instances/<sop>/frames/<frames>")
     async def retrieve_instance_frames(study: str, series: str, sop: str, frames: str) -> Response:
-        numbers = parse_frames(frames)
+        numbers = parse_frames(frames, int(services.policy.limits.max_frames_per_request))
         instance = await dicom.retrieve_instance(study, series, sop)
         choices = frame_choices(request.headers.get("Accept"), single=len(numbers) == 1)
         syntax, media, label, as_multipart = pick_frame_syntax(choices, instance.transfer_syntax)
-        try:
-            found = await dicom.retrieve_instance_frames(study, series, sop, numbers, syntax)
-        except engine_errors.Unsupported as exc:
-            raise NotAcceptable(str(exc)) from exc
+        async def read_frames(wanted: list[int]) -> list[Frame]:
+            try:
+                return await dicom.retrieve_instance_frames(study, series, sop, wanted, syntax)
+            except engine_errors.Unsupported as exc:
+                raise NotAcceptable(str(exc)) from exc
+
+        # The first frame and the highest number first: a number out of range is a 404 before any part.
+        first = await read_frames(sorted({numbers[0], max(numbers)}, key=numbers.index))
         part_type = f"{media}; transfer-syntax={label}"
         if not as_multipart:
-            return Response(found[0].data, content_type=part_type)
+            return Response(first[0].data, content_type=part_type)
         boundary = multipart.new_boundary()
-        return Response(multipart.encode(boundary, [(part_type, f.data) for f in found]),
-                        content_type=multipart.content_type(boundary, media, label))
+        response = Response(frame_parts(read_frames, numbers, first[0], boundary, part_type),
+                            content_type=multipart.content_type(boundary, media, label))
+        response.timeout = None  # many large frames may take longer than Quart's default response timeout
+        return response
 
     @bp.get("/studies/<study>/series/<series>/instances/<sop>/bulkdata/<tag>")
     async def retrieve_bulkdata(study: str, series: str, sop: str, tag: str) -> Response:

@@ -7,23 +7,62 @@ Voxels go out in their own type (the original cast everything but short and doub
 
 `POST /volume?id=` accepts what the docs promise (uncompressed 3D little-endian short in LPS) and
 every other integer and float type, 2D images, RAS space and CRLF headers; everything else is
-refused with 400/415 before the scene is touched (`nrrd_io.parse_upload`). The reply is valid JSON.
+refused with 400/413/415 before the scene is touched (`nrrd_io.upload_header`, checked before any voxel
+buffer is allocated; the body streams into that one buffer). The reply is valid JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from quart import Blueprint, Response, jsonify, request
+import numpy as np
+from quart import Blueprint, Response, jsonify
 
 from ..auth.actions import requires
-from ..engine.headless.nrrd_io import parse_upload
+from ..engine.headless.nrrd_io import UploadHeader, header_complete, upload_header
+from ..engine.headless.voxel_decode import VoxelLimits, VoxelSink
 from ..engine.scene_api import VolumeUpload
 from ..errors import BadRequest
-from ..limits import upload
+from ..limits import body_chunks, upload
 from ..services import Services
 from .nrrd_response import nrrd_response
 from .params import arg, text
+
+MAX_HEADER_BYTES = 64 << 10  # a NRRD header is a few hundred bytes; more is not a volume
+
+
+async def read_upload(allow_compressed: bool, limits: VoxelLimits) -> tuple[np.ndarray, np.ndarray, int]:
+    """Stream this request's NRRD body into one voxel buffer sized from the checked header.
+
+    Nothing is allocated for voxels before the header passed `upload_header` (limits included), and
+    the body is never held whole: peak memory is the voxels plus one chunk (half of what buffering
+    the body and then copying it took).
+    """
+    head = bytearray()
+    header: UploadHeader | None = None
+    sink: VoxelSink | None = None
+    async for chunk in body_chunks():
+        if sink is None:
+            head += chunk
+            if not header_complete(head):
+                if len(head) > MAX_HEADER_BYTES or (len(head) >= 7 and not head.startswith(b"NRRD000")):
+                    upload_header(bytes(head[:MAX_HEADER_BYTES]), allow_compressed=allow_compressed, limits=limits)
+                    raise BadRequest(f"the NRRD header is longer than {MAX_HEADER_BYTES} bytes")
+                continue
+            header = upload_header(bytes(head), allow_compressed=allow_compressed, limits=limits)
+            sink = VoxelSink(header.expected, header.encoding, limits)
+            chunk = bytes(head[header.data_offset:])
+            head.clear()
+        if sink.encoding == "raw":
+            sink.write(chunk)  # a memcpy into the buffer: cheaper than a thread hop
+        else:
+            await asyncio.to_thread(sink.write, chunk)
+    if sink is None or header is None:
+        if not head:
+            raise BadRequest("no data: POST a NRRD file as the request body")
+        upload_header(bytes(head), allow_compressed=allow_compressed, limits=limits)  # names the problem
+        raise BadRequest("the NRRD header is not terminated by a blank line")
+    return header.array(sink.finish()), header.ijk_to_ras, header.dimension
 
 
 def register(bp: Blueprint, services: Services) -> None:
@@ -45,11 +84,9 @@ def register(bp: Blueprint, services: Services) -> None:
     @bp.route("/volume", methods=["POST", "PUT"])
     @upload
     async def volume_post() -> Response:
-        body = await request.get_data(cache=False)
-        if not body:
-            raise BadRequest("no data: POST a NRRD file as the request body")
-        array, ijk_to_ras, dimension = await asyncio.to_thread(
-            parse_upload, body, allow_compressed=bool(policy.limits.volume_upload_compressed))
+        array, ijk_to_ras, dimension = await read_upload(
+            bool(policy.limits.volume_upload_compressed),
+            VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio)))
         node = await scene.put_volume(arg("id"), VolumeUpload(array, ijk_to_ras, dimension))
         return jsonify({"success": True, "status": "success", "id": node.id, "name": node.name})
 

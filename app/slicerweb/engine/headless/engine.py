@@ -8,6 +8,7 @@ from ..feature_state import SqliteFeatureStore
 from .dicomdb import HeadlessDicom
 from .scene import HeadlessScene
 from .system import HeadlessSystem
+from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 
 class HeadlessEngine:
@@ -15,14 +16,14 @@ class HeadlessEngine:
 
     name = "headless"
 
-    def __init__(self, data_dir: Path, *, demo: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, demo: bool = False, voxel_limits: VoxelLimits = DEFAULT_LIMITS) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.demo = demo
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
         self.dicom = HeadlessDicom(self.data_dir / "dicom")
-        self.scene = HeadlessScene(self.data_dir, dicom=self.dicom)
+        self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
 
     async def start(self) -> None:
         """Load demo content when asked (`--demo`): a small generated CT and MR study, the MRHead phantom."""

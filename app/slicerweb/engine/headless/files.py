@@ -32,6 +32,7 @@ from .nrrd_io import read_nrrd, write_nrrd
 from .segmentation_io import read_segmentation, write_segmentation
 from .store import SceneStore
 from .transforms_io import read_grid, read_tfm, write_grid, write_tfm
+from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 FILE_TYPES = ("VolumeFile", "SegmentationFile", "MarkupsFile", "TransformFile")
 TRUE = ("true", "1", "yes", "on")
@@ -66,7 +67,7 @@ def base_name(path: Path) -> str:
 
 
 def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str],
-         access: FileAccess) -> list[Node]:
+         access: FileAccess, limits: VoxelLimits = DEFAULT_LIMITS) -> list[Node]:
     """Read `path` as `filetype` and add the node(s) to the scene."""
     path = access.check(Path(path))
     if not path.is_file():
@@ -78,7 +79,7 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
         if lower.endswith((".nii", ".nii.gz")):
             voxels, ijk_to_ras, dimension = read_nifti(path)
         elif lower.endswith((".nrrd", ".nhdr")):
-            image = read_nrrd(path, access.check)
+            image = read_nrrd(path, access.check, limits)
             voxels, ijk_to_ras, dimension = image.array, image.ijk_to_ras, image.dimension
         else:
             raise Unsupported(f"no volume reader for '{path.name}' (NRRD .nrrd/.nhdr and NIfTI .nii/.nii.gz)")
@@ -94,7 +95,7 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
     if filetype == "SegmentationFile":
         if not lower.endswith((".nrrd", ".nhdr")):
             raise Unsupported(f"no segmentation reader for '{path.name}' (.seg.nrrd files are supported)")
-        image, segments = read_segmentation(path)
+        image, segments = read_segmentation(path, access.check, limits)
         return [store.add(SegmentationNode, name, labelmap=frozen_array(image.array),
                           ijk_to_ras=frozen_array(image.ijk_to_ras), segments=segments, storage=storage)]
     if filetype == "MarkupsFile":
@@ -105,7 +106,7 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
                     for item in lists]
     if filetype == "TransformFile":
         if lower.endswith((".nrrd", ".nhdr")):
-            grid = read_grid(path)
+            grid = read_grid(path, access.check, limits)
             return [store.add(GridTransformNode, name, displacement=frozen_array(grid.array),
                               ijk_to_ras=frozen_array(grid.ijk_to_ras), storage=storage)]
         return [store.add(LinearTransformNode, name, matrix=frozen_array(read_tfm(path)), storage=storage)]
@@ -113,13 +114,13 @@ def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str
                       f"supported: {', '.join(FILE_TYPES)}")
 
 
-def reread(store: SceneStore, node: Node, access: FileAccess) -> Node | None:
+def reread(store: SceneStore, node: Node, access: FileAccess, limits: VoxelLimits = DEFAULT_LIMITS) -> Node | None:
     """Re-read a node from its storage file, keeping its id and name; None if it has no file."""
     if node.storage is None:
         return None
     path = access.check(Path(node.storage.path))
     scratch = SceneStore()
-    loaded = load(scratch, path, node.storage.filetype, dict(node.storage.properties), access)
+    loaded = load(scratch, path, node.storage.filetype, dict(node.storage.properties), access, limits)
     fresh = loaded[0]
     changes = {f: getattr(fresh, f) for f in fresh.__dataclass_fields__ if f not in ("id", "name", "storage")}
     return store.replace(node, **changes)

@@ -21,20 +21,19 @@ data before anything reaches the scene (Invalid -> 400, Unsupported -> 415).
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import os
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import nrrd
 import numpy as np
 
 from ..errors import Invalid, Unsupported
+from .voxel_decode import COMPRESSED, DEFAULT_LIMITS, VoxelLimits, VoxelSink, expected_bytes, parse_sizes
 
 # numpy dtype -> canonical NRRD type name
 NRRD_TYPES: dict[str, str] = {
@@ -57,6 +56,10 @@ LPS_SPACES = ("left-posterior-superior", "lps")
 RAS_SPACES = ("right-anterior-superior", "ras")
 LPS_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 CHUNK = 1 << 20
+MAX_COORDINATE = 1e9  # mm (1,000 km): far beyond any scanner, far below float overflow
+MAX_HEADER_BYTES = 1 << 20  # a NRRD header with every optional field is a few KB
+MAX_HEADER_LINE = 64 << 10
+ASCII_BYTES_PER_VALUE = 32  # an ascii-encoded value longer than this is not a number
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,8 +155,12 @@ def write_nrrd(path: Path, array: np.ndarray, ijk_to_ras: np.ndarray, dimension:
         raise
 
 
-def geometry(header: dict[str, Any], spatial_axes: list[int]) -> np.ndarray:
-    """IJK-to-RAS from `space directions`/`space origin` (or `spacings`) of the spatial axes."""
+def geometry(header: dict[str, Any], spatial_axes: list[int], sizes: list[int] | None = None) -> np.ndarray:
+    """IJK-to-RAS from `space directions`/`space origin` (or `spacings`) of the spatial axes.
+
+    Every coordinate the image spans must stay within MAX_COORDINATE mm (given `sizes`), so later
+    slicing and rendering arithmetic cannot overflow (`space directions: (1e308,0,0) ...` is Invalid).
+    """
     matrix = np.eye(4)
     directions = header.get("space directions")
     if directions is not None:
@@ -174,6 +181,12 @@ def geometry(header: dict[str, Any], spatial_axes: list[int]) -> np.ndarray:
         if origin.shape != (3,) or not np.all(np.isfinite(origin)):
             raise Invalid("space origin must be a finite 3-vector, e.g. (0,0,0)")
         matrix[:3, 3] = origin
+    extents = [sizes[axis] for axis in spatial_axes] if sizes is not None else [1] * len(spatial_axes)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is exactly what this check refuses
+        span = np.abs(matrix[:3, :len(spatial_axes)]) @ np.asarray(extents, dtype=float) + np.abs(matrix[:3, 3])
+    if not np.all(span <= MAX_COORDINATE):
+        raise Invalid(f"space directions/space origin place the image beyond {MAX_COORDINATE:g} mm; "
+                      "spacing and origin must be in millimetres, e.g. (0.5,0,0) (0,0.5,0) (0,0,1.2)")
     if len(spatial_axes) == 2:  # a 2D image in 3D space: the slice normal, unit spacing
         normal = np.cross(matrix[:3, 0], matrix[:3, 1])
         length = np.linalg.norm(normal)
@@ -201,26 +214,94 @@ def spatial_axes_of(header: dict[str, Any]) -> list[int]:
     return list(range(min(dimension, 3)))
 
 
-def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None) -> NrrdImage:
-    """Read a .nrrd or .nhdr file (raw, ascii, gzip, bzip2); `check_path` vets a detached data file."""
+def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None,
+              limits: VoxelLimits = DEFAULT_LIMITS) -> NrrdImage:
+    """Read a .nrrd or .nhdr file (raw, ascii, gzip, bzip2); `check_path` vets a detached data file.
+
+    The header is checked against `limits` before the voxel buffer is allocated, and compressed data
+    is inflated into that one buffer (voxel_decode), never past the announced size or ratio.
+    """
     path = Path(path)
     try:
-        header = nrrd.read_header(str(path))
-        data_file = header.get("data file") or header.get("datafile")
-        if data_file and check_path is not None:
-            target = Path(data_file) if os.path.isabs(data_file) else path.parent / data_file
-            check_path(target)
         with open(path, "rb") as handle:
-            nrrd.read_header(handle)  # leaves the handle at the attached data, if any
-            array = nrrd.read_data(header, handle, str(path), index_order="C")
+            lines = _header_lines(handle, path.name)  # leaves the handle at the attached data, if any
+            header = nrrd.read_header(lines)
+            dtype = np.dtype(nrrd.reader._determine_datatype(header))
+            sizes = parse_sizes(_raw_field(lines, "sizes"))
+            if len(sizes) != int(header["dimension"]):
+                raise Invalid(f"{path.name}: sizes {sizes} do not match dimension {header['dimension']}")
+            expected = expected_bytes(sizes, dtype.itemsize, limits)
+            data_file = header.get("data file") or header.get("datafile")
+            if data_file:
+                target = Path(data_file) if os.path.isabs(data_file) else path.parent / data_file
+                if check_path is not None:
+                    check_path(target)
+                with open(target, "rb") as data:
+                    voxels = _read_voxels(data, header, expected, limits)
+            else:
+                voxels = _read_voxels(handle, header, expected, limits)
     except nrrd.NRRDError as exc:
         raise Invalid(f"{path.name}: not a readable NRRD file: {exc}") from None
-    except (OSError, EOFError, ValueError, zlib.error) as exc:
+    except (OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
         raise Invalid(f"{path.name}: cannot read NRRD data: {exc}") from None
+    array = np.frombuffer(voxels, dtype=dtype).reshape(tuple(reversed(sizes)))
     axes = spatial_axes_of(header)
     if len(axes) not in (2, 3):
         raise Unsupported(f"{path.name}: {len(axes)} spatial axes; 2D and 3D images are supported")
-    return NrrdImage(_move_components_last(array, header, axes), geometry(header, axes), len(axes), header)
+    return NrrdImage(_move_components_last(array, header, axes), geometry(header, axes, sizes), len(axes), header)
+
+
+def _header_lines(handle: BinaryIO, name: str) -> list[str]:
+    """The header's lines, up to the blank line (or the end of a detached .nhdr header)."""
+    lines: list[str] = []
+    size = 0
+    while line := handle.readline(MAX_HEADER_LINE):
+        size += len(line)
+        if size > MAX_HEADER_BYTES:
+            raise Invalid(f"{name}: the NRRD header is longer than {MAX_HEADER_BYTES} bytes")
+        text = line.decode("ascii", errors="replace").rstrip("\r\n")
+        if not text:
+            break
+        lines.append(text)
+    return lines
+
+
+def _read_voxels(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> np.ndarray:
+    """The data at `handle` (after line/byte skips) decoded into a buffer of exactly `expected` bytes."""
+    encoding = str(header["encoding"]).lower()
+    line_skip = int(header.get("line skip", header.get("lineskip", 0)) or 0)
+    byte_skip = int(header.get("byte skip", header.get("byteskip", 0)) or 0)
+    if line_skip < 0 or byte_skip < -1:
+        raise Invalid(f"line skip {line_skip} / byte skip {byte_skip} out of range")
+    for _ in range(line_skip):
+        handle.readline(1 << 16)
+    if encoding in ("ascii", "text", "txt"):
+        return _read_ascii(handle, header, expected, limits)
+    if byte_skip == -1:  # the data are the last `expected` bytes (raw), or of the decompressed stream
+        if encoding == "raw":
+            handle.seek(-expected, os.SEEK_END)
+        else:
+            raise Unsupported("'byte skip: -1' with compressed data is not supported")
+    elif byte_skip and encoding == "raw":
+        handle.seek(byte_skip, os.SEEK_CUR)
+    elif byte_skip:
+        raise Unsupported("'byte skip' with compressed data is not supported")
+    sink = VoxelSink(expected, encoding, limits)
+    while chunk := handle.read(CHUNK):
+        sink.write(chunk)
+        if encoding == "raw" and sink.filled == expected:
+            break  # trailing bytes after raw data are ignored, as ITK does
+    return sink.finish()
+
+
+def _read_ascii(handle: BinaryIO, header: dict[str, Any], expected: int, limits: VoxelLimits) -> np.ndarray:
+    dtype = np.dtype(nrrd.reader._determine_datatype(header))
+    count = expected // dtype.itemsize
+    text = handle.read(count * ASCII_BYTES_PER_VALUE + CHUNK)
+    values = np.array(text.split(), dtype=dtype) if text.strip() else np.empty(0, dtype)
+    if values.size != count:
+        raise Invalid(f"ascii data holds {values.size} values, the header announces {count}")
+    return np.frombuffer(values.tobytes(), dtype=np.uint8)
 
 
 def _move_components_last(array: np.ndarray, header: dict[str, Any], axes: list[int]) -> np.ndarray:
@@ -236,21 +317,50 @@ def _move_components_last(array: np.ndarray, header: dict[str, Any], axes: list[
     return array
 
 
-def parse_upload(body: bytes, *, allow_compressed: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """Strictly parse a `POST /volume` NRRD body into (array [k, j, i], ijk_to_ras, dimension)."""
-    if not body.startswith(b"NRRD000"):
+@dataclass(frozen=True)
+class UploadHeader:
+    """A checked `POST /volume` header: what the data must hold, and where it starts in the body."""
+
+    dtype: np.dtype[Any]
+    sizes: list[int]
+    dimension: int
+    ijk_to_ras: np.ndarray
+    encoding: str
+    data_offset: int
+    expected: int
+
+    def array(self, voxels: np.ndarray) -> np.ndarray:
+        """The voxels as `[k, j, i]` (2D images get k = 1), sharing `voxels`' memory."""
+        array = np.frombuffer(voxels, dtype=self.dtype.newbyteorder("<")).reshape(tuple(reversed(self.sizes)))
+        return array[np.newaxis, ...] if self.dimension == 2 else array
+
+
+def parse_upload(body: bytes, *, allow_compressed: bool, limits: VoxelLimits = DEFAULT_LIMITS
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Strictly parse a whole `POST /volume` NRRD body into (array [k, j, i], ijk_to_ras, dimension)."""
+    header = upload_header(body, allow_compressed=allow_compressed, limits=limits)
+    sink = VoxelSink(header.expected, header.encoding, limits)
+    sink.write(memoryview(body)[header.data_offset:])
+    return header.array(sink.finish()), header.ijk_to_ras, header.dimension
+
+
+def upload_header(head: bytes, *, allow_compressed: bool, limits: VoxelLimits) -> UploadHeader:
+    """Check the header at the start of `head` (Invalid -> 400, Unsupported -> 415, TooLarge -> 413)
+    before a single voxel byte is allocated; `head` needs to reach just past the blank line."""
+    if not head.startswith(b"NRRD000"):
         raise Unsupported("the body is not a NRRD file (it must start with the magic line NRRD0004)")
-    end, skip = _header_end(body)
+    end, skip = _header_end(head)
     try:
-        lines = body[:end].decode("ascii").splitlines()
+        lines = head[:end].decode("ascii").splitlines()
         header = nrrd.read_header(lines)
     except UnicodeDecodeError:
         raise Invalid("the NRRD header is not ASCII text") from None
-    except (nrrd.NRRDError, ValueError, IndexError) as exc:
+    except (nrrd.NRRDError, ValueError, IndexError, OverflowError) as exc:
         raise Invalid(f"malformed NRRD header: {exc}") from None
     for required in ("type", "dimension", "sizes", "encoding"):
         if required not in header:
             raise Invalid(f"the NRRD header lacks the required field '{required}'")
+    sizes = parse_sizes(_raw_field(lines, "sizes"))
     if header.get("data file") or header.get("datafile"):
         raise Invalid("detached data ('data file') is not accepted in an upload; send the data attached")
     if int(header.get("line skip", 0) or 0) or int(header.get("byte skip", 0) or 0):
@@ -260,10 +370,9 @@ def parse_upload(body: bytes, *, allow_compressed: bool) -> tuple[np.ndarray, np
         raise Unsupported(f"pixel type '{header['type']}' is not supported; use an integer type "
                           "(int8 ... uint64) or float/double")
     dimension = int(header["dimension"])
-    sizes = [int(s) for s in header["sizes"]]
     if dimension not in (2, 3):
         raise Unsupported(f"dimension {dimension} is not supported; upload a 2D or 3D scalar volume")
-    if len(sizes) != dimension or min(sizes) < 1:
+    if len(sizes) != dimension:
         raise Invalid(f"sizes {sizes} do not match dimension {dimension}")
     kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * dimension)]
     if any(k not in ("domain", "space", "time", "???", "none") for k in kinds):
@@ -281,13 +390,28 @@ def parse_upload(body: bytes, *, allow_compressed: bool) -> tuple[np.ndarray, np
     space = str(header.get("space", "")).lower()
     if space and space not in LPS_SPACES + RAS_SPACES + ("left-anterior-superior", "las"):
         raise Unsupported(f"space '{header['space']}' is not supported; use left-posterior-superior")
-    ijk_to_ras = geometry(header, list(range(dimension)))
-    payload = _decode(memoryview(body)[end + skip:], str(header["encoding"]).lower(), allow_compressed,
-                      int(np.prod(sizes)) * dtype.itemsize)
-    array = np.frombuffer(payload, dtype=dtype.newbyteorder("<")).reshape(tuple(reversed(sizes)))
-    if dimension == 2:
-        array = array[np.newaxis, ...]
-    return array, ijk_to_ras, dimension
+    encoding = str(header["encoding"]).lower()
+    if encoding in COMPRESSED and not allow_compressed:
+        raise Unsupported(f"compressed uploads (encoding: {encoding}) are not allowed here; send 'encoding: raw'")
+    if encoding not in ("raw", *COMPRESSED):
+        raise Unsupported(f"encoding '{encoding}' is not supported in uploads; send 'encoding: raw'")
+    expected = expected_bytes(sizes, dtype.itemsize, limits)
+    ijk_to_ras = geometry(header, list(range(dimension)), sizes)
+    return UploadHeader(dtype, sizes, dimension, ijk_to_ras, encoding, end + skip, expected)
+
+
+def _raw_field(lines: list[str], name: str) -> str:
+    """A field's text as written (pynrrd turns `sizes: 4.5 4 4` into 4 4 4 without a word)."""
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == name and not value.startswith("="):
+            return value.strip()
+    return ""
+
+
+def header_complete(head: bytes) -> bool:
+    """True once `head` holds the blank line that ends a NRRD header."""
+    return b"\n\n" in head or b"\r\n\r\n" in head
 
 
 def _header_end(body: bytes) -> tuple[int, int]:
@@ -297,34 +421,3 @@ def _header_end(body: bytes) -> tuple[int, int]:
     if not found:
         raise Invalid("the NRRD header is not terminated by a blank line")
     return min(found)
-
-
-def _decode(data: bytes | memoryview, encoding: str, allow_compressed: bool, expected: int) -> bytes | memoryview:
-    if encoding == "raw":
-        payload = data
-    elif encoding in ("gzip", "gz", "bzip2", "bz2"):
-        if not allow_compressed:
-            raise Unsupported(f"compressed uploads (encoding: {encoding}) are not allowed here; "
-                              "send 'encoding: raw'")
-        payload = _decompress(data, encoding, expected)
-    else:
-        raise Unsupported(f"encoding '{encoding}' is not supported in uploads; send 'encoding: raw'")
-    if len(payload) < expected:
-        raise Invalid(f"truncated data: the header announces {expected} bytes of voxels, the body has "
-                      f"{len(payload)}")
-    if len(payload) > expected:
-        raise Invalid(f"the header does not match the data: it announces {expected} bytes of voxels, "
-                      f"the body has {len(payload)}")
-    return payload
-
-
-def _decompress(data: bytes | memoryview, encoding: str, expected: int) -> bytes:
-    """Decompress at most `expected + 1` bytes (a decompression bomb stops there)."""
-    try:
-        if encoding in ("bzip2", "bz2"):
-            unpacker = bz2.BZ2Decompressor()
-            return unpacker.decompress(data, max_length=expected + 1)
-        inflater = zlib.decompressobj(47)  # gzip or zlib header
-        return inflater.decompress(data, expected + 1)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise Invalid(f"the compressed data is corrupt: {exc}") from None

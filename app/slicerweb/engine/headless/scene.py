@@ -54,6 +54,7 @@ from .properties import node_properties
 from .render import HeadlessRendering, HeadlessViews
 from .store import SceneStore
 from .tracking import TRACKER_NAME, set_tracker
+from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 T = TypeVar("T")
 VOLUME_CLASSES = ("vtkMRMLVolumeNode",)
@@ -62,12 +63,14 @@ VOLUME_CLASSES = ("vtkMRMLVolumeNode",)
 class HeadlessScene(HeadlessRendering):
     """In-process scene (see module docstring); rendering comes from `HeadlessRendering`."""
 
-    def __init__(self, data_dir: Path | None = None, *, dicom: Any = None) -> None:
+    def __init__(self, data_dir: Path | None = None, *, dicom: Any = None,
+                 voxel_limits: VoxelLimits = DEFAULT_LIMITS) -> None:
         self.store = SceneStore()
         self.views = HeadlessViews()
         self.dicom = dicom
         self.downloads = Path(data_dir or tempfile.gettempdir()) / "downloads"
         self.max_download_bytes = 4 << 30
+        self.voxel_limits = voxel_limits  # every NRRD read from a file or URL stays within these
         self._io = ThreadPoolExecutor(4, thread_name_prefix="slicerweb-scene")
         self._exec = ThreadPoolExecutor(4, thread_name_prefix="slicerweb-exec")
 
@@ -90,7 +93,8 @@ class HeadlessScene(HeadlessRendering):
 
     async def load_file(self, path: str, filetype: str, properties: dict[str, str],
                         roots: tuple[str, ...] | None = None) -> list[str]:
-        nodes = await self._run(files.load, self.store, Path(path), filetype, properties, FileAccess(roots))
+        nodes = await self._run(files.load, self.store, Path(path), filetype, properties, FileAccess(roots),
+                                self.voxel_limits)
         return [n.id for n in nodes]
 
     async def load_url(self, url: str, filetype: str, properties: dict[str, str],
@@ -128,7 +132,7 @@ class HeadlessScene(HeadlessRendering):
             raise NotFound("No nodes matched the filter criteria")
         reloaded = []
         for node in nodes:
-            if await self._run(files.reread, self.store, node, FileAccess(roots)) is not None:
+            if await self._run(files.reread, self.store, node, FileAccess(roots), self.voxel_limits) is not None:
                 reloaded.append(node.id)
         return reloaded
 

@@ -13,6 +13,7 @@ A plain labelmap file loaded as `SegmentationFile` gets one segment per label va
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,15 @@ import numpy as np
 from ..errors import Invalid
 from ..scene_api import Segment
 from .nrrd_io import NrrdImage, read_nrrd, write_nrrd
+from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 PALETTE = ((0.5, 0.68, 0.5), (0.94, 0.84, 0.57), (0.69, 0.48, 0.4), (0.43, 0.72, 0.82), (0.87, 0.51, 0.39))
 
 
-def read_segmentation(path: Path) -> tuple[NrrdImage, tuple[Segment, ...]]:
+def read_segmentation(path: Path, check_path: Callable[[Path], None] | None = None,
+                      limits: VoxelLimits = DEFAULT_LIMITS) -> tuple[NrrdImage, tuple[Segment, ...]]:
     """The labelmap `[k, j, i]` and its segments (layers merged; later layers do not overwrite)."""
-    image = read_nrrd(path)
+    image = read_nrrd(path, check_path, limits)
     header = image.header
     array = image.array
     layers = array.shape[-1] if array.ndim == 4 else 1

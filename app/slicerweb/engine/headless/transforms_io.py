@@ -8,12 +8,14 @@ A displacement field is a 4D NRRD (`kinds: vector domain domain domain`, LPS vec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import Invalid, Unsupported
 from .nrrd_io import NrrdImage, read_nrrd, write_nrrd
+from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 ITK_LINEAR = ("AffineTransform", "MatrixOffsetTransformBase", "Euler3DTransform", "VersorRigid3DTransform",
@@ -67,9 +69,10 @@ def write_tfm(path: Path, to_parent: np.ndarray) -> None:
     Path(path).write_text(text, encoding="ascii")
 
 
-def read_grid(path: Path) -> NrrdImage:
+def read_grid(path: Path, check_path: Callable[[Path], None] | None = None,
+              limits: VoxelLimits = DEFAULT_LIMITS) -> NrrdImage:
     """A displacement field NRRD as `[k, j, i, 3]` RAS vectors on its grid geometry."""
-    image = read_nrrd(path)
+    image = read_nrrd(path, check_path, limits)
     if image.array.ndim != 4 or image.array.shape[-1] != 3 or image.dimension != 3:
         raise Unsupported(f"{Path(path).name}: not a 3D displacement field (need 3-vectors on a 3D grid)")
     ras = image.array.astype(np.float64) * np.array([-1.0, -1.0, 1.0])

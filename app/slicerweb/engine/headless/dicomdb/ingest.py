@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import io
 import json
 import re
 import struct
@@ -23,13 +22,14 @@ from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from ...dicom_api import BASE_URL_PLACEHOLDER, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from ...dicom_api import BASE_URL_PLACEHOLDER
 from ...errors import Invalid
 from . import fastread, jsonmodel, nesting
 from .jsonmodel import to_json_model
+from .part10 import as_part10
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
@@ -124,7 +124,7 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
     """
     fp.seek(128)
     if fp.read(4) != b"DICM":
-        normalized = _as_part10(fp)
+        normalized = as_part10(fp)
         parsed = parse_instance(normalized)
         return dataclasses.replace(parsed, normalized=normalized)
     fp.seek(0)
@@ -226,25 +226,6 @@ def _parsed(document: dict[str, Any], transfer_syntax: str, meta_sop_class: str,
         transfer_syntax=transfer_syntax, patient=patient, study=study, series=series, instance=instance,
         json=json.dumps(dict(sorted(document.items())), ensure_ascii=False, separators=(",", ":")),
         digest=digest, size=size, pixel_offset=pixel_offset, pixel_length=pixel_length)
-
-
-def _as_part10(fp: BinaryIO) -> BinaryIO:
-    """Re-encode a preamble-less dataset as a Part-10 file (Invalid if it does not read as DICOM)."""
-    fp.seek(0)
-    try:
-        ds = dcmread(fp, force=True)
-        ds.file_meta = ds.get("file_meta") or FileMetaDataset()
-        if "TransferSyntaxUID" not in ds.file_meta:
-            implicit = ds.original_encoding[0] if ds.original_encoding[0] is not None else True
-            ds.file_meta.TransferSyntaxUID = IMPLICIT_VR_LITTLE_ENDIAN if implicit else EXPLICIT_VR_LITTLE_ENDIAN
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        out = io.BytesIO()
-        ds.save_as(out, enforce_file_format=True)
-    except Exception as exc:  # anything pydicom raises on garbage means: not a DICOM object
-        raise Invalid(f"not a readable DICOM object: {type(exc).__name__}: {exc}") from exc
-    out.seek(0)
-    return out
 
 
 def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, str, int | None]:
