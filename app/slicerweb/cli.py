@@ -167,9 +167,11 @@ def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
         report = import_directory(dicom, directory, processes=processes)
     finally:
         dicom.close()
+    for path, reason in report.refusals:
+        print(f"slicerweb: refused {path}: {reason}", file=sys.stderr)
     print(f"imported {report.imported}, already present {report.already_present}, "
-          f"skipped (not DICOM) {report.skipped}, failed {report.failed}")
-    return 1 if report.failed else 0
+          f"skipped (not DICOM) {report.skipped}, refused (damaged) {report.refused}, failed {report.failed}")
+    return 1 if report.failed or report.refused else 0
 
 
 async def _feature(policy: Policy, args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ from typing import BinaryIO, Generic, TypeVar
 from ....demo.dicom_studies import generate_study
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
-    FAILURE_CANNOT_UNDERSTAND,
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
@@ -34,7 +33,7 @@ from ...dicom_api import (
 from ...errors import NotFound
 from . import pixels
 from .index import DicomIndex, InstanceRow
-from .ingest import ParsedInstance, parse_or_error
+from .ingest import ParsedInstance, Refusal, parse_or_error
 from .storage import Storage
 
 CACHE_ENTRIES = 64
@@ -209,10 +208,10 @@ class HeadlessDicom:
         return await asyncio.to_thread(self.store_files, [p.data for p in parts], study_uid)
 
     def store_files(self, sources: list[BinaryIO], study_uid: str | None = None,
-                    parsed_sources: list[ParsedInstance | str] | None = None) -> StoreReport:
+                    parsed_sources: list[ParsedInstance | Refusal] | None = None) -> StoreReport:
         """Parse, write (fsynced temp), journal, rename and index `sources`; report each one.
 
-        `parsed_sources` (one ParsedInstance or error text per source) skips parsing here; the
+        `parsed_sources` (one ParsedInstance or Refusal per source) skips parsing here; the
         import uses it to parse in worker processes.
         """
         outcomes: list[StoreOutcome | None] = [None] * len(sources)
@@ -222,8 +221,9 @@ class HeadlessDicom:
         try:
             for position, source in enumerate(sources):
                 parsed = parsed_sources[position] if parsed_sources is not None else parse_or_error(source)
-                if isinstance(parsed, str):
-                    outcomes[position] = StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, parsed)
+                if isinstance(parsed, Refusal):
+                    outcomes[position] = StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid,
+                                                      parsed.series_uid, parsed.failure_reason, parsed.message)
                     continue
                 if study_uid is not None and parsed.study_uid != study_uid:
                     outcomes[position] = _outcome(parsed, FAILURE_STUDY_MISMATCH,
