@@ -109,8 +109,9 @@ class DicomIndex:
     def claim(self, items: list[tuple[ParsedInstance, str]], owner: str) -> dict[str, str]:
         """Journal the paths of new instances in `pending`; return {sop_uid: reason} for those refused.
 
-        Refused: already indexed (reason "same" when the bytes are identical, else "different"), or
-        being stored by another writer right now ("pending").
+        Refused: already indexed (reason "same" when the bytes are identical, else "different"),
+        UIDs that contradict the archive ("conflict:<why>", see `uid_conflict`), or being stored by
+        another writer right now ("pending").
         """
         refused: dict[str, str] = {}
         # Not synced: a power cut before the insert's (synced) commit can at worst leave an orphan
@@ -120,6 +121,10 @@ class DicomIndex:
                 row = conn.execute("SELECT digest FROM instance WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
                 if row is not None:
                     refused[parsed.sop_uid] = "same" if row[0] == parsed.digest else "different"
+                    continue
+                conflict = uid_conflict(conn, parsed)  # re-checked here: another process may have filed it
+                if conflict is not None:
+                    refused[parsed.sop_uid] = f"conflict:{conflict}"
                     continue
                 if conn.execute("SELECT 1 FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone():
                     refused[parsed.sop_uid] = "pending"
@@ -216,6 +221,10 @@ class DicomIndex:
             params).fetchall()
         return [InstanceRow(*row) for row in rows]
 
+    def conflict_of(self, parsed: ParsedInstance) -> str | None:
+        """Why `parsed`'s study/series UIDs contradict the index (None if they do not); unlocked read."""
+        return uid_conflict(self.reader(), parsed)
+
     def digest_of(self, sop_uid: str) -> str | None:
         row = self.reader().execute("SELECT digest FROM instance WHERE sop_uid = ?", (sop_uid,)).fetchone()
         return None if row is None else str(row[0])
@@ -245,6 +254,26 @@ class DicomIndex:
 
     def all_paths(self) -> set[str]:
         return {r[0] for r in self.reader().execute("SELECT path FROM instance")}
+
+
+def uid_conflict(conn: sqlite3.Connection, parsed: ParsedInstance) -> str | None:
+    """Why filing `parsed` would break the hierarchy, in plain words; None if it would not.
+
+    A series belongs to one study (as in Orthanc and dcm4chee: the index never files a series
+    under two studies), and a UID names a study or a series, never both."""
+    if parsed.study_uid == parsed.series_uid:
+        return f"StudyInstanceUID and SeriesInstanceUID are the same ({parsed.study_uid})"
+    row = conn.execute("SELECT s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk WHERE r.series_uid = ?",
+                       (parsed.series_uid,)).fetchone()
+    if row is not None and row[0] != parsed.study_uid:
+        return f"SeriesInstanceUID {parsed.series_uid} already belongs to study {row[0]}"
+    row = conn.execute("SELECT s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk WHERE r.series_uid = ?",
+                       (parsed.study_uid,)).fetchone()
+    if row is not None:
+        return f"StudyInstanceUID {parsed.study_uid} is a series in this archive (of study {row[0]})"
+    if conn.execute("SELECT 1 FROM study WHERE study_uid = ?", (parsed.series_uid,)).fetchone() is not None:
+        return f"SeriesInstanceUID {parsed.series_uid} is a study in this archive"
+    return None
 
 
 def _migrations(conn: sqlite3.Connection) -> list[str]:

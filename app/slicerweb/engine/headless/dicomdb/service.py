@@ -18,6 +18,7 @@ from typing import BinaryIO, Generic, TypeVar
 from ....demo.dicom_studies import generate_study
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
+    FAILURE_DATASET_MISMATCH,
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
@@ -32,6 +33,7 @@ from ...dicom_api import (
 )
 from ...errors import NotFound
 from . import pixels
+from .hierarchy import RequestHierarchy
 from .index import DicomIndex, InstanceRow
 from .ingest import ParsedInstance, Refusal, parse_or_error
 from .storage import Storage
@@ -218,6 +220,7 @@ class HeadlessDicom:
         accepted: list[tuple[int, ParsedInstance, Path]] = []
         syncing: list[Future[None]] = []
         seen: set[str] = set()
+        hierarchy = RequestHierarchy()
         try:
             for position, source in enumerate(sources):
                 parsed = parsed_sources[position] if parsed_sources is not None else parse_or_error(source)
@@ -237,6 +240,11 @@ class HeadlessDicom:
                 if stored_digest is not None:  # cheap early answer; claim() re-checks under the lock
                     outcomes[position] = _duplicate(parsed, stored_digest)
                     continue
+                conflict = hierarchy.conflict(parsed) or self.index.conflict_of(parsed)  # claim() re-checks
+                if conflict is not None:
+                    outcomes[position] = _outcome(parsed, FAILURE_DATASET_MISMATCH, conflict)
+                    continue
+                hierarchy.add(parsed)
                 temp = self.storage.write_temp(parsed.normalized or source)
                 accepted.append((position, parsed, temp))
                 syncing.append(self.storage.sync_later(temp))
@@ -263,7 +271,10 @@ class HeadlessDicom:
             try:
                 for (position, parsed, temp), item in zip(accepted, items, strict=True):
                     reason = refused.get(parsed.sop_uid)
-                    if reason == "pending":
+                    if reason is not None and reason.startswith("conflict:"):
+                        outcomes[position] = _outcome(parsed, FAILURE_DATASET_MISMATCH,
+                                                      reason.removeprefix("conflict:"))
+                    elif reason == "pending":
                         outcomes[position] = _outcome(parsed, FAILURE_PROCESSING,
                                                       "this SOP instance is being stored by another request")
                     elif reason is not None:
