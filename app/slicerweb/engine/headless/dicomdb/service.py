@@ -31,12 +31,13 @@ from ...dicom_api import (
     StoreReport,
     StowPart,
 )
-from ...errors import NotFound
-from . import pixels
+from ...errors import IndexDamaged, InsufficientStorage, NotFound
+from . import health, pixels
+from .geometry import DEFAULT_MAX_PIXEL_BYTES
 from .hierarchy import RequestHierarchy
 from .index import DicomIndex, InstanceRow
 from .ingest import ParsedInstance, Refusal, parse_or_error
-from .storage import Storage
+from .storage import DISK_FULL, Storage
 
 CACHE_ENTRIES = 64
 ROW_ENTRIES = 20_000
@@ -71,13 +72,27 @@ class LRU(Generic[K, V]):
 class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+        """Open (or create) the database; IndexDamaged if its index fails the start-up checks
+        (`health`), Unavailable while `slicerweb dicom reindex` holds it."""
         self.root = Path(root)
-        self.storage = Storage(self.root)
-        self.index = DicomIndex(self.root / "index.sqlite")
+        self.max_pixel_bytes = max_pixel_bytes
+        self.storage = Storage(self.root)  # first: it takes the database lock a reindex would hold
         self.cache: LRU[tuple[str, str | None, int], bytes] = LRU(CACHE_ENTRIES)
         self.rows: LRU[str, InstanceRow] = LRU(ROW_ENTRIES)
-        self.recover()
+        try:
+            health.check_file(self.root)
+            self.index = DicomIndex(self.root / health.INDEX_FILE)
+        except BaseException:
+            self.storage.close()
+            raise
+        try:
+            self.recover()
+            counts = self.index.stored_counts(lambda: len(health.object_files(self.storage.objects)))
+            health.check_counts(self.index.path, *counts)
+        except BaseException:
+            self.close()
+            raise
 
     def recover(self) -> None:
         """Undo the interrupted stores of dead processes: temp files, and renamed files whose index
@@ -216,6 +231,18 @@ class HeadlessDicom:
         `parsed_sources` (one ParsedInstance or Refusal per source) skips parsing here; the
         import uses it to parse in worker processes.
         """
+        if self.index.damaged is not None:  # never write into an index known to be damaged
+            raise IndexDamaged(self.index.path, self.index.damaged)
+        try:
+            return self._store_files(sources, study_uid, parsed_sources)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            raise InsufficientStorage(f"insufficient storage: {DISK_FULL[exc.errno]} while storing DICOM "
+                                      "objects; nothing was stored") from exc
+
+    def _store_files(self, sources: list[BinaryIO], study_uid: str | None,
+                     parsed_sources: list[ParsedInstance | Refusal] | None) -> StoreReport:
         outcomes: list[StoreOutcome | None] = [None] * len(sources)
         accepted: list[tuple[int, ParsedInstance, Path]] = []
         syncing: list[Future[None]] = []
@@ -223,7 +250,8 @@ class HeadlessDicom:
         hierarchy = RequestHierarchy()
         try:
             for position, source in enumerate(sources):
-                parsed = parsed_sources[position] if parsed_sources is not None else parse_or_error(source)
+                parsed = parsed_sources[position] if parsed_sources is not None else \
+                    parse_or_error(source, self.max_pixel_bytes)
                 if isinstance(parsed, Refusal):
                     outcomes[position] = StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid,
                                                       parsed.series_uid, parsed.failure_reason, parsed.message)
