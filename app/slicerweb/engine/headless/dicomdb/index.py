@@ -175,9 +175,13 @@ class DicomIndex:
                 if conflict is not None:
                     refused[parsed.sop_uid] = f"conflict:{conflict}"
                     continue
-                if conn.execute("SELECT 1 FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone():
+                row = conn.execute("SELECT owner FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
+                if row is not None and row[0] != owner:
                     refused[parsed.sop_uid] = "pending"
                     continue
+                if row is not None:  # ours, left by a store whose release failed (disk full): stale, since
+                    # this process claims, places and indexes under one lock
+                    conn.execute("DELETE FROM pending WHERE sop_uid = ? AND owner = ?", (parsed.sop_uid, owner))
                 conn.execute("INSERT INTO pending (path, sop_uid, owner) VALUES (?, ?, ?)",
                              (relpath, parsed.sop_uid, owner))
         return refused
