@@ -83,7 +83,7 @@ class HeadlessDicom:
         self.writer = Writer(self.storage, self.index, max_pixel_bytes)
         try:
             self.recover()
-            counts = self.index.stored_counts(lambda: len(health.object_files(self.storage.objects)))
+            counts = self.index.stored_counts(lambda: health.count_objects(self.storage.objects))
             health.check_counts(self.index.path, *counts)
         except BaseException:
             self.close()
