@@ -15,8 +15,9 @@ import pytest
 from pydicom import dcmread
 
 from slicerweb.demo.dicom_studies import generate_study, write_studies
-from slicerweb.engine.dicom_api import Match, SearchQuery, StowPart
+from slicerweb.engine.dicom_api import FAILURE_DATASET_MISMATCH, Match, SearchQuery, StowPart
 from slicerweb.engine.slicer.dicom import SlicerDicom
+from tests.engine.headless.dicomdb.test_geometry import sample, short_pixel_data
 
 from .test_mainthread import main_loop  # noqa: F401  # the stand-in Qt main loop fixture
 
@@ -122,3 +123,12 @@ async def test_store_goes_through_insert_on_the_main_thread(service) -> None:
     assert new[0].SOPInstanceUID in database.files
     again = await dicom.store_instances(parts[:1])
     assert again.outcomes[0].already_stored
+
+
+async def test_store_refuses_damaged_pixel_data_with_its_reason(service) -> None:
+    dicom, database = service
+    report = await dicom.store_instances([StowPart("application/dicom", io.BytesIO(short_pixel_data(False)))])
+    (outcome,) = report.outcomes
+    assert outcome.failure_reason == FAILURE_DATASET_MISMATCH
+    assert outcome.sop_instance_uid == sample().SOPInstanceUID and "shorter" in outcome.detail
+    assert sample().SOPInstanceUID not in database.files

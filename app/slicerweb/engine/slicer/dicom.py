@@ -20,7 +20,6 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from ..dicom_api import (
-    FAILURE_CANNOT_UNDERSTAND,
     FAILURE_DUPLICATE,
     FAILURE_STUDY_MISMATCH,
     Frame,
@@ -32,11 +31,11 @@ from ..dicom_api import (
     StoreReport,
     StowPart,
 )
-from ..errors import Invalid, NotFound
+from ..errors import NotFound
 from ..headless.dicomdb import pixels
 from ..headless.dicomdb.attributes import ATTRIBUTES
 from ..headless.dicomdb.index import InstanceRow
-from ..headless.dicomdb.ingest import ParsedInstance, parse_instance
+from ..headless.dicomdb.ingest import ParsedInstance, Refusal, parse_instance, parse_or_error
 from .dicom_match import Row, search_rows
 from .mainthread import MainThreadDispatcher
 
@@ -211,10 +210,10 @@ class SlicerDicom:
         """Validate each part, then `dicomDatabase.insert(file, storeFile=True)` it on the main thread."""
         outcomes = []
         for part in parts:
-            try:
-                parsed = await asyncio.to_thread(parse_instance, part.data)
-            except Invalid as exc:
-                outcomes.append(StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, str(exc)))
+            parsed = await asyncio.to_thread(parse_or_error, part.data)
+            if isinstance(parsed, Refusal):  # not DICOM, or damaged (pixel data contradicting the header)
+                outcomes.append(StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid,
+                                             parsed.failure_reason, parsed.message))
                 continue
             ids = (parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid)
             if study_uid is not None and parsed.study_uid != study_uid:

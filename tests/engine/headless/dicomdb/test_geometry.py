@@ -9,16 +9,19 @@ from __future__ import annotations
 import copy
 import io
 import struct
+import subprocess
+import sys
 
 import pytest
 from pydicom import Dataset
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
-from slicerweb.demo.dicom_studies import generate_study
+from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import FAILURE_CANNOT_UNDERSTAND, FAILURE_DATASET_MISMATCH
 from slicerweb.engine.errors import Invalid
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
 from slicerweb.engine.headless.dicomdb.ingest import parse_instance
+from tests.conftest import subprocess_env
 
 
 def encode(ds: Dataset, implicit: bool = False) -> bytes:
@@ -117,12 +120,6 @@ def test_intact_objects_still_store(tmp_path, implicit: bool) -> None:
 
 
 def test_cli_import_skips_damaged_objects_and_counts_them_with_the_reason(tmp_path) -> None:
-    import subprocess
-    import sys
-
-    from slicerweb.demo.dicom_studies import write_studies
-    from tests.conftest import subprocess_env
-
     source = tmp_path / "incoming"
     written = write_studies(source, 1, series_count=1, instances_per_series=2)
     (source / "cut.dcm").write_bytes(cut_in_half())
