@@ -6,11 +6,23 @@ nothing is stored or indexed."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+
+import httpx
 
 from slicerweb.demo.dicom_studies import generate_study
+from tests.conftest import start_server
 
-from ..engine.headless.dicomdb.test_geometry import cut_in_half
+from ..engine.headless.dicomdb.test_geometry import absurd, cut_in_half, rle, sample
 from .conftest import STOW_TYPE, part10, stow_body
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
 
 
 def stored_files(app) -> list[str]:
@@ -83,3 +95,31 @@ async def test_a_uid_is_used_at_one_level_only(dicom_app) -> None:
     assert [f["00081197"]["Value"] for f in failed] == [[0xA900], [0xA900]]
     warning = " ".join(response.headers.getlist("Warning"))  # one header or several
     assert "is a series" in warning and "is a study" in warning
+
+
+def test_absurd_geometry_is_refused_without_memory_growth(tmp_path: Path) -> None:
+    """65535 x 65535 x (2^31-1) frames declares 2^63 bytes: refused from arithmetic alone, and the
+    server's peak RSS does not move (a frame request would otherwise read gigabytes)."""
+    server = start_server(tmp_path, policy_toml="[features]\ndicomweb_write = true\n")
+    encapsulated = rle()
+    encapsulated.NumberOfFrames = 2**31 - 1
+    encapsulated.SOPInstanceUID = encapsulated.SOPInstanceUID[:-1] + "9"
+    bodies = [absurd(Rows=65535, Columns=65535, NumberOfFrames=2**31 - 1), part10(encapsulated)]
+    ds = sample()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            http.get("/dicom/studies")  # warm up
+            before = peak_rss_mb(server.process.pid)
+            response = http.post("/dicom/studies", content=stow_body(bodies), headers={"Content-Type": STOW_TYPE})
+            assert response.status_code == 409
+            failed = response.json()["00081198"]["Value"]
+            assert [f["00081197"]["Value"] for f in failed] == [[0xA900], [0xA900]]
+            assert "more than the limit" in " ".join(response.headers.get_list("Warning"))
+            for sop_uid in (ds.SOPInstanceUID, encapsulated.SOPInstanceUID):
+                frames = http.get(f"/dicom/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/"
+                                  f"instances/{sop_uid}/frames/1")
+                assert frames.status_code == 404
+            growth = peak_rss_mb(server.process.pid) - before
+            assert growth < 32, f"peak RSS grew by {growth:.0f} MB"
+    finally:
+        server.stop()
