@@ -11,7 +11,10 @@ import io
 import struct
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
+import pydicom.data
 import pytest
 from pydicom import Dataset
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
@@ -20,7 +23,7 @@ from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import FAILURE_CANNOT_UNDERSTAND, FAILURE_DATASET_MISMATCH
 from slicerweb.engine.errors import Invalid
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
-from slicerweb.engine.headless.dicomdb.ingest import parse_instance
+from slicerweb.engine.headless.dicomdb.ingest import Refusal, parse_instance, parse_or_error
 from tests.conftest import subprocess_env
 
 
@@ -136,3 +139,20 @@ def test_cli_import_skips_damaged_objects_and_counts_them_with_the_reason(tmp_pa
     db = HeadlessDicom(tmp_path / "d" / "dicom")
     assert len(db.index.all_paths()) == written
     db.close()
+
+
+def test_pydicom_test_files_store_except_the_truncated_one() -> None:
+    """Real-world oddities stay accepted: native YBR_FULL_422 (2 samples stored per pixel), an
+    implicit-VR pixel data header inside an explicit dataset; only MR_truncated.dcm is refused."""
+    warnings.simplefilter("ignore")  # these files are odd on purpose; pydicom says so (restored after the test)
+    refused = {}
+    test_files = Path(pydicom.data.__file__).parent / "test_files"  # the wheel's own files (no download)
+    for path in sorted(test_files.rglob("*.dcm")):
+        with open(path, "rb") as handle:
+            outcome = parse_or_error(handle)
+        if isinstance(outcome, Refusal) and outcome.readable:
+            refused[path.name] = outcome.message
+    assert list(refused) == ["MR_truncated.dcm"], refused
+    with open(test_files / "SC_rgb_jpeg.dcm", "rb") as handle:
+        parsed = parse_instance(handle)
+    assert (parsed.pixel_offset, parsed.pixel_length) == (942, -1)  # after the 8-byte implicit header

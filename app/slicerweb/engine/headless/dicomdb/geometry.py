@@ -39,7 +39,7 @@ class Refused(Invalid):
 
 
 def check(fp: BinaryIO, size: int, instance: dict[str, Any], transfer_syntax: str, offset: int | None,
-          length: int | None, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+          length: int | None, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, photometric: str = "") -> None:
     """Refused unless the Pixel Data at `offset` (`length` -1: encapsulated) matches `instance`'s geometry."""
     if offset is None or length is None:
         return  # no pixel data: nothing to check
@@ -56,8 +56,10 @@ def check(fp: BinaryIO, size: int, instance: dict[str, Any], transfer_syntax: st
     if not 1 <= samples <= 4 or bits > 64 or (bits != 1 and bits % 8):
         raise Refused(FAILURE_DATASET_MISMATCH, f"SamplesPerPixel {samples} / BitsAllocated {bits} is not an "
                       "image geometry")
-    declared = -(-rows * columns * samples * bits * frames // 8)
-    geometry = f"{rows} x {columns} x {samples} sample(s) x {bits} bits x {frames} frame(s)"
+    stored_samples = 2 if photometric == "YBR_FULL_422" and length >= 0 else samples  # PS3.3 C.7.6.3.1.2:
+    # native 4:2:2 stores two luminance and two chroma values per pair of pixels
+    declared = -(-rows * columns * stored_samples * bits * frames // 8)
+    geometry = f"{rows} x {columns} x {stored_samples} sample(s) x {bits} bits x {frames} frame(s)"
     if declared > max_pixel_bytes:
         raise Refused(FAILURE_DATASET_MISMATCH, f"the geometry declares {declared} bytes of pixel data "
                       f"({geometry}), more than the limit of {max_pixel_bytes}")

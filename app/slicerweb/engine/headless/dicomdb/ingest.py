@@ -176,7 +176,8 @@ def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES)
     parsed = _parsed(document, transfer_syntax, meta_sop_class, pixel_offset, pixel_length, pixel_vr, pixel_tag,
                      base, digest.hexdigest(), size)
     try:
-        geometry.check(fp, size, parsed.instance, transfer_syntax, pixel_offset, pixel_length, max_pixel_bytes)
+        geometry.check(fp, size, parsed.instance, transfer_syntax, pixel_offset, pixel_length, max_pixel_bytes,
+                       photometric=_text(document, "PhotometricInterpretation"))
     except Refused as exc:
         exc.instance = (parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid)
         raise
@@ -286,7 +287,8 @@ def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, st
         return None, None, "", None
     meta = ds.file_meta
     implicit = str(meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2"
-    if implicit:
+    if implicit or not (header[4:6].isalpha() and header[4:6].isupper()):
+        # no VR where one belongs: an implicit-VR header inside an explicit dataset (pydicom reads it so too)
         (length,) = struct.unpack("<I", header[4:8])
         vr = "OW" if tag == 0x7FE00010 else ("OF" if tag == 0x7FE00008 else "OD")
         offset = start + 8
