@@ -39,7 +39,8 @@ class IndexDamaged(Unavailable):
     """A database index failed its checks (`problem` says how); rebuilding it from the stored files repairs it."""
 
     def __init__(self, path: object, problem: str) -> None:
-        super().__init__(f"the DICOM index {path} is {problem}; the operator must stop the server and run "
+        # The message goes to clients (503): no server path in it; `path` is for the operator's CLI line.
+        super().__init__(f"the DICOM index is {problem}; the operator must stop the server and run "
                          "'slicerweb dicom reindex'")
         self.path = path
         self.problem = problem

@@ -4,6 +4,7 @@ a full disk) never blocks the instance."""
 
 from __future__ import annotations
 
+import copy
 import io
 import threading
 from pathlib import Path
@@ -53,4 +54,25 @@ def test_a_store_waits_for_another_writer_and_recovers_a_dead_one(tmp_path: Path
     (outcome,) = outcomes
     assert outcome.failure_reason is None and not outcome.already_stored
     assert len(db.index.all_paths()) == 1 and db.index.journal_owners() == set()
+    db.close()
+
+
+def test_a_series_filed_under_another_study_between_claim_and_insert_is_left_out(tmp_path: Path) -> None:
+    db = HeadlessDicom(tmp_path / "dicom")
+    other = HeadlessDicom(tmp_path / "dicom")  # another process sharing the directory
+    mine = one_object()
+    theirs = copy.deepcopy(generate_study(81, series_count=1, instances_per_series=1)[0])
+    theirs.SeriesInstanceUID = parse_instance(io.BytesIO(mine)).series_uid  # same series, another study
+    buffer = io.BytesIO()
+    theirs.save_as(buffer, enforce_file_format=True)
+    relpath = journal(db, mine, db.storage.owner)  # my claim passed...
+    assert not other.store_files([buffer]).failed  # ...then theirs was filed first
+    parsed = parse_instance(io.BytesIO(mine))
+    with db.index.writing():
+        left_out = db.index.insert([(parsed, relpath)])
+    assert left_out == {parsed.sop_uid: f"SeriesInstanceUID {parsed.series_uid} already belongs to study "
+                                         f"{theirs.StudyInstanceUID}"}
+    assert db.index.journal_owners() == set()
+    assert db.index.locate(parsed.sop_uid) is None
+    other.close()
     db.close()

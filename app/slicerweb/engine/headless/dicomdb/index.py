@@ -187,12 +187,20 @@ class DicomIndex:
         return refused
 
     @guarded
-    def insert(self, items: list[tuple[ParsedInstance, str]]) -> None:
-        """Index placed files and clear their journal rows, all in one transaction."""
+    def insert(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+        """Index placed files and clear their journal rows, all in one transaction; return
+        {sop_uid: why} for those left out because their UIDs now contradict the index (another
+        process filed the same series under another study since `claim`); the caller removes them."""
+        left_out: dict[str, str] = {}
         with self._transaction() as conn:
             for parsed, relpath in items:
-                self._insert_one(conn, parsed, relpath)
+                conflict = uid_conflict(conn, parsed)
+                if conflict is None:
+                    self._insert_one(conn, parsed, relpath)
+                else:
+                    left_out[parsed.sop_uid] = conflict
                 conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
+        return left_out
 
     @guarded
     def release(self, relpaths: Iterable[str]) -> None:

@@ -162,12 +162,16 @@ class Writer:
                         placed.append(item)
                         outcomes[position] = _outcome(parsed, None)
                 self.storage.place(moves)
-                self.index.insert(placed)
+                left_out = self.index.insert(placed)
             except BaseException:
                 for _, relpath in placed:
                     self.storage.absolute(relpath).unlink(missing_ok=True)
                 self.index.release(relpath for parsed, relpath in items if parsed.sop_uid not in refused)
                 raise
+        for (position, parsed, _), (_, relpath) in zip(accepted, items, strict=True):
+            if parsed.sop_uid in left_out:  # filed under another study by another process meanwhile
+                self.storage.absolute(relpath).unlink(missing_ok=True)
+                outcomes[position] = _outcome(parsed, FAILURE_DATASET_MISMATCH, left_out[parsed.sop_uid])
         return waiting
 
 
