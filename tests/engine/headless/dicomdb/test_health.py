@@ -12,6 +12,7 @@ and the server then starts with every study back. A damaged index found at run t
 from __future__ import annotations
 
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from slicerweb import cli
 from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
 from tests.conftest import start_server, subprocess_env
@@ -34,12 +36,21 @@ def slicerweb(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
                           env=subprocess_env(), timeout=timeout)
 
 
-def archive(tmp_path: Path) -> tuple[Path, int]:
-    """A data directory holding 3 imported studies (the index checkpointed into its file)."""
-    data = tmp_path / "data"
-    written = write_studies(tmp_path / "incoming", 3, series_count=2, instances_per_series=10)
-    assert slicerweb("dicom", "import", str(tmp_path / "incoming"), "--data-dir", str(data)).returncode == 0
-    return data, written
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A data directory holding 3 imported studies, made once per module."""
+    base = tmp_path_factory.mktemp("archive")
+    written = write_studies(base / "incoming", 3, series_count=2, instances_per_series=10)
+    done = slicerweb("dicom", "import", str(base / "incoming"), "--data-dir", str(base / "data"))
+    assert done.returncode == 0, done.stderr
+    return base / "data", written
+
+
+@pytest.fixture
+def archive(tmp_path: Path, template: tuple[Path, int]) -> tuple[Path, int]:
+    """A fresh copy of the template archive (its index checkpointed into its file)."""
+    shutil.copytree(template[0], tmp_path / "data")
+    return tmp_path / "data", template[1]
 
 
 def index_of(data: Path) -> Path:
@@ -88,8 +99,9 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_damaged_index_refuses_start_then_reindex_repairs_it(tmp_path: Path, damage: str) -> None:
-    data, written = archive(tmp_path)
+def test_damaged_index_refuses_start_then_reindex_repairs_it(archive: tuple[Path, int], damage: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data, written = archive
     harm, words = DAMAGE[damage]
     harm(index_of(data))
 
@@ -100,9 +112,9 @@ def test_damaged_index_refuses_start_then_reindex_repairs_it(tmp_path: Path, dam
     assert words in lines[0]
     assert lines[0].endswith(f"run: slicerweb dicom reindex --data-dir {data}")
 
-    repaired = slicerweb("dicom", "reindex", "--data-dir", str(data))
-    assert repaired.returncode == 0, repaired.stderr
-    assert repaired.stdout.strip().startswith(f"reindexed {data / 'dicom'}: {written} instances in 3 studies")
+    assert cli.main(["dicom", "reindex", "--data-dir", str(data)]) == 0  # in-process: the same code, 3 s quicker
+    repaired = capsys.readouterr()
+    assert repaired.out.strip().startswith(f"reindexed {data / 'dicom'}: {written} instances in 3 studies")
     db = HeadlessDicom(data / "dicom")  # starts cleanly, everything back
     assert db.index.count_studies() == 3
     assert len(db.index.all_paths()) == written
@@ -110,8 +122,8 @@ def test_damaged_index_refuses_start_then_reindex_repairs_it(tmp_path: Path, dam
     assert not list((data / "dicom").glob("index.sqlite.rebuild*"))
 
 
-def test_reindex_refuses_while_the_database_is_in_use(tmp_path: Path) -> None:
-    data, _ = archive(tmp_path)
+def test_reindex_refuses_while_the_database_is_in_use(archive: tuple[Path, int]) -> None:
+    data, _ = archive
     db = HeadlessDicom(data / "dicom")
     before = index_of(data).read_bytes()
     busy = slicerweb("dicom", "reindex", "--data-dir", str(data))
@@ -123,8 +135,8 @@ def test_reindex_refuses_while_the_database_is_in_use(tmp_path: Path) -> None:
     db.close()
 
 
-def test_reindex_sets_damaged_objects_aside(tmp_path: Path) -> None:
-    data, written = archive(tmp_path)
+def test_reindex_sets_damaged_objects_aside(archive: tuple[Path, int]) -> None:
+    data, written = archive
     victim = sorted((data / "dicom" / "objects").rglob("*.dcm"))[0]
     victim.write_bytes(victim.read_bytes()[:-1000])  # cut short on disk
     done = slicerweb("dicom", "reindex", "--data-dir", str(data))
@@ -146,8 +158,9 @@ def test_missing_index_without_objects_is_a_fresh_archive(tmp_path: Path) -> Non
     db.close()
 
 
-def test_index_damaged_at_run_time_answers_503_and_stow_writes_nothing(tmp_path: Path) -> None:
-    data, _ = archive(tmp_path)
+def test_index_damaged_at_run_time_answers_503_and_stow_writes_nothing(tmp_path: Path,
+                                                                      archive: tuple[Path, int]) -> None:
+    data, _ = archive
     server = start_server(tmp_path, data_dir=data, policy_toml="[features]\ndicomweb_write = true\n")
     try:
         with sqlite3.connect(index_of(data)) as conn:
