@@ -138,7 +138,8 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo)
+    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo,
+                            max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes)
     app = create_app(policy, engine)
     try:
         listener = listen(policy, tls=bool(args.certfile))

@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 
 import httpx
+from pydicom.uid import RLELossless
 
 from slicerweb.demo.dicom_studies import generate_study
 from tests.conftest import start_server
@@ -121,5 +122,24 @@ def test_absurd_geometry_is_refused_without_memory_growth(tmp_path: Path) -> Non
                 assert frames.status_code == 404
             growth = peak_rss_mb(server.process.pid) - before
             assert growth < 32, f"peak RSS grew by {growth:.0f} MB"
+    finally:
+        server.stop()
+
+
+def test_the_pixel_bound_is_the_policy_upload_limit(tmp_path: Path) -> None:
+    """An RLE object of 43 KB declaring 512 x 512 x 16 bits (512 KiB decoded) on a server whose
+    upload limit is 256 KiB: refused by the policy's bound, not the built-in 4 GiB."""
+    ds = generate_study(41, series_count=1, instances_per_series=1, rows=512, columns=512)[0]
+    ds.compress(RLELossless)
+    server = start_server(tmp_path, policy_toml="[features]\ndicomweb_write = true\n"
+                                                "[limits]\nupload_max_body_bytes = 262144\n")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            response = http.post("/dicom/studies", content=stow_body([part10(ds)]), headers={"Content-Type": STOW_TYPE})
+        assert response.status_code == 409
+        (failed,) = response.json()["00081198"]["Value"]
+        assert failed["00081197"]["Value"] == [0xA900]
+        assert "524288 bytes of pixel data" in " ".join(response.headers.get_list("Warning"))
+        assert "limit of 262144" in " ".join(response.headers.get_list("Warning"))
     finally:
         server.stop()
