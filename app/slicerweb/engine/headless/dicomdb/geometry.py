@@ -6,7 +6,7 @@ that ends inside the object, with at least one fragment per frame. Geometry whos
 beyond `max_pixel_bytes` is refused whatever the bytes, since decoding it would allocate that much.
 Only item headers are read (8 bytes each, from the file), never the pixel data itself.
 
-    >>> check(fp, size=4_000, tags={"n_rows": 64, "n_columns": 64, ...}, offset=1_366, length=2_634, ...)
+    >>> check(fp, 4_000, {"n_rows": 64, "n_columns": 64, "bits_allocated": 16, ...}, EXPLICIT, 1_366, 2_634)
     Refused: Pixel Data holds 2634 bytes, shorter than the 8192 its geometry declares (64 x 64 x ...)
 """
 
