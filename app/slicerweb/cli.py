@@ -1,6 +1,7 @@
-"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import.
+"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import | dicom reindex.
 
-Start-up problems (bad policy, no free port, unreadable certificate) print one line and exit 2.
+Start-up problems (bad policy, no free port, unreadable certificate, a damaged DICOM index) print
+one line and exit 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .engine.errors import IndexDamaged, Unavailable
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
@@ -64,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     dicom_import.add_argument("--data-dir")
     dicom_import.add_argument("--processes", type=int, default=1,
                               help="parse in this many worker processes (helps with large files on many cores)")
+    dicom_reindex = dicom_commands.add_parser(
+        "reindex", help="rebuild the index from the stored files (the server must be stopped); damaged files "
+                        "are moved to quarantine/")
+    dicom_reindex.add_argument("--policy")
+    dicom_reindex.add_argument("--data-dir")
     return parser
 
 
@@ -80,11 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolicyError as exc:
         print(f"slicerweb: {exc}", file=sys.stderr)
         return 2
-    if args.command == "feature":
-        return asyncio.run(_feature(policy, args))
-    if args.command == "dicom":
-        return _dicom_import(policy, Path(args.directory), args.processes)
-    return _serve(policy, args)
+    try:
+        if args.command == "feature":
+            return asyncio.run(_feature(policy, args))
+        if args.command == "dicom" and args.dicom_command == "reindex":
+            return _dicom_reindex(policy)
+        if args.command == "dicom":
+            return _dicom_import(policy, Path(args.directory), args.processes)
+        return _serve(policy, args)
+    except IndexDamaged as exc:
+        data_dir = data_dir_of(policy)
+        print(f"slicerweb: the DICOM index {exc.path} is {exc.problem}; stop every server using {data_dir} and "
+              f"run: slicerweb dicom reindex --data-dir {data_dir}", file=sys.stderr)
+        return 2
+    except Unavailable as exc:
+        print(f"slicerweb: {exc}", file=sys.stderr)
+        return 2
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -122,7 +140,8 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
     voxel_limits = VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio))
-    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo, voxel_limits=voxel_limits)
+    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo, voxel_limits=voxel_limits,
+                            max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes)
     app = create_app(policy, engine)
     try:
         listener = listen(policy, tls=bool(args.certfile))
@@ -169,9 +188,23 @@ def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
         report = import_directory(dicom, directory, processes=processes)
     finally:
         dicom.close()
+    for path, reason in report.refusals:
+        print(f"slicerweb: refused {path}: {reason}", file=sys.stderr)
     print(f"imported {report.imported}, already present {report.already_present}, "
-          f"skipped (not DICOM) {report.skipped}, failed {report.failed}")
-    return 1 if report.failed else 0
+          f"skipped (not DICOM) {report.skipped}, refused (damaged) {report.refused}, failed {report.failed}")
+    return 1 if report.failed or report.refused else 0
+
+
+def _dicom_reindex(policy: Policy) -> int:
+    from .engine.headless.dicomdb.reindex import reindex
+
+    report = reindex(data_dir_of(policy) / "dicom")
+    for path, reason in report.set_aside:
+        print(f"slicerweb: set aside {path}: {reason}", file=sys.stderr)
+    print(f"reindexed {report.root}: {report.instances} instances in {report.studies} studies; "
+          f"{len(report.set_aside)} file(s) set aside in {report.quarantine}"
+          + (f"; previous index kept as {report.previous}" if report.previous else ""))
+    return 0
 
 
 async def _feature(policy: Policy, args: argparse.Namespace) -> int:

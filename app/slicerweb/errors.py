@@ -7,6 +7,7 @@ unexpected is a 500 whose body says "internal error" and gives the request id, n
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any, ClassVar
 
@@ -80,6 +81,10 @@ class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
 
 
+class InsufficientStorage(ApiError):
+    status, code = 507, "insufficient_storage"
+
+
 ENGINE_STATUS: dict[type[engine_errors.EngineError], type[ApiError]] = {
     engine_errors.NotFound: NotFound,
     engine_errors.Invalid: BadRequest,
@@ -87,13 +92,17 @@ ENGINE_STATUS: dict[type[engine_errors.EngineError], type[ApiError]] = {
     engine_errors.Unsupported: UnsupportedMediaType,
     engine_errors.Forbidden: Forbidden,
     engine_errors.TooLarge: PayloadTooLarge,
+    engine_errors.Unavailable: ServiceUnavailable,
+    engine_errors.InsufficientStorage: InsufficientStorage,
 }
+DISK_FULL = {errno.ENOSPC: "no space left on device (ENOSPC)", errno.EDQUOT: "disk quota exceeded (EDQUOT)"}
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 409: "conflict",
     411: "length_required", 413: "payload_too_large", 414: "uri_too_long",
     415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "too_many_requests",
+    503: "unavailable", 507: "insufficient_storage",
 }
 
 
@@ -149,6 +158,12 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            # Any writer (upload spooling, downloads) that ran out of disk: the client can act on 507.
+            log.warning("disk full while serving a request: %s", exc)
+            await _drain_if_admitted()
+            return error_response(507, f"insufficient storage on the server: {DISK_FULL[exc.errno]}",
+                                  "insufficient_storage")
         request_id = getattr(g, "request_id", "-")
         log.exception("unhandled error (request %s)", request_id)
         await _drain_if_admitted()

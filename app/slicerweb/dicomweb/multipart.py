@@ -95,6 +95,12 @@ class PartWindow(io.RawIOBase):
         self._shared, self._start, self._end, self._position = shared, start, end, 0
         shared.windows += 1
 
+    @property
+    def name(self) -> str:
+        """pydicom's dcmread takes `.name` of any io.BufferedReader (our parts are wrapped in one) as the
+        file name; a window has no path of its own, so this names the part instead."""
+        return f"<multipart part, bytes {self._start}-{self._end}>"
+
     def readable(self) -> bool:
         return True
 

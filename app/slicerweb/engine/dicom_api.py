@@ -134,19 +134,23 @@ class StoreReport:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """`dicom import DIR`: files indexed, already present, and skipped as not DICOM."""
+    """`dicom import DIR`: files indexed, already present, skipped as not DICOM, refused as damaged
+    (truncated, pixel data contradicting the header; `refusals` lists (path, reason)), and failed."""
 
     imported: int
     already_present: int
     skipped: int
     failed: int
+    refused: int = 0
+    refusals: tuple[tuple[str, str], ...] = ()
 
 
 # PS3.18 Table 10.5.3-2 / PS3.4 Annex B failure reasons used by STOW-RS.
 FAILURE_PROCESSING = 0x0110          # processing failure
 FAILURE_DUPLICATE = 0x0111           # duplicate SOP instance (different content, same UID)
-FAILURE_CANNOT_UNDERSTAND = 0xC000   # not a DICOM Part-10 object
-FAILURE_STUDY_MISMATCH = 0xA900      # does not belong to the study in the URL
+FAILURE_CANNOT_UNDERSTAND = 0xC000   # not a DICOM Part-10 object, or its encoding is cut short
+FAILURE_DATASET_MISMATCH = 0xA900    # the data set contradicts itself or the archive (geometry, UIDs)
+FAILURE_STUDY_MISMATCH = FAILURE_DATASET_MISMATCH  # does not belong to the study in the URL
 FAILURE_OUT_OF_RESOURCES = 0xA700
 
 

@@ -29,3 +29,22 @@ class Forbidden(EngineError):
 
 class TooLarge(EngineError):
     """Input larger than a configured limit."""
+
+
+class Unavailable(EngineError):
+    """The engine cannot serve this now (e.g. its database is damaged and must be repaired)."""
+
+
+class IndexDamaged(Unavailable):
+    """A database index failed its checks (`problem` says how); rebuilding it from the stored files repairs it."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        # The message goes to clients (503): no server path in it; `path` is for the operator's CLI line.
+        super().__init__(f"the DICOM index is {problem}; the operator must stop the server and run "
+                         "'slicerweb dicom reindex'")
+        self.path = path
+        self.problem = problem
+
+
+class InsufficientStorage(EngineError):
+    """The disk is full (ENOSPC) or the quota is used up (EDQUOT); nothing was half-written."""

@@ -77,7 +77,8 @@ def test_cli_import_is_recursive_idempotent_and_skips_non_dicom(tmp_path: Path) 
     (source / "deep" / "er" / "junk.dcm").write_bytes(b"\x00" * 300)
     command = [sys.executable, "-m", "slicerweb", "dicom", "import", str(source), "--data-dir", str(tmp_path / "d")]
     first = subprocess.run(command, capture_output=True, text=True, env=subprocess_env(), check=True)
-    assert first.stdout.strip() == f"imported {written}, already present 0, skipped (not DICOM) 2, failed 0"
+    assert first.stdout.strip() == f"imported {written}, already present 0, skipped (not DICOM) 2, " \
+                                   "refused (damaged) 0, failed 0"
     second = subprocess.run([*command, "--processes", "2"], capture_output=True, text=True, env=subprocess_env(),
                             check=True)
     assert f"imported 0, already present {written}" in second.stdout

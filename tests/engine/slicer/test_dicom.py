@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from slicerweb.demo.dicom_studies import generate_study, write_studies
-from slicerweb.engine.dicom_api import Match, SearchQuery, StowPart
+from slicerweb.engine.dicom_api import FAILURE_DATASET_MISMATCH, Match, SearchQuery, StowPart
 from slicerweb.engine.slicer.dicom import SlicerDicom
 from slicerweb.engine.slicer.dicom_catalog import DicomCatalog
+from tests.engine.headless.dicomdb.test_geometry import sample, short_pixel_data
 from tests.slicer_standin.dicomdb import StandInDicomDatabase
 
 from .test_mainthread import main_loop  # noqa: F401  # the stand-in Qt main loop fixture
@@ -83,3 +84,12 @@ async def test_transfer_syntax_comes_from_the_file_meta_header(service) -> None:
     ct = generate_study(0, series_count=2, instances_per_series=3)
     instance = await dicom.retrieve_instance(ct[0].StudyInstanceUID, ct[0].SeriesInstanceUID, ct[0].SOPInstanceUID)
     assert instance.transfer_syntax == ct[0].file_meta.TransferSyntaxUID != ""
+
+
+async def test_store_refuses_damaged_pixel_data_with_its_reason(service) -> None:
+    dicom, database = service
+    report = await dicom.store_instances([StowPart("application/dicom", io.BytesIO(short_pixel_data(False)))])
+    (outcome,) = report.outcomes
+    assert outcome.failure_reason == FAILURE_DATASET_MISMATCH
+    assert outcome.sop_instance_uid == sample().SOPInstanceUID and "shorter" in outcome.detail
+    assert sample().SOPInstanceUID not in database.files

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..feature_state import SqliteFeatureStore
 from .dicomdb import HeadlessDicom
+from .dicomdb.geometry import DEFAULT_MAX_PIXEL_BYTES
 from .scene import HeadlessScene
 from .system import HeadlessSystem
 from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
@@ -16,13 +17,16 @@ class HeadlessEngine:
 
     name = "headless"
 
-    def __init__(self, data_dir: Path, *, demo: bool = False, voxel_limits: VoxelLimits = DEFAULT_LIMITS) -> None:
+    def __init__(self, data_dir: Path, *, demo: bool = False, voxel_limits: VoxelLimits = DEFAULT_LIMITS,
+                 max_dicom_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+        """`max_dicom_pixel_bytes`: decoded pixel bytes one stored DICOM object may declare (`serve`
+        passes the policy's `limits.upload_max_body_bytes`)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.demo = demo
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
-        self.dicom = HeadlessDicom(self.data_dir / "dicom")
+        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes)
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
 
     async def start(self) -> None:

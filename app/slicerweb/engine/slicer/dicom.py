@@ -21,7 +21,6 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
 
 from ..dicom_api import (
-    FAILURE_CANNOT_UNDERSTAND,
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
@@ -34,10 +33,10 @@ from ..dicom_api import (
     StoreReport,
     StowPart,
 )
-from ..errors import Invalid, NotFound
+from ..errors import NotFound
 from ..headless.dicomdb import pixels
 from ..headless.dicomdb.index import InstanceRow
-from ..headless.dicomdb.ingest import ParsedInstance, parse_instance
+from ..headless.dicomdb.ingest import ParsedInstance, Refusal, parse_instance, parse_or_error
 from .dicom_catalog import InstanceEntry
 from .dicom_match import Row, search_rows
 
@@ -181,10 +180,10 @@ class SlicerDicom:
         that ctk indexed it (insert returns nothing); refresh the browser's displayed fields once at the end."""
         outcomes = []
         for part in parts:
-            try:
-                parsed = await asyncio.to_thread(parse_instance, part.data)
-            except Invalid as exc:
-                outcomes.append(StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, str(exc)))
+            parsed = await asyncio.to_thread(parse_or_error, part.data)
+            if isinstance(parsed, Refusal):  # not DICOM, or damaged (pixel data contradicting the header)
+                outcomes.append(StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid,
+                                             parsed.failure_reason, parsed.message))
                 continue
             ids = (parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid)
             if study_uid is not None and parsed.study_uid != study_uid:

@@ -17,6 +17,7 @@ from pydicom.dataelem import RawDataElement
 
 PREAMBLE = 132
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+PIXEL_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 SHORT_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "PN", "SH", "SL",
                        "SS", "ST", "TM", "UI", "UL", "US"})
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SV", "UC", "UR", "UT", "UV"})  # no SQ, no UN
@@ -69,6 +70,8 @@ def read(data: bytes | memoryview, complete: bool) -> FastDataset | None:
     if tag not in PIXEL_TAGS or end + 12 > len(view):
         return None
     vr = bytes(view[end + 4:end + 6]).decode("ascii", "replace")
+    if vr not in PIXEL_VRS:
+        return None  # e.g. an implicit-VR pixel data header inside an explicit dataset: pydicom decides
     (length,) = _U32.unpack_from(view, end + 8)
     return FastDataset(meta, elements, tag, vr, end + 12, -1 if length == 0xFFFFFFFF else length, transfer_syntax)
 

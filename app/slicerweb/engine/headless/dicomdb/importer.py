@@ -1,9 +1,11 @@
 """`slicerweb dicom import DIR`: index a folder of Part-10 files into the headless database.
 
-Recursive; files that are not DICOM are counted and skipped; idempotent (an instance already stored
-with the same bytes counts as already present). Files are parsed in worker processes when asked,
-a few batches ahead, while this process copies, syncs and indexes them in batch transactions
-(one batch is parsed while the previous one is written, synced and committed).
+Recursive; files that are not DICOM are counted and skipped; objects refused for their content
+(truncated, pixel data shorter than declared) are counted and listed with the reason; idempotent
+(an instance already stored with the same bytes counts as already present). Files are parsed in
+worker processes when asked, a few batches ahead, while this process copies, syncs and indexes
+them in batch transactions (one batch is parsed while the previous one is written, synced and
+committed).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO
 
-from ...dicom_api import FAILURE_CANNOT_UNDERSTAND, ImportReport, StoreReport
-from .ingest import ParsedInstance, parse_or_error
+from ...dicom_api import ImportReport, StoreReport
+from .ingest import ParsedInstance, Refusal, parse_or_error
 from .service import HeadlessDicom
 
 IMPORT_BATCH = 100
@@ -31,27 +33,33 @@ def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> 
     syncs and indexes them.
     """
     imported = present = skipped = failed = 0
+    refusals: list[tuple[str, str]] = []
     pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn")) if processes > 1 else None
     # Batch N is written, synced and committed in this thread while batch N+1 is parsed here: the
     # parsing (CPU) overlaps the fsync waits. Batches commit in order, one at a time.
     storer = ThreadPoolExecutor(1, thread_name_prefix="dicom-import")
-    storing: Future[tuple[list[BinaryIO], StoreReport]] | None = None
+    storing: Future[tuple[list[Path], list[ParsedInstance | Refusal], StoreReport]] | None = None
 
-    def store(handles: list[BinaryIO], parsed: list[ParsedInstance | str]) -> tuple[list[BinaryIO], StoreReport]:
+    def store(batch: list[Path], handles: list[BinaryIO], parsed: list[ParsedInstance | Refusal]) -> tuple[
+            list[Path], list[ParsedInstance | Refusal], StoreReport]:
         try:
-            return handles, db.store_files(list(handles), parsed_sources=parsed)
+            return batch, parsed, db.store_files(list(handles), parsed_sources=parsed)
         finally:
             for handle in handles:
                 handle.close()
 
-    def count(report: StoreReport) -> None:
+    def count(stored: tuple[list[Path], list[ParsedInstance | Refusal], StoreReport]) -> None:
         nonlocal imported, present, skipped, failed
-        for outcome in report.outcomes:
-            if outcome.failure_reason is None:
+        batch, parsed, report = stored
+        for path, parse, outcome in zip(batch, parsed, report.outcomes, strict=True):
+            if isinstance(parse, Refusal):
+                if parse.readable:
+                    refusals.append((str(path), parse.message))
+                else:
+                    skipped += 1
+            elif outcome.failure_reason is None:
                 present += outcome.already_stored
                 imported += not outcome.already_stored
-            elif outcome.failure_reason == FAILURE_CANNOT_UNDERSTAND:
-                skipped += 1
             else:
                 failed += 1
 
@@ -68,10 +76,10 @@ def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> 
                     handle.close()
                 raise
             if storing is not None:
-                count(storing.result()[1])
-            storing = storer.submit(store, handles, parsed)
+                count(storing.result())
+            storing = storer.submit(store, batch, handles, parsed)
         if storing is not None:
-            count(storing.result()[1])
+            count(storing.result())
             storing = None
     finally:
         if storing is not None:
@@ -79,10 +87,11 @@ def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> 
         storer.shutdown(wait=True)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    return ImportReport(imported=imported, already_present=present, skipped=skipped, failed=failed)
+    return ImportReport(imported=imported, already_present=present, skipped=skipped, failed=failed,
+                        refused=len(refusals), refusals=tuple(refusals))
 
 
-def _parse_paths(paths: list[Path]) -> list[ParsedInstance | str]:
+def _parse_paths(paths: list[Path]) -> list[ParsedInstance | Refusal]:
     """Worker-process side of a parallel import."""
     out = []
     for path in paths:
@@ -92,9 +101,9 @@ def _parse_paths(paths: list[Path]) -> list[ParsedInstance | str]:
 
 
 def _parse_batches(pool: ProcessPoolExecutor, batches: Iterator[list[Path]]) -> Iterator[
-        tuple[list[Path], list[ParsedInstance | str]]]:
+        tuple[list[Path], list[ParsedInstance | Refusal]]]:
     """Parse batches in the pool, a few ahead of the consumer, in order."""
-    window: deque[tuple[list[Path], Future[list[ParsedInstance | str]]]] = deque()
+    window: deque[tuple[list[Path], Future[list[ParsedInstance | Refusal]]]] = deque()
     for batch in batches:
         window.append((batch, pool.submit(_parse_paths, batch)))
         if len(window) > AHEAD:

@@ -4,19 +4,25 @@ Readers use one connection per thread (WAL lets them run beside the writer); wri
 one connection under a lock and `BEGIN IMMEDIATE`, which also serialises writers of other processes
 sharing the data directory. Every method is blocking: the service calls them through
 `asyncio.to_thread`.
+
+Damage found at run time (SQLITE_CORRUPT, SQLITE_NOTADB) marks the index damaged: from then on
+every call raises IndexDamaged (503), so reads answer consistently and no store writes into it.
+A full disk (SQLITE_FULL) raises InsufficientStorage (507).
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ...dicom_api import SearchQuery, SearchResult
+from ...errors import IndexDamaged, InsufficientStorage
 from .ingest import ParsedInstance
 from .schema import DDL, SCHEMA_VERSION
 from .search import FROM, ORDER, record, returned_attributes, unsupported_keys, where_clause
@@ -47,6 +53,32 @@ INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transf
                     "i.pixel_offset, i.pixel_length")
 INSTANCE_FROM = "instance i JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk"
 INSTANCE_ORDER = "r.series_number, r.pk, i.instance_number, i.pk"
+CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(method: Callable[Concatenate[DicomIndex, P], R]) -> Callable[Concatenate[DicomIndex, P], R]:
+    """Refuse once the index is known damaged; turn SQLite's corruption and disk-full errors into
+    the engine's (the first corruption seen marks the index damaged)."""
+
+    @functools.wraps(method)
+    def run(self: DicomIndex, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.damaged is not None:
+            raise IndexDamaged(self.path, self.damaged)
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code in CORRUPT:
+                self.damaged = f"damaged ({exc})"
+                raise IndexDamaged(self.path, self.damaged) from exc
+            if code == sqlite3.SQLITE_FULL:
+                raise InsufficientStorage(f"insufficient storage: the disk holding the DICOM index is full "
+                                          f"({exc}); nothing was stored") from exc
+            raise
+
+    return run
 
 
 class DicomIndex:
@@ -55,7 +87,9 @@ class DicomIndex:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.damaged: str | None = None
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
         self._writer = self._connect(synchronous="FULL")
         with self._write_lock:
@@ -79,10 +113,24 @@ class DicomIndex:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            self._readers.append(conn)
         return conn  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self._close_readers()
         self._writer.close()
+
+    def _close_readers(self) -> None:
+        for conn in self._readers:
+            conn.close()
+        self._readers.clear()
+
+    def seal(self) -> None:
+        """Checkpoint the WAL into the file and close: the file then stands alone (to be renamed)."""
+        self._close_readers()  # leaving WAL mode needs the only connection
+        self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._writer.execute("PRAGMA journal_mode=DELETE")
+        self.close()
 
     @contextmanager
     def _transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -106,11 +154,13 @@ class DicomIndex:
         with self._write_lock:
             yield
 
+    @guarded
     def claim(self, items: list[tuple[ParsedInstance, str]], owner: str) -> dict[str, str]:
         """Journal the paths of new instances in `pending`; return {sop_uid: reason} for those refused.
 
-        Refused: already indexed (reason "same" when the bytes are identical, else "different"), or
-        being stored by another writer right now ("pending").
+        Refused: already indexed (reason "same" when the bytes are identical, else "different"),
+        UIDs that contradict the archive ("conflict:<why>", see `uid_conflict`), or being stored by
+        another writer right now ("pending").
         """
         refused: dict[str, str] = {}
         # Not synced: a power cut before the insert's (synced) commit can at worst leave an orphan
@@ -121,29 +171,49 @@ class DicomIndex:
                 if row is not None:
                     refused[parsed.sop_uid] = "same" if row[0] == parsed.digest else "different"
                     continue
-                if conn.execute("SELECT 1 FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone():
+                conflict = uid_conflict(conn, parsed)  # re-checked here: another process may have filed it
+                if conflict is not None:
+                    refused[parsed.sop_uid] = f"conflict:{conflict}"
+                    continue
+                row = conn.execute("SELECT owner FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
+                if row is not None and row[0] != owner:
                     refused[parsed.sop_uid] = "pending"
                     continue
+                if row is not None:  # ours, left by a store whose release failed (disk full): stale, since
+                    # this process claims, places and indexes under one lock
+                    conn.execute("DELETE FROM pending WHERE sop_uid = ? AND owner = ?", (parsed.sop_uid, owner))
                 conn.execute("INSERT INTO pending (path, sop_uid, owner) VALUES (?, ?, ?)",
                              (relpath, parsed.sop_uid, owner))
         return refused
 
-    def insert(self, items: list[tuple[ParsedInstance, str]]) -> None:
-        """Index placed files and clear their journal rows, all in one transaction."""
+    @guarded
+    def insert(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+        """Index placed files and clear their journal rows, all in one transaction; return
+        {sop_uid: why} for those left out because their UIDs now contradict the index (another
+        process filed the same series under another study since `claim`); the caller removes them."""
+        left_out: dict[str, str] = {}
         with self._transaction() as conn:
             for parsed, relpath in items:
-                self._insert_one(conn, parsed, relpath)
+                conflict = uid_conflict(conn, parsed)
+                if conflict is None:
+                    self._insert_one(conn, parsed, relpath)
+                else:
+                    left_out[parsed.sop_uid] = conflict
                 conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
+        return left_out
 
+    @guarded
     def release(self, relpaths: Iterable[str]) -> None:
         """Drop journal rows of files that were not indexed (after removing those files)."""
         with self._transaction() as conn:
             for relpath in relpaths:
                 conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
 
+    @guarded
     def journal_owners(self) -> set[str]:
         return {r[0] for r in self._writer.execute("SELECT DISTINCT owner FROM pending")}
 
+    @guarded
     def pending_paths(self, owner: str) -> list[str]:
         """`owner`'s journaled paths that never became visible (not in `instance`)."""
         rows = self._writer.execute(
@@ -151,6 +221,7 @@ class DicomIndex:
             (owner,)).fetchall()
         return [r[0] for r in rows]
 
+    @guarded
     def clear_pending(self, owner: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
@@ -188,9 +259,20 @@ class DicomIndex:
 
     # -- reads ------------------------------------------------------------------------------------
 
+    @guarded
+    def stored_counts(self, count_files: Callable[[], int]) -> tuple[int, int, int]:
+        """(indexed instances, journaled files, `count_files()`), taken while no writer of any
+        process can commit, so the three agree."""
+        with self._transaction(durable=False) as conn:
+            indexed = int(conn.execute("SELECT COUNT(*) FROM instance").fetchone()[0])
+            pending = int(conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+            return indexed, pending, count_files()
+
+    @guarded
     def count_studies(self) -> int:
         return int(self.reader().execute("SELECT COUNT(*) FROM study").fetchone()[0])
 
+    @guarded
     def search(self, query: SearchQuery) -> SearchResult:
         """One page of QIDO results, in a stable order, and the total number of matches."""
         attributes, needs_json = returned_attributes(query)
@@ -208,6 +290,7 @@ class DicomIndex:
                    for row in rows]
         return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
 
+    @guarded
     def instances(self, study_uid: str, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[InstanceRow]:
         where, params = _instance_filter(study_uid, series_uid, sop_uid)
@@ -216,15 +299,23 @@ class DicomIndex:
             params).fetchall()
         return [InstanceRow(*row) for row in rows]
 
+    @guarded
+    def conflict_of(self, parsed: ParsedInstance) -> str | None:
+        """Why `parsed`'s study/series UIDs contradict the index (None if they do not); unlocked read."""
+        return uid_conflict(self.reader(), parsed)
+
+    @guarded
     def digest_of(self, sop_uid: str) -> str | None:
         row = self.reader().execute("SELECT digest FROM instance WHERE sop_uid = ?", (sop_uid,)).fetchone()
         return None if row is None else str(row[0])
 
+    @guarded
     def locate(self, sop_uid: str) -> InstanceRow | None:
         row = self.reader().execute(f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE i.sop_uid = ?",
                                     (sop_uid,)).fetchone()
         return None if row is None else InstanceRow(*row)
 
+    @guarded
     def version(self, study_uid: str, series_uid: str | None) -> int | None:
         """A number that changes whenever the study (or series) gains an instance; None if absent."""
         if series_uid is None:
@@ -236,6 +327,7 @@ class DicomIndex:
                 "WHERE r.series_uid = ? AND s.study_uid = ?", (series_uid, study_uid)).fetchone()
         return None if row is None else int(row[0])
 
+    @guarded
     def documents(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[str]:
         """Stored DICOM JSON texts, in retrieval order."""
         where, params = _instance_filter(study_uid, series_uid, sop_uid)
@@ -243,8 +335,29 @@ class DicomIndex:
             f"SELECT i.json FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}", params).fetchall()
         return [r[0] for r in rows]
 
+    @guarded
     def all_paths(self) -> set[str]:
         return {r[0] for r in self.reader().execute("SELECT path FROM instance")}
+
+
+def uid_conflict(conn: sqlite3.Connection, parsed: ParsedInstance) -> str | None:
+    """Why filing `parsed` would break the hierarchy, in plain words; None if it would not.
+
+    A series belongs to one study (as in Orthanc and dcm4chee: the index never files a series
+    under two studies), and a UID names a study or a series, never both."""
+    if parsed.study_uid == parsed.series_uid:
+        return f"StudyInstanceUID and SeriesInstanceUID are the same ({parsed.study_uid})"
+    row = conn.execute("SELECT s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk WHERE r.series_uid = ?",
+                       (parsed.series_uid,)).fetchone()
+    if row is not None and row[0] != parsed.study_uid:
+        return f"SeriesInstanceUID {parsed.series_uid} already belongs to study {row[0]}"
+    row = conn.execute("SELECT s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk WHERE r.series_uid = ?",
+                       (parsed.study_uid,)).fetchone()
+    if row is not None:
+        return f"StudyInstanceUID {parsed.study_uid} is a series in this archive (of study {row[0]})"
+    if conn.execute("SELECT 1 FROM study WHERE study_uid = ?", (parsed.series_uid,)).fetchone() is not None:
+        return f"SeriesInstanceUID {parsed.series_uid} is a study in this archive"
+    return None
 
 
 def _migrations(conn: sqlite3.Connection) -> list[str]:

@@ -25,9 +25,13 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from ...dicom_api import BASE_URL_PLACEHOLDER
+from ...dicom_api import (
+    BASE_URL_PLACEHOLDER,
+    FAILURE_CANNOT_UNDERSTAND,
+)
 from ...errors import Invalid
-from . import fastread, jsonmodel, nesting
+from . import fastread, geometry, jsonmodel, nesting
+from .geometry import DEFAULT_MAX_PIXEL_BYTES, Refused
 from .jsonmodel import to_json_model
 from .part10 import as_part10
 
@@ -57,6 +61,22 @@ class ParsedInstance:
     pixel_length: int | None
     normalized: BinaryIO | None = None
     """Set when the object arrived without the Part-10 preamble: the bytes to store instead."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an object is not stored (picklable, for worker processes): PS3.18 reason and plain words.
+
+    `readable` tells an object refused for its content (truncated, inconsistent geometry) from a
+    file that is not DICOM at all; the UIDs are known for the former."""
+
+    failure_reason: int
+    message: str
+    readable: bool = False
+    sop_class: str = ""
+    sop_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
 
 
 def check_uid(value: str, name: str) -> str:
@@ -116,8 +136,9 @@ def _int(document: dict[str, Any], keyword: str) -> int | None:
     return int(values[0])
 
 
-def parse_instance(fp: BinaryIO) -> ParsedInstance:
-    """Parse the Part-10 object in `fp`; Invalid if it is not one we can store.
+def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> ParsedInstance:
+    """Parse the Part-10 object in `fp`; Invalid if it is not one we can store (`Refused`, with
+    the instance's UIDs in `instance`, when it reads but its pixel data contradicts its header).
 
     A dataset sent without the 128-byte preamble and `DICM` (dicomweb-client's `store_instances`
     writes them so) is accepted when it carries the UIDs, and rewritten as a proper Part-10 file.
@@ -125,7 +146,7 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
     fp.seek(128)
     if fp.read(4) != b"DICM":
         normalized = as_part10(fp)
-        parsed = parse_instance(normalized)
+        parsed = parse_instance(normalized, max_pixel_bytes)
         return dataclasses.replace(parsed, normalized=normalized)
     fp.seek(0)
     digest = hashlib.sha256()
@@ -150,8 +171,15 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
     else:
         document, transfer_syntax, meta_sop_class, (pixel_offset, pixel_length, pixel_vr, pixel_tag), base = \
             _read_with_pydicom(fp)
-    return _parsed(document, transfer_syntax, meta_sop_class, pixel_offset, pixel_length, pixel_vr, pixel_tag,
-                   base, digest.hexdigest(), size)
+    parsed = _parsed(document, transfer_syntax, meta_sop_class, pixel_offset, pixel_length, pixel_vr, pixel_tag,
+                     base, digest.hexdigest(), size)
+    try:
+        geometry.check(fp, size, parsed.instance, transfer_syntax, pixel_offset, pixel_length, max_pixel_bytes,
+                       photometric=_text(document, "PhotometricInterpretation"))
+    except Refused as exc:
+        exc.instance = (parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid)
+        raise
+    return parsed
 
 
 def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[Any, ...], str]:
@@ -240,7 +268,8 @@ def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, st
         return None, None, "", None
     meta = ds.file_meta
     implicit = str(meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2"
-    if implicit:
+    if implicit or not (header[4:6].isalpha() and header[4:6].isupper()):
+        # no VR where one belongs: an implicit-VR header inside an explicit dataset (pydicom reads it so too)
         (length,) = struct.unpack("<I", header[4:8])
         vr = "OW" if tag == 0x7FE00010 else ("OF" if tag == 0x7FE00008 else "OD")
         offset = start + 8
@@ -251,9 +280,11 @@ def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, st
     return offset, (-1 if length == UNDEFINED_LENGTH else length), vr, tag
 
 
-def parse_or_error(source: BinaryIO) -> ParsedInstance | str:
-    """`parse_instance`, with a failure returned as its message (picklable, for worker processes)."""
+def parse_or_error(source: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> ParsedInstance | Refusal:
+    """`parse_instance`, with a failure returned as a Refusal (picklable, for worker processes)."""
     try:
-        return parse_instance(source)
+        return parse_instance(source, max_pixel_bytes)
+    except Refused as exc:
+        return Refusal(exc.failure_reason, str(exc), True, *exc.instance)
     except Invalid as exc:
-        return str(exc)
+        return Refusal(FAILURE_CANNOT_UNDERSTAND, str(exc))

@@ -11,31 +11,27 @@ import asyncio
 import io
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
 from ....demo.dicom_studies import generate_study
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
-    FAILURE_CANNOT_UNDERSTAND,
-    FAILURE_DUPLICATE,
-    FAILURE_PROCESSING,
-    FAILURE_STUDY_MISMATCH,
     Frame,
     RenderParams,
     SearchQuery,
     SearchResult,
     StoredInstance,
-    StoreOutcome,
     StoreReport,
     StowPart,
 )
 from ...errors import NotFound
-from . import pixels
+from . import health, pixels
+from .geometry import DEFAULT_MAX_PIXEL_BYTES
 from .index import DicomIndex, InstanceRow
-from .ingest import ParsedInstance, parse_or_error
+from .ingest import ParsedInstance, Refusal
 from .storage import Storage
+from .writer import Writer
 
 CACHE_ENTRIES = 64
 ROW_ENTRIES = 20_000
@@ -70,23 +66,32 @@ class LRU(Generic[K, V]):
 class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+        """Open (or create) the database; IndexDamaged if its index fails the start-up checks
+        (`health`), Unavailable while `slicerweb dicom reindex` holds it."""
         self.root = Path(root)
-        self.storage = Storage(self.root)
-        self.index = DicomIndex(self.root / "index.sqlite")
+        self.max_pixel_bytes = max_pixel_bytes
+        self.storage = Storage(self.root)  # first: it takes the database lock a reindex would hold
         self.cache: LRU[tuple[str, str | None, int], bytes] = LRU(CACHE_ENTRIES)
         self.rows: LRU[str, InstanceRow] = LRU(ROW_ENTRIES)
-        self.recover()
+        try:
+            health.check_file(self.root)
+            self.index = DicomIndex(self.root / health.INDEX_FILE)
+        except BaseException:
+            self.storage.close()
+            raise
+        self.writer = Writer(self.storage, self.index, max_pixel_bytes)
+        try:
+            self.recover()
+            counts = self.index.stored_counts(lambda: health.count_objects(self.storage.objects))
+            health.check_counts(self.index.path, *counts)
+        except BaseException:
+            self.close()
+            raise
 
     def recover(self) -> None:
-        """Undo the interrupted stores of dead processes: temp files, and renamed files whose index
-        commit never happened. Live processes sharing the data directory are left alone."""
-        with self.index.writing():
-            for owner in self.storage.dead_owners(self.index.journal_owners()):
-                for relpath in self.index.pending_paths(owner):
-                    self.storage.absolute(relpath).unlink(missing_ok=True)
-                self.index.clear_pending(owner)
-                self.storage.clear_owner(owner)
+        """Undo the interrupted stores of dead processes (`writer.Writer.recover`)."""
+        self.writer.recover()
 
     def close(self) -> None:
         self.index.close()
@@ -209,76 +214,10 @@ class HeadlessDicom:
         return await asyncio.to_thread(self.store_files, [p.data for p in parts], study_uid)
 
     def store_files(self, sources: list[BinaryIO], study_uid: str | None = None,
-                    parsed_sources: list[ParsedInstance | str] | None = None) -> StoreReport:
-        """Parse, write (fsynced temp), journal, rename and index `sources`; report each one.
-
-        `parsed_sources` (one ParsedInstance or error text per source) skips parsing here; the
-        import uses it to parse in worker processes.
-        """
-        outcomes: list[StoreOutcome | None] = [None] * len(sources)
-        accepted: list[tuple[int, ParsedInstance, Path]] = []
-        syncing: list[Future[None]] = []
-        seen: set[str] = set()
-        try:
-            for position, source in enumerate(sources):
-                parsed = parsed_sources[position] if parsed_sources is not None else parse_or_error(source)
-                if isinstance(parsed, str):
-                    outcomes[position] = StoreOutcome("", "", "", "", FAILURE_CANNOT_UNDERSTAND, parsed)
-                    continue
-                if study_uid is not None and parsed.study_uid != study_uid:
-                    outcomes[position] = _outcome(parsed, FAILURE_STUDY_MISMATCH,
-                                                  f"StudyInstanceUID {parsed.study_uid} is not {study_uid}")
-                    continue
-                if parsed.sop_uid in seen:
-                    outcomes[position] = _outcome(parsed, FAILURE_DUPLICATE, "SOP instance sent twice in one request")
-                    continue
-                seen.add(parsed.sop_uid)
-                stored_digest = self.index.digest_of(parsed.sop_uid)
-                if stored_digest is not None:  # cheap early answer; claim() re-checks under the lock
-                    outcomes[position] = _duplicate(parsed, stored_digest)
-                    continue
-                temp = self.storage.write_temp(parsed.normalized or source)
-                accepted.append((position, parsed, temp))
-                syncing.append(self.storage.sync_later(temp))
-            for done in syncing:
-                done.result()
-            self._commit(accepted, outcomes)
-        finally:
-            for done in syncing:
-                done.exception()  # never unlink a file a sync thread still has open
-            for _, _, temp in accepted:
-                temp.unlink(missing_ok=True)
-        return StoreReport([o for o in outcomes if o is not None])
-
-    def _commit(self, accepted: list[tuple[int, ParsedInstance, Path]], outcomes: list[StoreOutcome | None]) -> None:
-        if not accepted:
-            return
-        items = [(parsed, self.storage.relative(self.storage.final_path(parsed.study_uid, parsed.series_uid,
-                                                                          parsed.sop_uid)))
-                 for _, parsed, _ in accepted]
-        with self.index.writing():
-            refused = self.index.claim(items, self.storage.owner)
-            placed: list[tuple[ParsedInstance, str]] = []
-            moves: list[tuple[Path, Path]] = []
-            try:
-                for (position, parsed, temp), item in zip(accepted, items, strict=True):
-                    reason = refused.get(parsed.sop_uid)
-                    if reason == "pending":
-                        outcomes[position] = _outcome(parsed, FAILURE_PROCESSING,
-                                                      "this SOP instance is being stored by another request")
-                    elif reason is not None:
-                        outcomes[position] = _duplicate(parsed, parsed.digest if reason == "same" else "")
-                    else:
-                        moves.append((temp, self.storage.absolute(item[1])))
-                        placed.append(item)
-                        outcomes[position] = _outcome(parsed, None)
-                self.storage.place(moves)
-                self.index.insert(placed)
-            except BaseException:
-                for _, relpath in placed:
-                    self.storage.absolute(relpath).unlink(missing_ok=True)
-                self.index.release(relpath for parsed, relpath in items if parsed.sop_uid not in refused)
-                raise
+                    parsed_sources: list[ParsedInstance | Refusal] | None = None) -> StoreReport:
+        """Parse, write (fsynced temp), journal, rename and index `sources`; report each one
+        (`writer.Writer.store_files`)."""
+        return self.writer.store_files(sources, study_uid, parsed_sources)
 
     async def import_demo(self) -> int:
         """Store the demo studies (generated, 2 x 2 series x 10 slices) unless the database has studies."""
@@ -295,14 +234,3 @@ class HeadlessDicom:
             return len(self.store_files(sources).stored)
 
         return await asyncio.to_thread(run)
-
-def _outcome(parsed: ParsedInstance, reason: int | None, detail: str = "", already: bool = False) -> StoreOutcome:
-    return StoreOutcome(parsed.sop_class, parsed.sop_uid, parsed.study_uid, parsed.series_uid, reason, detail,
-                        already)
-
-
-def _duplicate(parsed: ParsedInstance, stored_digest: str) -> StoreOutcome:
-    """The documented duplicate rule: identical bytes succeed unchanged; different bytes fail (0x0111)."""
-    if stored_digest == parsed.digest:
-        return _outcome(parsed, None, "", already=True)
-    return _outcome(parsed, FAILURE_DUPLICATE, "a different object with this SOPInstanceUID is already stored")

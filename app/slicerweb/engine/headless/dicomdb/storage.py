@@ -8,10 +8,15 @@ two. Several processes may share the data directory (instances behind a proxy, t
 *owner* holding an flock on `tmp/<owner>.lock` while alive, and recovery only touches the leftovers
 of owners whose lock is free, never a live process's store in progress. UIDs are checked (digits
 and dots only) before they become path components.
+
+Every process using the database also holds a shared flock on `<root>/index.lock`; `slicerweb
+dicom reindex` takes it exclusively, so it never rebuilds an index a server is using, and a server
+never starts during a rebuild.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -21,7 +26,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from ...errors import Unavailable
+
 CHUNK = 1 << 20
+DATABASE_LOCK = "index.lock"
+DISK_FULL = {errno.ENOSPC: "no space left on device (ENOSPC)", errno.EDQUOT: "disk quota exceeded (EDQUOT)"}
 SYNC_THREADS = 8
 
 
@@ -30,6 +39,10 @@ class Storage:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._database_lock = lock_database(self.root, exclusive=False)
+        if self._database_lock is None:
+            raise Unavailable(f"the DICOM database in {self.root} is being reindexed; start again when that is done")
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
         self.objects.mkdir(parents=True, exist_ok=True)
@@ -49,6 +62,7 @@ class Storage:
             (self.tmp / f"{self.owner}.lock").unlink(missing_ok=True)
             os.close(self._lock)
             self._lock = -1
+            os.close(self._database_lock)
 
     def dead_owners(self, journaled: set[str]) -> list[str]:
         """Owners (seen in tmp/ or in the journal) whose process is gone: their lock is free or missing."""
@@ -121,6 +135,18 @@ class Storage:
             touched.add(final.parent)
         for done in [self._syncer.submit(_fsync_dir, directory) for directory in touched]:
             done.result()  # in parallel (each costs a journal commit); all done before the index commit
+
+
+def lock_database(root: Path, exclusive: bool) -> int | None:
+    """Hold `<root>/index.lock` shared (a user of the database) or exclusively (a rebuild); the
+    open descriptor (close it to let go), or None when the other kind holds it now."""
+    fd = os.open(root / DATABASE_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _fsync_file(path: Path) -> None:
