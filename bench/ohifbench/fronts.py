@@ -1,4 +1,4 @@
-"""The two sites under test, each behind its own nginx (edge.py), sharing one local OIDC issuer.
+"""The two sites under test, each behind its own nginx (edge.py), sharing one local OIDC issuer (signin.py).
 
 `start_slicerweb` imports the study into a SlicerWeb data directory and starts the stack (app on a
 Unix socket + nginx) exactly as `deploy/run-stack` does. `start_orthanc` starts Debian's Orthanc
@@ -17,33 +17,28 @@ from typing import cast
 
 from dicomwebbench.servers import OrthancServer, SlicerWebServer
 
-from slicerweb.devstack.stack import Stack, free_port, start_stack
+from slicerweb.devstack.demo_stack import demo_policy, origin_of
+from slicerweb.devstack.stack import Stack, start_stack
 
 from .edge import TIMING_LOG, front_templates
+from .signin import AUDIENCE, SERVER_NAME, BenchIssuer
 from .study import BenchStudy
 
-AUDIENCE = "https://slicer.bench.lan"
-# The injected header rides on every request, static ones too, so the token carries both scopes.
-SCOPES = "dicomweb.read slicerweb.static"
 # One client sends every request of a page load; the product's per-client rate limit stays out of the figures.
 API_RATE = "1000000r/s"
 
 
-def policy(issuer_url: str) -> str:
-    """The stack's policy: bearer tokens from the local issuer; the viewer's static files public."""
-    return f"""
-[server]
-allowed_hosts = ["localhost"]
-trusted_proxies = ["127.0.0.1"]
-[features]
-dicomweb = true
-[auth]
-mode = "jwt"
-issuer = "{issuer_url}"
-audience = "{AUDIENCE}"
-failure_limit = 0
-public = ["static"]
-"""
+def policy(issuer: BenchIssuer) -> str:
+    """The demo stack's policy (bearer tokens from the issuer, viewer public, OHIF signs in), DICOMweb read-only,
+    and no failure lock-out: a benchmark's one client must not be locked out by a stray failure."""
+    return demo_policy(issuer.url, SERVER_NAME, issuer.ca_file, audience=AUDIENCE, features="dicomweb = true",
+                       auth_extra="failure_limit = 0")
+
+
+def start_front(directory: Path, issuer: BenchIssuer, https_port: int, templates: Path) -> Stack:
+    """App + nginx (from `templates`) at https://localhost:`https_port`; the CSP lets OHIF reach the issuer."""
+    return start_stack("nginx", directory, policy(issuer), server_name=SERVER_NAME, https_port=https_port,
+                       api_rate=API_RATE, template_dir=templates, csp_connect_extra=origin_of(issuer.url))
 
 
 class FrontedOrthanc(OrthancServer):
@@ -80,29 +75,25 @@ class Front:
             self.orthanc.stop()
 
 
-def start_slicerweb(work: Path, study: BenchStudy, issuer_url: str) -> Front:
+def start_slicerweb(work: Path, study: BenchStudy, issuer: BenchIssuer, https_port: int) -> Front:
     """Import the study (`slicerweb dicom import`), then start app + nginx."""
     loader = SlicerWebServer(work)
     loaded, _ = loader.bulk_load(study.directory)
     if loaded != study.slices:
         raise RuntimeError(f"SlicerWeb: imported {loaded} of {study.slices} instances")
-    stack = start_stack("nginx", work, policy(issuer_url), api_rate=API_RATE, template_dir=front_templates(
-        work / "templates"))
-    return Front("SlicerWeb", stack)
+    return Front("SlicerWeb", start_front(work, issuer, https_port, front_templates(work / "templates")))
 
 
-def start_orthanc(work: Path, study: BenchStudy, issuer_url: str) -> Front:
+def start_orthanc(work: Path, study: BenchStudy, issuer: BenchIssuer, https_port: int) -> Front:
     """Start Orthanc, load the study over REST, then start app + nginx with /dicom sent to Orthanc."""
-    https_port = free_port()
-    orthanc = FrontedOrthanc(work / "orthanc", public_host=f"localhost:{https_port}")
+    orthanc = FrontedOrthanc(work / "orthanc", public_host=f"{SERVER_NAME}:{https_port}")
     orthanc.start()
     try:
         loaded, _ = orthanc.bulk_load(study.directory)
         if loaded != study.slices:
             raise RuntimeError(f"Orthanc: loaded {loaded} of {study.slices} instances")
         templates = front_templates(work / "templates", f"127.0.0.1:{orthanc.port}")
-        stack = start_stack("nginx", work / "front", policy(issuer_url), https_port=https_port, api_rate=API_RATE,
-                            template_dir=templates)
+        stack = start_front(work / "front", issuer, https_port, templates)
     except (RuntimeError, subprocess.SubprocessError):
         orthanc.stop()
         raise

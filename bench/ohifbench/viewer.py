@@ -1,11 +1,11 @@
 """OHIF in headless Chromium (Debian's /usr/bin/chromium via Playwright): open a study, time the first image.
 
-Each open is a fresh browser context (empty HTTP cache, like a new reading session) that is already
-signed in: today the bearer token from the local issuer is injected as a header on every request
-(`Signin.inject`); once the issuer's login page and OHIF's oidc configuration exist, `Signin` is where
-the login form is driven once, before timing. Two ways to open the study:
+Each open is a fresh browser context (empty HTTP cache, like a new reading session) that signs in
+before the clock starts: OHIF sends it to the issuer's login page, the form is filled and submitted
+(`signin.Signin`), and OHIF comes back to its study list with the reader's token. Two ways to open
+the study:
 
-- `worklist` (default): OHIF's study list is loaded (untimed), the study's row is clicked, then its
+- `worklist` (default): on the study list sign-in lands on (untimed), the study's row is clicked, then its
   "Basic Viewer" button; the clock starts at that click (the app has booted, as for a reader);
 - `link`: a deep link /browse/viewer?StudyInstanceUIDs=...; the clock starts at navigation, so
   OHIF's boot (the same JavaScript for both servers) is inside the figure.
@@ -24,8 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from playwright.sync_api import Error as PlaywrightError
+
+from .signin import Signin, SigninError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -141,45 +143,31 @@ class ViewerError(RuntimeError):
     """The viewer did not show the study (not found, error page, or no image within the timeout)."""
 
 
-@dataclass(frozen=True)
-class Signin:
-    """How a browser context gets signed in before the clock starts."""
-
-    token: str
-
-    def inject(self, context: BrowserContext) -> None:
-        # The header rides inside Chromium's network stack: no round trip to Python per request.
-        context.set_extra_http_headers({"Authorization": f"Bearer {self.token}"})
-
-
 def warm_up(browser: Browser, site: str, signin: Signin, timeout_ms: float = 60_000) -> None:
-    """Load OHIF's study list once (untimed): the browser and the site's static files are warm afterwards.
+    """Sign in and load OHIF's study list once (untimed): the browser, the site's static files and the issuer
+    are warm afterwards.
 
     Only the study list's query reaches the DICOMweb server, so the first open of the study still
     finds the server's caches for it cold.
     """
     context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True)
     try:
-        signin.inject(context)
-        page = context.new_page()
-        with page.expect_response(lambda response: "/dicom/studies?" in response.url, timeout=timeout_ms):
-            page.goto(f"{site}/browse/", wait_until="commit", timeout=timeout_ms)
+        signin.sign_in(context.new_page(), site, timeout_ms)
     finally:
         context.close()
 
 
-def _open_from_worklist(page: Page, site: str, row_text: str, timeout_ms: float) -> None:
-    page.goto(f"{site}/browse/", wait_until="commit", timeout=timeout_ms)
+def _open_from_worklist(page: Page, row_text: str, timeout_ms: float) -> None:
     page.get_by_text(row_text, exact=True).first.click(timeout=timeout_ms)
     page.get_by_role("button", name=OPEN_BUTTON, exact=True).first.click(timeout=timeout_ms)
 
 
 def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, *, way: str = "worklist",
                row_text: str = "", timeout_ms: float = 60_000) -> Open:
-    """Open the study (`way`: worklist row `row_text` or deep link) in a fresh context; return at its first image."""
+    """Sign in, then open the study (`way`: worklist row `row_text` or deep link) in a fresh context; return at its
+    first image."""
     context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True)
     try:
-        signin.inject(context)
         context.add_init_script(PROBE)
         page = context.new_page()
         ohif_timings: list[float] = []
@@ -190,13 +178,16 @@ def open_study(browser: Browser, site: str, study_uid: str, signin: Signin, *, w
 
         page.on("console", console)
         try:
+            signin.sign_in(page, site, timeout_ms)   # lands on the study list, before the clock starts
             if way == "worklist":
-                _open_from_worklist(page, site, row_text, timeout_ms)
-            else:
+                _open_from_worklist(page, row_text, timeout_ms)
+            else:   # same tab: OHIF keeps the signed-in user in its session storage
                 page.goto(f"{site}/browse/viewer?StudyInstanceUIDs={study_uid}", wait_until="commit",
                           timeout=timeout_ms)
             page.wait_for_function("window.__slicerwebBench && window.__slicerwebBench.firstImage !== null",
                                    timeout=timeout_ms, polling=100)
+        except SigninError as exc:
+            raise ViewerError(str(exc)) from exc
         except PlaywrightError as exc:  # a timeout, mostly; report where the viewer stood
             raise ViewerError(f"no image within {timeout_ms / 1000:.0f} s at {page.url}: {exc.message[:200]}") from exc
         page.wait_for_timeout(200)  # let responses that were in flight at the first image land in the timing buffer

@@ -10,29 +10,35 @@ is the chain it waited on, and replaying it without the browser gets the same an
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import shutil
+import ssl
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from ohifbench.edge import APP_PASS, PROXY_SNIPPET, TemplateDrift, front_templates
-from ohifbench.fronts import AUDIENCE, SCOPES, FrontedOrthanc, start_slicerweb
+from ohifbench.fronts import FrontedOrthanc, start_slicerweb
 from ohifbench.replay import critical_requests, replay
 from ohifbench.report import SiteFigures, p90, render, verdict
+from ohifbench.signin import AUDIENCE, READER, start_bench_issuer
 from ohifbench.study import bench_study
 from ohifbench.timeline import parse_line, read_log, server_share
-from ohifbench.viewer import CHROMIUM, CHROMIUM_ARGS, Open, Request, Signin, open_study
+from ohifbench.viewer import CHROMIUM, CHROMIUM_ARGS, Open, Request, open_study
 
+from slicerweb.devstack.demo_stack import origin_of
 from slicerweb.devstack.proxyconf import PROXY_DIR
+from slicerweb.devstack.stack import free_port
 from tests.conftest import REPO
-from tests.oidc import RunningIssuer
 
 META = "/dicom/studies/1.2/series/1.3/metadata"
 LOG = f"""\
@@ -81,6 +87,9 @@ def test_template_variant_swaps_only_the_dicom_upstream_and_reports_drift(tmp_pa
     main = (variant / "slicerweb.conf.template").read_text()
     assert "server 127.0.0.1:4242;" in main and "~^/dicom/      bench_dicomweb;" in main
     assert "log_subrequest on;" in main
+    # The CSP (with the issuer's origin, i11-stack) is still templated from the copied snippet.
+    assert 'add_header Content-Security-Policy "{{CSP}}" always;' in (
+        variant / "snippets" / "security-headers.conf").read_text()
     assert "server {{APP_UPSTREAM}};" in (front_templates(tmp_path / "own") / "slicerweb.conf.template").read_text()
     drifted = tmp_path / "drifted"
     shutil.copytree(PROXY_DIR / "nginx", drifted)
@@ -133,21 +142,39 @@ def browser() -> Iterator[Browser]:
         instance.close()
 
 
+def claims(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
 @pytest.mark.proxy
 @pytest.mark.browser
-def test_one_open_of_a_tiny_study_through_nginx(tmp_path: Path, issuer: RunningIssuer, browser: Browser) -> None:
-    """bench/ohif's SlicerWeb site on 3 slices of 64²: the image shows and the figures come from real requests."""
+def test_one_open_of_a_tiny_study_through_nginx_after_signing_in(tmp_path: Path, browser: Browser) -> None:
+    """bench/ohif's SlicerWeb site on 3 slices of 64²: sign-in, then the image shows; figures from real requests."""
     if not (REPO / "docroot" / "browse" / "index.html").is_file():
         pytest.skip("OHIF not installed (deploy/fetch-ohif); tests/test_ohif_browser.py installs it")
     study = bench_study(tmp_path / "study", slices=3, matrix=64)
-    front = start_slicerweb(tmp_path / "site", study, issuer.url)
+    port = free_port()
+    issuer = start_bench_issuer(tmp_path / "issuer", [port])
     try:
-        signin = Signin(issuer.mint(SCOPES, audience=AUDIENCE))
-        opened = open_study(browser, front.stack.url, study.study_uid, signin, row_text=study.patient_label)
-        lines = read_log(front.timing_log)
-        replayed = replay(critical_requests(opened), signin.token, front.stack.certs.ca_cert, rounds=1)
+        front = start_slicerweb(tmp_path / "site", study, issuer, port)
+        try:
+            signin = issuer.signin
+            opened = open_study(browser, front.stack.url, study.study_uid, signin, row_text=study.patient_label)
+            lines = read_log(front.timing_log)
+            replayed = replay(critical_requests(opened), signin.token, front.stack.certs.ca_cert, rounds=1)
+            csp = httpx.get(f"{front.stack.url}/browse/", timeout=10,
+                            verify=ssl.create_default_context(cafile=str(front.stack.certs.ca_cert))
+                            ).headers["content-security-policy"]
+        finally:
+            front.stop()
     finally:
-        front.stop()
+        issuer.stop()
+    # The token OHIF used came from the login form: the reader's, read-only, no static scope needed.
+    token = claims(signin.token)
+    assert token["sub"] == READER and token["aud"] == AUDIENCE and token["iss"] == issuer.url
+    assert "dicomweb.read" in str(token["scope"]).split() and "slicerweb.static" not in str(token["scope"])
+    assert origin_of(issuer.url) in csp.split("connect-src", 1)[1].split(";")[0]
     assert opened.first_image_ms > opened.study_start_ms > opened.opened_ms > 0   # clicked in the study list
     assert opened.requests_before_image >= 4 and not opened.failures
     assert opened.ohif_study_to_image_ms is not None

@@ -17,13 +17,14 @@ from __future__ import annotations
 import secrets
 import shutil
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from .certs import make_certs
+from .certs import CertPaths, make_certs
 from .stack import Stack, free_port, start_issuer, start_stack
 
 AUDIENCE = "https://slicerweb.local"
@@ -58,23 +59,31 @@ class DemoStack:
         self.stack.stop()
 
 
-def demo_policy(issuer_url: str, server_name: str, ca_file: Path) -> str:
-    """The app's policy: JWT against the local issuer, viewer public, OHIF signs in."""
+DEMO_FEATURES = "dicomweb_write = true\nexec_toggle = true"
+
+
+def demo_policy(issuer_url: str, server_name: str, ca_file: Path, *, audience: str = AUDIENCE,
+                features: str = DEMO_FEATURES, auth_extra: str = "") -> str:
+    """The app's policy: JWT against the local issuer, viewer public, OHIF signs in.
+
+    `features` (the [features] lines) and `auth_extra` (more [auth] lines) let bench/ohif run the
+    same sign-in with its own settings.
+    """
+    auth_extra = f"{auth_extra}\n" if auth_extra else ""
     return f"""# Written by deploy/run-stack: JWT auth against the local issuer, behind the local proxy.
 [server]
 allowed_hosts = ["{server_name}"]
 trusted_proxies = ["127.0.0.1"]
 
 [features]
-dicomweb_write = true
-exec_toggle = true
+{features}
 
 [auth]
 mode = "jwt"
 issuer = "{issuer_url}"
-audience = "{AUDIENCE}"
+audience = "{audience}"
 ca_file = "{ca_file}"
-# The viewer's files (OHIF at /browse, the docroot) hold no patient data and must load before anyone
+{auth_extra}# The viewer's files (OHIF at /browse, the docroot) hold no patient data and must load before anyone
 # has signed in (a page load carries no bearer token); every /dicom, /slicer and /admin call still
 # needs one, at the proxy and in the app.
 public = ["static"]
@@ -90,6 +99,26 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def start_demo_issuer(directory: Path, sites: list[str], users: dict[str, tuple[str, str]], cli_secret: str,
+                      certs: CertPaths, *, token_lifetime: float = 3600.0,
+                      audience: str = AUDIENCE) -> tuple[subprocess.Popen[str], str]:
+    """The issuer over HTTPS (a server certificate of `certs`' CA) with `users`, OHIF's public client
+    redirecting exactly to each of `sites`' /browse/callback, and the confidential `cli` client."""
+    # The issuer keeps this certificate; start_stack issues each proxy a fresh one (from the same CA
+    # when it shares the certs directory).
+    tls = directory / "tls"
+    tls.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(certs.chain, tls / "chain.pem")
+    shutil.copy2(certs.key, tls / "key.pem")
+    return start_issuer(directory, audience,
+                        [f"{CLI_CLIENT}:{cli_secret}:{CLI_SCOPES.replace(' ', ',')}",
+                         f"{VIEWER_CLIENT}::{VIEWER_CLIENT_SCOPES.replace(' ', ',')}"],
+                        redirect_uris=[f"{site}/browse/callback" for site in sites],
+                        post_logout_redirect_uris=[f"{site}/browse/" for site in sites],
+                        users=users, certfile=tls / "chain.pem", keyfile=tls / "key.pem",
+                        extra_args=["--lifetime", str(token_lifetime)])
+
+
 def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localhost", https_port: int = 0,
                      http_port: int = 0, tls_profile: str = "intermediate", demo_data: bool = True,
                      token_lifetime: float = 3600.0, users: dict[str, tuple[str, str]] | None = None,
@@ -100,20 +129,11 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
     suffix = "" if https_port == 443 else f":{https_port}"
     site = f"https://{server_name}{suffix}"
     certs = make_certs(directory / "certs", [server_name, "127.0.0.1", "::1"])
-    # The issuer keeps this certificate; start_stack issues the proxy a fresh one from the same CA.
-    issuer_tls = directory / "issuer" / "tls"
-    issuer_tls.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(certs.chain, issuer_tls / "chain.pem")
-    shutil.copy2(certs.key, issuer_tls / "key.pem")
     password = secrets.token_urlsafe(12)
     users = users if users is not None else {DEMO_USER: (password, DEMO_USER_SCOPES)}
     cli_secret = secrets.token_urlsafe(24)
-    issuer = start_issuer(directory / "issuer", AUDIENCE,
-                          [f"{CLI_CLIENT}:{cli_secret}:{CLI_SCOPES.replace(' ', ',')}",
-                           f"{VIEWER_CLIENT}::{VIEWER_CLIENT_SCOPES.replace(' ', ',')}"],
-                          redirect_uris=[f"{site}/browse/callback"], post_logout_redirect_uris=[f"{site}/browse/"],
-                          users=users, certfile=issuer_tls / "chain.pem", keyfile=issuer_tls / "key.pem",
-                          extra_args=["--lifetime", str(token_lifetime)])
+    issuer = start_demo_issuer(directory / "issuer", [site], users, cli_secret, certs, token_lifetime=token_lifetime)
+    issuer_chain = directory / "issuer" / "tls" / "chain.pem"
     try:
         stack = start_stack(proxy, directory, policy_toml or demo_policy(issuer[1], server_name, certs.ca_cert),
                             server_name=server_name, tls_profile=tls_profile, issuer=issuer, https_port=https_port,
@@ -124,5 +144,4 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
         issuer[0].wait(10)
         raise
     first_user = next(iter(users))
-    return DemoStack(stack, f"{site}/browse", issuer[1], first_user, users[first_user][0], cli_secret,
-                     issuer_tls / "chain.pem")
+    return DemoStack(stack, f"{site}/browse", issuer[1], first_user, users[first_user][0], cli_secret, issuer_chain)
