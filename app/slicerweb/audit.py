@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ class AuditLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # e.g. metrics counting denials
 
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one record; returns it (time, event, then the fields)."""
@@ -37,6 +39,8 @@ class AuditLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        for observe in self.observers:
+            observe(entry)
         return entry
 
     def read(self) -> list[dict[str, Any]]:

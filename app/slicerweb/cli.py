@@ -114,6 +114,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     # Imported here (and in the other commands) so `slicerweb dicom import` starts without Quart.
     from .app import create_app
     from .engine.headless import HeadlessEngine
+    from .sd_notify import notify, watchdog, watchdog_interval
     from .server import hypercorn_config, listen, run
 
     _configure_logging(policy)
@@ -142,10 +143,25 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
             await flags.set("exec", True, actor=f"local:{getpass.getuser()}",
                             minutes=float(policy.features.exec_toggle_max_minutes), via="cli")
 
+        async def status() -> str:
+            problems = (await engine.readiness()).problems
+            return "ready" if not problems else "not ready: " + "; ".join(problems.values())
+
+        pings: list[asyncio.Task[None]] = []
+
         def ready() -> None:
             print(f"SlicerWeb {__version__} serving on {listener.url}", flush=True)
+            notify("READY=1", f"STATUS=serving on {listener.url}")
+            interval = watchdog_interval()
+            if interval is not None:
+                pings.append(loop.create_task(watchdog(status, interval)))
 
-        await run(app, config, on_ready=ready, stop=stop)
+        try:
+            await run(app, config, on_ready=ready, stop=stop)
+        finally:
+            notify("STOPPING=1")
+            for task in pings:
+                task.cancel()
 
     try:
         asyncio.run(main_loop())
