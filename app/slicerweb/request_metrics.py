@@ -13,6 +13,7 @@ import time
 from quart import current_app, request
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
+from .auth.verify import PATH as VERIFY_PATH
 from .metrics import AppMetrics
 
 ROUTE = "slicerweb.route"
@@ -59,7 +60,9 @@ class RequestMetricsMiddleware:
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
                 if not message.get("more_body", False):
-                    self.metrics.observe_request(scope.get(FAMILY, "none"), scope.get(ROUTE, "unmatched"),
+                    verifier = scope["path"] == VERIFY_PATH  # answered before Quart: no route was matched
+                    self.metrics.observe_request(scope.get(FAMILY, "verifier" if verifier else "none"),
+                                                 scope.get(ROUTE, VERIFY_PATH if verifier else "unmatched"),
                                                  scope["method"], status, time.perf_counter() - started,
                                                  received, sent)
             await send(message)
