@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     dicom_import.add_argument("--data-dir")
     dicom_import.add_argument("--processes", type=int, default=1,
                               help="parse in this many worker processes (helps with large files on many cores)")
+    shown = dicom_import.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print nothing but errors (the exit status tells)")
+    shown.add_argument("--json", action="store_true", help="print one JSON summary on stdout (no progress bar)")
     return parser
 
 
@@ -83,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "feature":
         return asyncio.run(_feature(policy, args))
     if args.command == "dicom":
-        return _dicom_import(policy, Path(args.directory), args.processes)
+        return _dicom_import(policy, Path(args.directory), args.processes, quiet=args.quiet, as_json=args.json)
     return _serve(policy, args)
 
 
@@ -171,20 +174,23 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     return 0
 
 
-def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
+def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: bool = False,
+                  as_json: bool = False) -> int:
     if not directory.is_dir():
         print(f"slicerweb: {directory} is not a directory", file=sys.stderr)
         return 2
     from .engine.headless.dicomdb import HeadlessDicom
     from .engine.headless.dicomdb.importer import import_directory
+    from .import_progress import ImportProgress, count_files
 
+    progress = ImportProgress(count_files(directory), quiet=quiet, as_json=as_json)
     dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
     try:
-        report = import_directory(dicom, directory, processes=processes)
+        report = import_directory(dicom, directory, processes=processes, progress=progress)
     finally:
         dicom.close()
-    print(f"imported {report.imported}, already present {report.already_present}, "
-          f"skipped (not DICOM) {report.skipped}, failed {report.failed}")
+        progress.bar.close()
+    progress.finish(report)
     return 1 if report.failed else 0
 
 

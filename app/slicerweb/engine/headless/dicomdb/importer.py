@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,11 +24,12 @@ IMPORT_BATCH = 100
 AHEAD = 4
 
 
-def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> ImportReport:
+def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1,
+                     progress: Callable[[int, ImportReport], None] | None = None) -> ImportReport:
     """Index every DICOM file under `directory` (recursive); non-DICOM files are counted and skipped.
 
     With `processes > 1`, files are parsed in that many worker processes while this one copies,
-    syncs and indexes them.
+    syncs and indexes them. `progress(files_in_batch, totals_so_far)` is called after each batch.
     """
     imported = present = skipped = failed = 0
     pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn")) if processes > 1 else None
@@ -54,6 +55,8 @@ def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> 
                 skipped += 1
             else:
                 failed += 1
+        if progress is not None:
+            progress(len(report.outcomes), ImportReport(imported, present, skipped, failed))
 
     try:
         batches = _batches(_walk(Path(directory)), IMPORT_BATCH)
