@@ -136,3 +136,18 @@ async def test_exec_toggles_are_counted(make_app):
         parsed = await scrape(client)
     assert value(parsed, "slicerweb_feature_toggles_total", feature="exec", enabled="true") == 1
     assert value(parsed, "slicerweb_feature_enabled", feature="exec") == 1
+
+
+def test_multiprocess_mode_merges_the_workers_files(tmp_path, live_server):
+    """With PROMETHEUS_MULTIPROC_DIR (several workers), values live in files there and are merged."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    server = live_server(env={"PROMETHEUS_MULTIPROC_DIR": str(shared)})
+    with server.client() as http:
+        for _ in range(2):
+            assert http.get("/slicer/system/version").status_code == 200
+        parsed = samples(http.get("/metrics").text)
+    assert list(shared.glob("counter_*.db")), "no per-process value files were written"
+    assert value(parsed, "slicerweb_http_requests_total", family="slicer", route="/slicer/system/version",
+                 method="GET", status="200") == 2
+    assert value(parsed, "slicerweb_dicom_index_objects", level="studies") == 0
