@@ -115,3 +115,16 @@ def test_readyz_goes_503_on_a_read_only_data_dir_and_back(tmp_path: Path) -> Non
     assert "storage: storage not writable" in body["message"]
     assert up.status_code == 200 and up.json()["checks"]["storage"] == "ok"
     assert alive.status_code == 200
+
+
+async def test_a_relative_data_dir_works(make_app, make_policy, tmp_path, monkeypatch):
+    """The default data_dir is ./data: the probes must not need an absolute path."""
+    monkeypatch.chdir(tmp_path)
+    app, _ = make_app(make_policy(**{"server.data_dir": "relative-data"}))
+    async with app.test_app():
+        client = app.test_client()
+        ready = await client.get("/readyz", scope_base=LOOPBACK)
+        metrics = await client.get("/metrics", scope_base=LOOPBACK)
+    assert ready.status_code == 200, await ready.get_data(as_text=True)
+    assert metrics.status_code == 200
+    assert 'slicerweb_dicom_index_objects{level="studies"} 0.0' in await metrics.get_data(as_text=True)

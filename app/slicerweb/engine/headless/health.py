@@ -21,7 +21,7 @@ def index_verdict(path: Path) -> str:
     if not path.is_file():
         return f"index file {path.name} is missing"
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=_PROBE_TIMEOUT)
+        conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=_PROBE_TIMEOUT)
         try:
             conn.execute("SELECT 1 FROM study LIMIT 1").fetchall()
         finally:
@@ -57,7 +57,7 @@ def _writable(directory: Path) -> str:
 
 def index_statistics(path: Path) -> IndexStatistics:
     """Counts from the index's own tables (no file-system walk)."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=_PROBE_TIMEOUT)
+    conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=_PROBE_TIMEOUT)
     try:
         studies = conn.execute("SELECT COUNT(*) FROM study").fetchone()[0]
         series = conn.execute("SELECT COUNT(*) FROM series").fetchone()[0]
@@ -65,3 +65,8 @@ def index_statistics(path: Path) -> IndexStatistics:
     finally:
         conn.close()
     return IndexStatistics(int(studies), int(series), int(instances), int(stored))
+
+
+def _read_only_uri(path: Path) -> str:
+    # A URI (mode=ro) so that a probe never creates a missing index; as_uri needs an absolute path.
+    return f"{path.resolve().as_uri()}?mode=ro"
