@@ -76,19 +76,23 @@ class LiveServer:
 
 
 def start_server(tmp_path: Path, *, policy_toml: str | None = None, args: list[str] | None = None,
-                 port: int = 0, data_dir: Path | None = None, timeout: float = 30) -> LiveServer:
-    """Start `slicerweb serve` on `port` (0: any free port) and wait for its URL line."""
+                 port: int = 0, data_dir: Path | None = None, timeout: float = 30,
+                 env: dict[str, str] | None = None, prefix: list[str] | None = None) -> LiveServer:
+    """Start `slicerweb serve` on `port` (0: any free port) and wait for its URL line.
+
+    `env` adds environment variables; `prefix` wraps the command (e.g. `unshare ... sh -c`).
+    """
     data_dir = data_dir or tmp_path / "data"
     command = [sys.executable, "-m", "slicerweb", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     if policy_toml is not None:
         policy_file = tmp_path / f"policy-{time.monotonic_ns()}.toml"
         policy_file.write_text(policy_toml)
         command += ["--policy", str(policy_file)]
-    command += args or []
+    command = [*(prefix or []), *command, *(args or [])]
     log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
     stderr = log_path.open("w")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                               env=subprocess_env(), cwd=tmp_path)
+                               env={**subprocess_env(), **(env or {})}, cwd=tmp_path)
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from quart import Blueprint, Quart, g
 
-from . import admin, extensions, static
+from . import admin, extensions, health, metrics_routes, static
 from .access_log import AccessLogMiddleware
 from .audit import AuditLog
 from .auth import verify
@@ -36,7 +36,9 @@ from .headers import security_headers_hook
 from .hosts import TrustedHostMiddleware
 from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
+from .metrics import AppMetrics
 from .policy import Policy, data_dir_of
+from .request_metrics import RequestMetricsMiddleware, label_request
 from .services import Services
 from .slicer_api import create_blueprint as slicer_blueprint
 from .slicer_api.compat import create_blueprint as slicer_compat_blueprint
@@ -71,9 +73,19 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     app.extensions["slicerweb"] = services
     app.extensions["slicerweb.exec_gate"] = gate
     install_error_handlers(app)
+    metrics = AppMetrics(engine, flags)
+    audit.observers.append(metrics.observe_audit)
+    app.extensions["slicerweb.metrics"] = metrics
+    app.before_request(label_request)
 
     factories = [*FAMILIES[:-1], *extensions.discover(), FAMILIES[-1]]
     families: dict[str, str] = app.extensions.setdefault(verify.FAMILIES_KEY, {})
+    # Operations endpoints: their own local-caller rule instead of the family guard (health.py,
+    # metrics_routes.py); not in `families`, so the proxies' verifier never admits them as a family.
+    if policy.features.health:
+        app.register_blueprint(health.create_blueprint(services))
+    if policy.features.metrics:
+        app.register_blueprint(metrics_routes.create_blueprint(services, metrics, gate, limiter))
     for family, flag, factory in factories:
         if flag is not None and not getattr(policy.features, flag, False):
             continue  # never mounted: every path in it is a 404
@@ -95,12 +107,12 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
         await engine.close()
 
     asgi = AccessLogMiddleware(
-        CloseOnUnreadBody(
+        RequestMetricsMiddleware(CloseOnUnreadBody(
             TrustedHostMiddleware(
                 verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
                     CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
                     app, services, gate, limiter),
-                policy.server.allowed_hosts)),
+                policy.server.allowed_hosts)), metrics),
         enabled=bool(policy.logging.access_log))
     app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
     return app

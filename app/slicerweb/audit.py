@@ -25,6 +25,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class AuditLog:
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread: threading.Thread | None = None
         _open_logs.add(self)
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # e.g. metrics counting denials
 
     def record(self, event: str, *, droppable: bool = False, **fields: Any) -> dict[str, Any]:
         """Queue one record (time, event, then the fields) and return it; written within milliseconds.
@@ -67,11 +69,13 @@ class AuditLog:
         with self._cond:
             if droppable and len(self._pending) >= MAX_QUEUED_LINES:
                 self._dropped += 1
-                return entry
-            self._pending.append(line)
-            self._queued += 1
-            self._start_writer()
-            self._cond.notify_all()
+            else:
+                self._pending.append(line)
+                self._queued += 1
+                self._start_writer()
+                self._cond.notify_all()
+        for observe in self.observers:
+            observe(entry)
         return entry
 
     async def durable(self) -> None:

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "are moved to quarantine/")
     dicom_reindex.add_argument("--policy")
     dicom_reindex.add_argument("--data-dir")
+    shown = dicom_import.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print nothing but errors (the exit status tells)")
+    shown.add_argument("--json", action="store_true", help="print one JSON summary on stdout (no progress bar)")
     return parser
 
 
@@ -93,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dicom" and args.dicom_command == "reindex":
             return _dicom_reindex(policy)
         if args.command == "dicom":
-            return _dicom_import(policy, Path(args.directory), args.processes)
+            return _dicom_import(policy, Path(args.directory), args.processes, quiet=args.quiet,
+                                    as_json=args.json)
         return _serve(policy, args)
     except IndexDamaged as exc:
         data_dir = data_dir_of(policy)
@@ -133,6 +137,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     from .app import create_app
     from .engine.headless import HeadlessEngine
     from .engine.headless.voxel_decode import VoxelLimits
+    from .sd_notify import notify, watchdog, watchdog_interval
     from .server import hypercorn_config, listen, run
 
     _configure_logging(policy)
@@ -163,10 +168,25 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
             await flags.set("exec", True, actor=f"local:{getpass.getuser()}",
                             minutes=float(policy.features.exec_toggle_max_minutes), via="cli")
 
+        async def status() -> str:
+            problems = (await engine.readiness()).problems
+            return "ready" if not problems else "not ready: " + "; ".join(problems.values())
+
+        pings: list[asyncio.Task[None]] = []
+
         def ready() -> None:
             print(f"SlicerWeb {__version__} serving on {listener.url}", flush=True)
+            notify("READY=1", f"STATUS=serving on {listener.url}")
+            interval = watchdog_interval()
+            if interval is not None:
+                pings.append(loop.create_task(watchdog(status, interval)))
 
-        await run(app, config, on_ready=ready, stop=stop)
+        try:
+            await run(app, config, on_ready=ready, stop=stop)
+        finally:
+            notify("STOPPING=1")
+            for task in pings:
+                task.cancel()
 
     try:
         asyncio.run(main_loop())
@@ -176,22 +196,26 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     return 0
 
 
-def _dicom_import(policy: Policy, directory: Path, processes: int) -> int:
+def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: bool = False,
+                  as_json: bool = False) -> int:
     if not directory.is_dir():
         print(f"slicerweb: {directory} is not a directory", file=sys.stderr)
         return 2
     from .engine.headless.dicomdb import HeadlessDicom
     from .engine.headless.dicomdb.importer import import_directory
+    from .import_progress import ImportProgress, count_files
 
+    progress = ImportProgress(count_files(directory), quiet=quiet, as_json=as_json)
     dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
     try:
-        report = import_directory(dicom, directory, processes=processes)
+        report = import_directory(dicom, directory, processes=processes, progress=progress)
     finally:
         dicom.close()
-    for path, reason in report.refusals:
-        print(f"slicerweb: refused {path}: {reason}", file=sys.stderr)
-    print(f"imported {report.imported}, already present {report.already_present}, "
-          f"skipped (not DICOM) {report.skipped}, refused (damaged) {report.refused}, failed {report.failed}")
+        progress.bar.close()
+    if not quiet:
+        for path, reason in report.refusals:
+            print(f"slicerweb: refused {path}: {reason}", file=sys.stderr)
+    progress.finish(report)
     return 1 if report.failed or report.refused else 0
 
 

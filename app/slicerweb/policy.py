@@ -31,6 +31,7 @@ ACTIONS = (
     "slicer_write",
     "exec",
     "admin",
+    "metrics",
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -109,6 +110,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("features", "exec_toggle_max_minutes", int, 60,
        "Upper bound on how long a runtime exec toggle may last.", minimum=1),
     _s("features", "cors", bool, False, "Send CORS headers to the origins in [cors]."),
+    _s("features", "health", bool, True,
+       "Serve GET /livez and /readyz to loopback callers and the local proxy (never through the public front)."),
+    _s("features", "metrics", bool, True,
+       "Serve GET /metrics (Prometheus text format): to loopback callers without a token when "
+       "auth.metrics_local_without_token, otherwise only with a [scopes] metrics scope."),
     # [cors]
     _s("cors", "allow_origins", list, [],
        "Origins (scheme://host[:port]) whose cross-origin requests are allowed; '*' for any."),
@@ -176,6 +182,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("auth", "client_secret_file", str, "", "File holding the introspection client secret."),
     _s("auth", "scope_claims", list, ["scope", "scp", "groups", "roles"],
        "Claims whose values count as granted scopes (space-separated strings or lists)."),
+    _s("auth", "metrics_local_without_token", bool, True,
+       "Loopback callers (not forwarded by a proxy) may read /metrics without a token; off: always a token."),
     _s("auth", "public", list, [],
        "Actions open without a token (e.g. ['static'] for the docroot); admin and exec never."),
     # [scopes]: which scopes grant which action (any one suffices)
@@ -186,6 +194,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("scopes", "slicer_write", list, ["slicer.write"], "Scopes for scene-changing /slicer calls."),
     _s("scopes", "exec", list, ["slicer.exec"], "Scopes for /slicer/exec (also needs exec on)."),
     _s("scopes", "admin", list, ["slicerweb.admin"], "Scopes for /admin (feature toggles)."),
+    _s("scopes", "metrics", list, ["slicerweb.metrics"], "Scopes for GET /metrics (a Prometheus scraper)."),
     # [viewer]: how the bundled OHIF (/browse) signs in; served as /browse/app-config.js (viewer_config.py)
     _s("viewer", "oidc_client_id", str, "",
        "OHIF's public OIDC client (authorization code + PKCE S256); empty: OHIF does not sign in (loopback use)."),

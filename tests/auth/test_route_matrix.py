@@ -33,6 +33,11 @@ def route_samples() -> list[tuple[str, str]]:
 
 
 ROUTES = route_samples()
+# Operations routes answer callers on the host without a token (health.py, metrics_routes.py) and
+# are refused by the proxies before their verifier; a remote caller (here: forwarded by a proxy the
+# app does not trust) gets the unmounted 404 from health, and the metrics scope challenge.
+LOCAL_ONLY = {"/livez": 404, "/readyz": 404, "/metrics": 401}
+REMOTE = {"X-Forwarded-For": "10.9.8.7"}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +58,11 @@ def test_route_refuses_missing_and_unscoped_tokens_like_the_verifier(server: Liv
     unscoped = {"Authorization": f"Bearer {issuer.mint('unrelated.scope')}"}
     forwarded = {"X-Forwarded-Method": method, "X-Forwarded-Uri": path}
     with server.client() as http:
+        if path in LOCAL_ONLY:
+            assert http.request(method, path, headers=REMOTE).status_code == LOCAL_ONLY[path]
+            refused = http.request(method, path, headers={**REMOTE, **unscoped})
+            assert refused.status_code == (404 if LOCAL_ONLY[path] == 404 else 403), refused.text
+            return
         missing = http.request(method, path)
         assert missing.status_code == 401, missing.text
         refused = http.request(method, path, headers=unscoped)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .dicom_api import DicomService
+from .health_api import IndexStatistics, Readiness
 from .scene_api import SceneService
 
 
@@ -113,4 +114,12 @@ class Engine(Protocol):
 
     async def close(self) -> None:
         """Release resources; called once after serving."""
+        ...
+
+    async def readiness(self) -> Readiness:
+        """Whether the engine can serve now: started, index reachable, storage writable (cheap checks)."""
+        ...
+
+    async def index_statistics(self) -> IndexStatistics:
+        """Studies, series, instances and stored bytes of the DICOM index (cheap queries)."""
         ...

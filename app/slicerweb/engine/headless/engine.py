@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from ..feature_state import SqliteFeatureStore
+from ..health_api import OK, IndexStatistics, Readiness
+from . import health
 from .dicomdb import HeadlessDicom
 from .dicomdb.geometry import DEFAULT_MAX_PIXEL_BYTES
 from .scene import HeadlessScene
@@ -28,14 +31,28 @@ class HeadlessEngine:
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
         self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes)
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
+        self.started = False
 
     async def start(self) -> None:
         """Load demo content when asked (`--demo`): a small generated CT and MR study, the MRHead phantom."""
         if self.demo:
             await self.dicom.import_demo()
             await self.scene.load_sample("MRHead")
+        self.started = True
 
     async def close(self) -> None:
         """Stop the scene's worker threads (a running exec finishes on its own); close the DICOM index."""
+        self.started = False
         self.scene.close()
         self.dicom.close()
+
+    async def readiness(self) -> Readiness:
+        """Started, index readable, storage writable (file-system probes run off the event loop)."""
+        index, storage = await asyncio.gather(
+            asyncio.to_thread(health.index_verdict, self.dicom.index.path),
+            asyncio.to_thread(health.storage_verdict, self.dicom.storage.tmp, self.dicom.storage.objects))
+        return Readiness({"engine": OK if self.started else "engine not started", "index": index,
+                          "storage": storage})
+
+    async def index_statistics(self) -> IndexStatistics:
+        return await asyncio.to_thread(health.index_statistics, self.dicom.index.path)

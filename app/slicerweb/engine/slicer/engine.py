@@ -6,6 +6,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..feature_state import SqliteFeatureStore
+from ..health_api import OK, IndexStatistics, Readiness
 from .dicom import SlicerDicom
 from .dicom_catalog import DicomCatalog
 from .mainthread import MainThreadDispatcher
@@ -31,3 +32,15 @@ class SlicerEngine:
 
     async def close(self) -> None:
         """Nothing to release; Slicer owns its state."""
+
+    async def readiness(self) -> Readiness:
+        """Minimal: Slicer answers its version call (its database is Slicer's own)."""
+        try:
+            await self.system.version()
+        except Exception as exc:  # any failure to reach Slicer means not ready
+            return Readiness({"engine": f"Slicer not answering: {exc}"})
+        return Readiness({"engine": OK})
+
+    async def index_statistics(self) -> IndexStatistics:
+        """Slicer's DICOM database is not ours to count cheaply."""
+        return IndexStatistics()

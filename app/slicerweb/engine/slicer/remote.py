@@ -16,6 +16,7 @@ from typing import Any
 from ..downloads import download
 from ..feature_state import SqliteFeatureStore
 from ..headless.files import base_name
+from ..health_api import OK, IndexStatistics, Readiness
 from ..protocol import VersionInfo
 from .bridge import BridgeClient, RemoteService
 from .dicom import SlicerDicom
@@ -67,3 +68,15 @@ class RemoteEngine:
 
     async def close(self) -> None:
         """Nothing to release here; Slicer owns its state."""
+
+    async def readiness(self) -> Readiness:
+        """Minimal: Slicer answers its version call (its database is Slicer's own)."""
+        try:
+            await self.system.version()
+        except Exception as exc:  # any failure to reach Slicer means not ready
+            return Readiness({"engine": f"Slicer not answering: {exc}"})
+        return Readiness({"engine": OK})
+
+    async def index_statistics(self) -> IndexStatistics:
+        """Slicer's DICOM database is not ours to count cheaply."""
+        return IndexStatistics()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -26,11 +26,12 @@ IMPORT_BATCH = 100
 AHEAD = 4
 
 
-def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> ImportReport:
+def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1,
+                     progress: Callable[[int, ImportReport], None] | None = None) -> ImportReport:
     """Index every DICOM file under `directory` (recursive); non-DICOM files are counted and skipped.
 
     With `processes > 1`, files are parsed in that many worker processes while this one copies,
-    syncs and indexes them.
+    syncs and indexes them. `progress(files_in_batch, totals_so_far)` is called after each batch.
     """
     imported = present = skipped = failed = 0
     refusals: list[tuple[str, str]] = []
@@ -62,6 +63,8 @@ def import_directory(db: HeadlessDicom, directory: Path, processes: int = 1) -> 
                 imported += not outcome.already_stored
             else:
                 failed += 1
+        if progress is not None:
+            progress(len(report.outcomes), ImportReport(imported, present, skipped, failed))
 
     try:
         batches = _batches(_walk(Path(directory)), IMPORT_BATCH)
