@@ -1,0 +1,43 @@
+"""Findings the audit reproduces that other branches of issue 16 are fixing (KNOWN_OPEN).
+
+A case listed here is still run and its observation still reported, marked "open, owner: <branch>";
+it does not count as a failure of the audit, and the default suite leaves its inputs out. When the
+owner's fix lands, delete the entry: the case then has to pass like any other.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+STRICT_ENV = "SLICERWEB_AUDIT_STRICT"  # set to 1: no case is excused (shows what the open ones still do)
+
+
+@dataclass(frozen=True)
+class KnownOpen:
+    key: str
+    finding: str
+    owner: str
+
+
+KNOWN_OPEN: dict[str, KnownOpen] = {entry.key: entry for entry in (
+    KnownOpen("qido.unicode_digit_integer", "QIDO limit/offset of a non-ASCII digit ('²') answers 500 "
+              "(str.isdigit accepts it, int() does not)", "i16-protocol"),
+    KnownOpen("qido.integer_beyond_int64", "QIDO offset/limit/InstanceNumber beyond 2**63 answers 500 (SQLite "
+              "integer overflow)", "i16-protocol"),
+    KnownOpen("nrrd.sizes_overflow", "NRRD upload whose sizes product overflows int64 answers 500", "i16-protocol"),
+    KnownOpen("nrrd.non_integer_sizes", "NRRD 'sizes: 4.5 4 4' or 'sizes: 1e308' is cast to int by pynrrd "
+              "(numpy RuntimeWarning, garbage size) instead of a 400 naming the field", "i16-protocol"),
+    KnownOpen("nrrd.gzip_bomb", "NRRD gzip body inflating to 64 MiB: decompression is capped by the size the "
+              "header announces, not by a policy bound (peak 128 MiB for a 64 kB body)", "i16-memory"),
+    KnownOpen("nrrd.bzip2_bomb", "NRRD bzip2 body inflating to 64 MiB: same as the gzip bomb (a 45-byte body)",
+              "i16-memory"),
+)}
+
+
+def owner_of(key: str) -> str | None:
+    """The branch fixing `key`, or None when the case must pass."""
+    entry = KNOWN_OPEN.get(key)
+    if entry is None or os.environ.get(STRICT_ENV) == "1":
+        return None
+    return entry.owner
