@@ -28,6 +28,9 @@ KNOWN_OPEN: dict[str, KnownOpen] = {entry.key: entry for entry in (
     KnownOpen("nrrd.sizes_overflow", "NRRD upload whose sizes product overflows int64 answers 500", "i16-protocol"),
     KnownOpen("nrrd.non_integer_sizes", "NRRD 'sizes: 4.5 4 4' or 'sizes: 1e308' is cast to int by pynrrd "
               "(numpy RuntimeWarning, garbage size) instead of a 400 naming the field", "i16-protocol"),
+    KnownOpen("dicom.deep_sequence", "a DICOM object with a 1,000-deep nested sequence: RecursionError in "
+              "pydicom (STOW 500)", "i16-protocol"),
+    KnownOpen("dicom.short_pixel_data", "Pixel Data shorter than its declared length is accepted", "i16-integrity"),
     KnownOpen("nrrd.gzip_bomb", "NRRD gzip body inflating to 64 MiB: decompression is capped by the size the "
               "header announces, not by a policy bound (peak 128 MiB for a 64 kB body)", "i16-memory"),
     KnownOpen("nrrd.bzip2_bomb", "NRRD bzip2 body inflating to 64 MiB: same as the gzip bomb (a 45-byte body)",

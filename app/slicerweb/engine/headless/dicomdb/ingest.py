@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ...dicom_api import BASE_URL_PLACEHOLDER, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from ...errors import Invalid
@@ -156,22 +156,24 @@ def parse_instance(fp: BinaryIO) -> ParsedInstance:
 
 def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[Any, ...], str]:
     fp.seek(0)
+    # pydicom decodes elements lazily: a bad VR, length or charset surfaces in the JSON conversion or
+    # the meta look-ups as well as in dcmread, so all of them are inside the try.
     try:
         ds = dcmread(fp, stop_before_pixels=True)
         pixel = _pixel_header(fp, ds)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, struct.error, AttributeError,
-            NotImplementedError, OSError) as exc:
+        uids = (_raw_text(ds, 0x0020000D), _raw_text(ds, 0x0020000E), _raw_text(ds, 0x00080018))
+        base = f"{BASE_URL_PLACEHOLDER}/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+
+        def bulk_uri(element: Any) -> str:
+            return f"{base}{element.tag:08X}"
+
+        document = to_json_model(ds, bulk_uri)  # first, while most elements are still raw (the fast path)
+        meta = getattr(ds, "file_meta", None)
+        transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+        meta_sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    except (InvalidDicomError, BytesLengthException, EOFError, ValueError, LookupError, TypeError, struct.error,
+            AttributeError, NotImplementedError, OSError) as exc:
         raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
-    uids = (_raw_text(ds, 0x0020000D), _raw_text(ds, 0x0020000E), _raw_text(ds, 0x00080018))
-    base = f"{BASE_URL_PLACEHOLDER}/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
-
-    def bulk_uri(element: Any) -> str:
-        return f"{base}{element.tag:08X}"
-
-    document = to_json_model(ds, bulk_uri)  # first, while most elements are still raw (the fast path)
-    meta = getattr(ds, "file_meta", None)
-    transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    meta_sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     return document, transfer_syntax, meta_sop_class, pixel, base
 
 
