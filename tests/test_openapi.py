@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-
 from slicerweb.openapi import OPERATIONS, document, openapi_path, routes, undescribed
 from tests.oidc import RunningIssuer, auth_policy
 

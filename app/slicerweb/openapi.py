@@ -70,7 +70,8 @@ def _p(name: str, description: str, **kw: Any) -> Param:
     return Param(name, description, **kw)
 
 
-SELECTION = (_p("id", "node id or getNode pattern"), _p("name", "node name"), _p("class", "MRML class (subclasses too)"))
+SELECTION = (_p("id", "node id or getNode pattern"), _p("name", "node name"),
+             _p("class", "MRML class (subclasses too)"))
 NUMBER_LIST = {"type": "string", "pattern": r"^[-+0-9.eE, ]*$"}
 SIZE = _p("size", "N (NxN) or WxH, each side 1..4096", schema={"type": "string", "pattern": r"^\d+(x\d+)?$"})
 FEATURE_NAME = _p("name", "toggleable feature (static, dicomweb, slicer, dicomweb_write, exec)", where="path")
@@ -78,6 +79,7 @@ SUB = _p("sub", "sub-path: '', names, ids or properties", where="path")
 PNG = ("image/png", BINARY)
 NRRD = ("application/octet-stream", BINARY)
 TEXT = ("text/plain", STRING)
+ACCESS_DICOMWEB_KEYS = ("dicomWEBPrefix", "dicomWEBStore", "studyUID", "accessToken")
 FILE_TYPES = "VolumeFile, SegmentationFile, MarkupsFile, TransformFile, ..."
 LOAD = (_p("url", "http(s)://, file:// or slicer:// URL to load"), _p("localfile", "server path to load"),
         _p("filetype", f"Slicer file type ({FILE_TYPES})"), _p("seriesUID", "DICOM series to load"))
@@ -161,7 +163,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/slicer/accessDICOMwebStudy"): _op(
         "Fetch a study from a DICOMweb server (url_load_prefixes apply) and load it", answer=(JSON, LOADED),
         body=(JSON, {"type": "object", "required": ["dicomWEBPrefix", "studyUID"],
-                     "properties": {k: STRING for k in ("dicomWEBPrefix", "dicomWEBStore", "studyUID", "accessToken")}}),
+                     "properties": {k: STRING for k in ACCESS_DICOMWEB_KEYS}}),
         body_required=True),
     ("GET", "/slicer/slice"): _op("A slice view as PNG", (
         _p("view", "red, yellow or green"), _p("orientation", "axial, sagittal or coronal"),
