@@ -31,6 +31,20 @@ KNOWN_OPEN: dict[str, KnownOpen] = {entry.key: entry for entry in (
     KnownOpen("dicom.deep_sequence", "a DICOM object with a 1,000-deep nested sequence: RecursionError in "
               "pydicom (STOW 500)", "i16-protocol"),
     KnownOpen("dicom.short_pixel_data", "Pixel Data shorter than its declared length is accepted", "i16-integrity"),
+    KnownOpen("wado.frame_list", "frames/1,1,1,... builds the whole answer in memory (2,000 repeats: +3 GB)",
+              "i16-memory"),
+    KnownOpen("stow.warning_headers", "one Warning header per failed STOW part (101 parts break http.client)",
+              "i16-protocol"),
+    KnownOpen("auth.limiter_locks_valid", "after failed tokens from an address, valid tokens from it get 429",
+              "i16-protocol"),
+    KnownOpen("stow.disk_full_507", "disk full answers a generic 500 instead of 507 naming the cause",
+              "i16-integrity"),
+    KnownOpen("index.corruption", "a damaged index starts anyway (500s on some queries) or exits with a raw "
+              "traceback instead of one line naming `slicerweb dicom reindex`", "i16-integrity"),
+    KnownOpen("protocol.http_9_9", "HTTP/9.9 request line is not answered 505", "i16-protocol"),
+    KnownOpen("protocol.large_header_bare_app", "the bare app (no front) answers 200 to a request with a 100 KiB "
+              "header: h11 bounds only incomplete heads (64 KiB), a head read in two chunks passes; the fronts "
+              "answer 400", "unowned: follow-up (outside the i16 branches)"),
     KnownOpen("nrrd.gzip_bomb", "NRRD gzip body inflating to 64 MiB: decompression is capped by the size the "
               "header announces, not by a policy bound (peak 128 MiB for a 64 kB body)", "i16-memory"),
     KnownOpen("nrrd.bzip2_bomb", "NRRD bzip2 body inflating to 64 MiB: same as the gzip bomb (a 45-byte body)",

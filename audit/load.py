@@ -1,0 +1,59 @@
+"""Load through TLS: wrk (SNI from the URL's host) with N connections for T seconds against each
+front, GET /slicer/system/version with a valid token; the app's RSS before and after; 0 errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .environment import Environment
+from .report import Case, Report
+from .wire import rss_kib
+
+AREA = "load"
+LUA = """wrk.headers["Authorization"] = "Bearer %s"
+"""
+
+
+def run(env: Environment, scratch: Path, report: Report, *, quick: bool) -> None:
+    connections, seconds = (20, 5) if quick else (200, 60)
+    if shutil.which("wrk") is None:
+        report.note(AREA, "not run: wrk is not installed (deploy/install-system-deps installs it)")
+        return
+    scratch.mkdir(parents=True, exist_ok=True)
+    script = scratch / "auth.lua"
+    script.write_text(LUA % env.token("slicer.read"))
+    for target in env.targets():
+        if not target.tls:
+            continue
+        assert target.pid is not None
+        before = rss_kib(target.pid)
+        # wrk takes the SNI name from the URL; the CA is not checked by wrk (it measures, the corpus verifies).
+        done = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                               "-s", str(script), f"{target.url}/slicer/system/version"],
+                              capture_output=True, text=True, timeout=seconds + 120)
+        after = rss_kib(target.pid)
+        figures = _parse(done.stdout)
+        errors = figures["non2xx"] + figures["socket_errors"]
+        report.add(Case(AREA, f"{target.name}: {connections} connections for {seconds} s (TLS, SNI)",
+                        "0 errors, 0 non-2xx; RSS settles",
+                        f"{figures['requests']} requests, {figures['rps']:.0f} req/s, p50 {figures['p50']}, "
+                        f"p99 {figures['p99']}, {errors} errors; app RSS {before // 1024} -> {after // 1024} MiB",
+                        figures["requests"], passed=done.returncode == 0 and errors == 0 and figures["requests"] > 0))
+
+
+def _parse(output: str) -> dict[str, float | int | str]:
+    def number(pattern: str) -> int:
+        match = re.search(pattern, output)
+        return int(match.group(1)) if match else 0
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    return {"requests": number(r"(\d+) requests in"), "non2xx": number(r"Non-2xx or 3xx responses: (\d+)"),
+            "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
+            "rps": float(rps.group(1)) if rps else 0.0, "p50": p50.group(1) if p50 else "?",
+            "p99": p99.group(1) if p99 else "?"}
