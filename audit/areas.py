@@ -28,7 +28,7 @@ def _fuzzing(env: Environment | None, scratch: Path, report: Report, quick: bool
 
 
 def _openapi(env: Environment | None, scratch: Path, report: Report, quick: bool) -> None:
-    examples, phases = (3, "fuzzing,stateful") if quick else (50, "examples,coverage,fuzzing,stateful")
+    examples, phases = (3, "fuzzing,stateful") if quick else (25, "examples,coverage,fuzzing,stateful")
     result = openapi_fuzz.run(scratch, max_examples=examples, phases=phases, seed=None if not quick else 1)
     report.note("openapi", f"schemathesis {phases}, {examples} examples per operation; checks {openapi_fuzz.CHECKS}")
     report.add(Case("openapi", "schemathesis against /slicer/openapi.json", "0 server errors, 0 schema violations",

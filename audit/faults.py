@@ -47,8 +47,8 @@ def run(scratch: Path, report: Report, *, quick: bool) -> None:
     report.note(AREA, "PostgreSQL down: not applicable (the DICOM index is SQLite only in this version)")
 
 
-def _instances(seed: int, count: int) -> list[Dataset]:
-    return generate_study(1000 + seed, series_count=1, instances_per_series=count, rows=64, columns=64)
+def _instances(seed: int, count: int, side: int = 64) -> list[Dataset]:
+    return generate_study(1000 + seed, series_count=1, instances_per_series=count, rows=side, columns=side)
 
 
 def _retrievable(app: AppProcess, ds: Dataset) -> bool:
@@ -121,8 +121,8 @@ def _kill_during_upload(directory: Path, report: Report, *, rounds: int) -> None
         app = start_app(directory, STOW_POLICY, data_dir=data)
     lost = [str(d.SOPInstanceUID) for d in stored if not _retrievable(app, d)]
     version = httpx.get(f"{app.url}/slicer/system/version", timeout=30).status_code
+    app.stop()  # a clean stop removes the live owner's own tmp entries; anything left is a crash leftover
     leftovers = [p.name for p in (data / "dicom" / "tmp").glob("*")] if (data / "dicom" / "tmp").exists() else []
-    app.stop()
     report.add(Case(AREA, f"kill -9 during a 16 MiB volume upload ({rounds} rounds)",
                     "restart serves; stored DICOM intact; no temp files left",
                     f"restart {version}; {len(lost)} of {len(stored)} stored instances lost; temp files "
@@ -149,7 +149,7 @@ def _disk_full(directory: Path, report: Report) -> None:
         acknowledged: list[Dataset] = []
         refusals: list[str] = []
         for round_ in range(40):
-            batch = _instances(200 + round_, 4)
+            batch = _instances(200 + round_, 4, side=256)  # 4 x 128 KiB a round: full after ~12 rounds
             response = httpx.post(f"{app.url}/dicom/studies", content=stow_body([part10(d) for d in batch]),
                                   headers={"Content-Type": STOW_TYPE}, timeout=30)
             if response.status_code == 200:
