@@ -93,8 +93,6 @@ def _oversized(env: Environment, target: Target, report: Report) -> None:
     for name, response, expected in cases:
         ok = response.status in expected
         open_key = "protocol.http_9_9" if "HTTP/9.9" in name and target.name == "app" else None
-        if "100 KiB header" in name and target.name == "app":
-            open_key = "protocol.large_header_bare_app"
         report.add(Case(AREA, f"{target.name}: {name}", " or ".join(map(str, expected)),
                         str(response.status or "no answer"), passed=ok, open_key=open_key))
 

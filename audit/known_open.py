@@ -42,9 +42,6 @@ KNOWN_OPEN: dict[str, KnownOpen] = {entry.key: entry for entry in (
     KnownOpen("index.corruption", "a damaged index starts anyway (500s on some queries) or exits with a raw "
               "traceback instead of one line naming `slicerweb dicom reindex`", "i16-integrity"),
     KnownOpen("protocol.http_9_9", "HTTP/9.9 request line is not answered 505", "i16-protocol"),
-    KnownOpen("protocol.large_header_bare_app", "the bare app (no front) answers 200 to a request with a 100 KiB "
-              "header: h11 bounds only incomplete heads (64 KiB), a head read in two chunks passes; the fronts "
-              "answer 400", "unowned: follow-up (outside the i16 branches)"),
     KnownOpen("nrrd.gzip_bomb", "NRRD gzip body inflating to 64 MiB: decompression is capped by the size the "
               "header announces, not by a policy bound (peak 128 MiB for a 64 kB body)", "i16-memory"),
     KnownOpen("nrrd.bzip2_bomb", "NRRD bzip2 body inflating to 64 MiB: same as the gzip bomb (a 45-byte body)",
