@@ -100,3 +100,12 @@ def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
     except OSError:
         pass
     return 0
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux: `5` to /proc/PID/clear_refs), so the next peak is one request's."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
