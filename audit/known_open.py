@@ -25,7 +25,6 @@ KNOWN_OPEN: dict[str, KnownOpen] = {entry.key: entry for entry in (
               "(str.isdigit accepts it, int() does not)", "i16-protocol"),
     KnownOpen("qido.integer_beyond_int64", "QIDO offset/limit/InstanceNumber beyond 2**63 answers 500 (SQLite "
               "integer overflow)", "i16-protocol"),
-    KnownOpen("nrrd.sizes_overflow", "NRRD upload whose sizes product overflows int64 answers 500", "i16-protocol"),
     KnownOpen("nrrd.non_integer_sizes", "NRRD 'sizes: 4.5 4 4' or 'sizes: 1e308' is cast to int by pynrrd "
               "(numpy RuntimeWarning, garbage size) instead of a 400 naming the field", "i16-protocol"),
     KnownOpen("dicom.deep_sequence", "a DICOM object with a 1,000-deep nested sequence: RecursionError in "
