@@ -33,7 +33,8 @@ def run(env: Environment, scratch: Path, report: Report, *, quick: bool) -> None
             continue
         out = scratch / f"{target.name}.json"
         command = [tool, "--quiet", "--color", "0", "--warnings", "off", "--ip", "127.0.0.1", "--openssl-timeout",
-                   "10", "--add-ca", str(target.ca_file), *checks, "--jsonfile", str(out), f"{target.server_name}:{target.port}"]
+                   "10", "--add-ca", str(target.ca_file), *checks, "--jsonfile", str(out),
+                   f"{target.server_name}:{target.port}"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
         findings = json.loads(out.read_text()) if out.exists() else []
         offered_old = [f["id"] for f in findings if f.get("id") in OLD_PROTOCOLS and "not offered" not in
