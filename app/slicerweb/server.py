@@ -80,6 +80,9 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config = Config()
     # Hypercorn wraps the descriptor in its own socket object: hand it over so only one owner closes it.
     config.bind = [f"fd://{listener.sock.detach()}"]
+    # Hypercorn calls listen(config.backlog) again on that socket: keep listen()'s 1024, not its 100 (a
+    # burst of 200 clients behind nginx overflowed 100 and nginx answered 500 for the failed auth subrequests).
+    config.backlog = 1024
     config.read_timeout = int(policy.limits.read_timeout)
     # Longer than the bundled proxies' upstream idle timeout (30 s): the proxy must be the side that
     # closes an idle connection, or it may send a POST into one we are closing and answer 502.
