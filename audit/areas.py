@@ -13,6 +13,7 @@ from . import attacks, faults, fuzz_run, load, openapi_fuzz, slowclients, tlssca
 from .environment import Environment, environment
 from .report import Case, Report
 
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
 Runner = Callable[[Environment | None, Path, Report, bool], None]
 
 
@@ -30,6 +31,10 @@ def _fuzzing(env: Environment | None, scratch: Path, report: Report, quick: bool
 def _openapi(env: Environment | None, scratch: Path, report: Report, quick: bool) -> None:
     examples, phases = (3, "fuzzing,stateful") if quick else (25, "examples,coverage,fuzzing,stateful")
     result = openapi_fuzz.run(scratch, max_examples=examples, phases=phases, seed=None if not quick else 1)
+    if not result.ok:  # keep the evidence: the scratch directory goes away
+        REPORTS.mkdir(exist_ok=True)
+        (REPORTS / "schemathesis-failed.txt").write_text(result.output + "\n--- server log ---\n" + result.server_log)
+        report.note("openapi", "schemathesis output and the server log: reports/schemathesis-failed.txt")
     report.note("openapi", f"schemathesis {phases}, {examples} examples per operation; checks {openapi_fuzz.CHECKS}")
     report.add(Case("openapi", "schemathesis against /slicer/openapi.json", "0 server errors, 0 schema violations",
                     f"{result.operations} operations, {result.test_cases} test cases, {len(result.failures)} failures "

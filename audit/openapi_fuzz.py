@@ -81,7 +81,7 @@ def _counts(report: Path, output: str) -> tuple[int, int, list[str]]:
                 and ("Server error" in line or "conformance" in line.lower() or "violation" in line.lower())]
     if report.exists():
         data = json.loads(report.read_text())
-        failures += [json.dumps(f)[:400] for f in data.get("failures", []) + data.get("errors", [])]
+        failures = [json.dumps(f)[:400] for f in data.get("failures", []) + data.get("errors", [])] + failures
         return int(data["operations"]["tested"]), int(data["test_cases"]["generated"]), failures
     return 0, 0, failures
 
