@@ -23,6 +23,9 @@ class KnownOpen:
 KNOWN_OPEN: dict[str, KnownOpen] = {entry.key: entry for entry in (
     KnownOpen("qido.unicode_digit_integer", "QIDO limit/offset of a non-ASCII digit ('²') answers 500 "
               "(str.isdigit accepts it, int() does not)", "i16-protocol"),
+    KnownOpen("qido.repeated_sign_integer", "QIDO InstanceNumber=--0 (or limit) answers 500: lstrip('+-') passes "
+              "the isdigit check, int() refuses it (found by the audit fuzz run; same check as the '²' case)",
+              "i16-protocol"),
     KnownOpen("qido.integer_beyond_int64", "QIDO offset/limit/InstanceNumber beyond 2**63 answers 500 (SQLite "
               "integer overflow)", "i16-protocol"),
     KnownOpen("nrrd.non_integer_sizes", "NRRD 'sizes: 4.5 4 4' or 'sizes: 1e308' is cast to int by pynrrd "

@@ -4,6 +4,7 @@ request answers 200/204 or a 4xx JSON error, never a 5xx."""
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -38,10 +39,16 @@ def _non_ascii_digits(args: dict[str, list[str]]) -> bool:
     return any(ch.isdigit() and not ch.isascii() for values in args.values() for v in values for ch in v)
 
 
+def _repeated_sign(args: dict[str, list[str]]) -> bool:
+    return any(re.search(r"(^|[,\\])\s*[+-]{2,}", v) for values in args.values() for v in values)
+
+
 @given(ARGS, st.sampled_from(["study", "series", "instance"]))
 def test_parse_search_ends_in_a_query_or_a_400(args: dict[str, list[str]], level: str) -> None:
     if owner_of("qido.unicode_digit_integer"):
         assume(not _non_ascii_digits(args))
+    if owner_of("qido.repeated_sign_integer"):
+        assume(not _repeated_sign(args))
     try:
         with bounded_memory(8 * MiB):
             parsed = parse_search(args, level, limits=(100, 1000))  # type: ignore[arg-type]
@@ -66,6 +73,8 @@ async def qido_client(dicom_app: Callable[..., Any]) -> Any:
 async def test_qido_request_answers_2xx_or_4xx_json(qido_client: Any, args: dict[str, list[str]], path: str) -> None:
     if owner_of("qido.unicode_digit_integer"):
         assume(not _non_ascii_digits(args))
+    if owner_of("qido.repeated_sign_integer"):
+        assume(not _repeated_sign(args))
     if owner_of("qido.integer_beyond_int64"):
         assume(not any(v.strip().lstrip("+-").isdigit() and abs(int(v)) >= 2 ** 63
                        for values in args.values() for v in values if v.strip().lstrip("+-").isascii()))
