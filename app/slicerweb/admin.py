@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from quart import Blueprint, Response, g, jsonify, request
@@ -33,7 +34,11 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.put("/features/<name>")
     async def put_feature(name: str) -> Response:
         _known(name)
-        body: Any = await request.get_json(force=True, silent=True)
+        # Decoded here: Quart's get_json(silent=True) still raises on a body that is not UTF-8.
+        try:
+            body: Any = json.loads(await request.get_data(cache=False))
+        except (ValueError, UnicodeDecodeError):
+            body = None
         if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
             raise BadRequest('body must be JSON like {"enabled": true, "minutes": 15}')
         minutes = body.get("minutes")

@@ -2,7 +2,7 @@
 
 Hook order, in one place:
   ASGI (outermost first): access log + request id -> Connection: close on unread body
-                          -> Host allow-list -> proxy verifier (GET /auth/verify) -> CORS -> Quart
+                          -> header size bound -> Host allow-list -> proxy verifier (GET /auth/verify) -> CORS -> Quart
   Quart before_request:   family guard (flag, token, scope, exec gate) -> body limit
   Quart after_request:    privileged-act audit -> security headers (Quart runs them in reverse
                           order of registration)
@@ -32,6 +32,7 @@ from .engine.protocol import Engine
 from .errors import install_error_handlers
 from .features import FeatureFlags
 from .forwarded import ProxyTrust
+from .header_limit import HeaderLimitMiddleware
 from .headers import security_headers_hook
 from .hosts import TrustedHostMiddleware
 from .keepalive import CloseOnUnreadBody
@@ -107,12 +108,12 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
         await engine.close()
 
     asgi = AccessLogMiddleware(
-        RequestMetricsMiddleware(CloseOnUnreadBody(
+        RequestMetricsMiddleware(CloseOnUnreadBody(HeaderLimitMiddleware(
             TrustedHostMiddleware(
                 verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
                     CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
                     app, services, gate, limiter),
-                policy.server.allowed_hosts)), metrics),
+                policy.server.allowed_hosts))), metrics),
         enabled=bool(policy.logging.access_log))
     app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
     return app

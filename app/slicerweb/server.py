@@ -80,6 +80,9 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config = Config()
     # Hypercorn wraps the descriptor in its own socket object: hand it over so only one owner closes it.
     config.bind = [f"fd://{listener.sock.detach()}"]
+    # Hypercorn calls listen(config.backlog) again on that socket: keep listen()'s 1024, not its 100 (a
+    # burst of 200 clients behind nginx overflowed 100 and nginx answered 500 for the failed auth subrequests).
+    config.backlog = 1024
     config.read_timeout = int(policy.limits.read_timeout)
     # Hypercorn's keep-alive timer runs from a connection's start (or the end of its last response)
     # until a complete request head has arrived, and data does not reset it: so it is also the

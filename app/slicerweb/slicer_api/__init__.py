@@ -11,6 +11,7 @@ from . import (
     gui,
     markups,
     mrml,
+    openapi_json,
     sampledata,
     segmentations,
     system,
@@ -24,6 +25,6 @@ from . import (
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("slicer", __name__, url_prefix="/slicer")
     for module in (system, execute, mrml, volumes, transforms, markups, segmentations, sampledata, tracking, gui,
-                   dicomweb_access, views):
+                   dicomweb_access, views, openapi_json):
         module.register(bp, services)
     return bp

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ...dicom_api import (
     BASE_URL_PLACEHOLDER,
@@ -184,24 +184,27 @@ def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES)
 
 def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[Any, ...], str]:
     nesting.check_depth(fp)  # pydicom recurses per sequence level: refuse hostile nesting first
+    fp.seek(0)
+    # pydicom decodes elements lazily: a bad VR, length or charset surfaces in the JSON conversion or
+    # the meta look-ups as well as in dcmread, so all of them are inside the try.
     try:
         ds = dcmread(fp, stop_before_pixels=True)
         pixel = _pixel_header(fp, ds)
+        uids = (_raw_text(ds, 0x0020000D), _raw_text(ds, 0x0020000E), _raw_text(ds, 0x00080018))
+        base = f"{BASE_URL_PLACEHOLDER}/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+
+        def bulk_uri(element: Any) -> str:
+            return f"{base}{element.tag:08X}"
+
+        document = to_json_model(ds, bulk_uri)  # first, while most elements are still raw (the fast path)
+        meta = getattr(ds, "file_meta", None)
+        transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+        meta_sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     except RecursionError as exc:  # nesting the scan could not follow (e.g. deflated)
         raise Invalid(nesting.TOO_DEEP) from exc
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, struct.error, AttributeError,
-            NotImplementedError, OSError) as exc:
+    except (InvalidDicomError, BytesLengthException, EOFError, ValueError, LookupError, TypeError, struct.error,
+            AttributeError, NotImplementedError, OSError) as exc:
         raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
-    uids = (_raw_text(ds, 0x0020000D), _raw_text(ds, 0x0020000E), _raw_text(ds, 0x00080018))
-    base = f"{BASE_URL_PLACEHOLDER}/studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
-
-    def bulk_uri(element: Any) -> str:
-        return f"{base}{element.tag:08X}"
-
-    document = to_json_model(ds, bulk_uri)  # first, while most elements are still raw (the fast path)
-    meta = getattr(ds, "file_meta", None)
-    transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    meta_sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     return document, transfer_syntax, meta_sop_class, pixel, base
 
 
