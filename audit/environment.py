@@ -17,12 +17,16 @@ from .wire import Target
 ALL_SCOPES = "slicerweb.static dicomweb.read dicomweb.write slicer.read slicer.write slicerweb.admin"
 
 
+AUDIT_MAX_VOLUME_BYTES = 32 << 20  # limits.max_volume_bytes of the audited app: hostile-request bounds follow it
+
+
 def audit_policy(issuer: RunningIssuer, *, failure_limit: int = 1000) -> str:
-    """JWT auth against `issuer`, STOW on, compressed volume uploads on (their decoder is audited)."""
+    """JWT auth against `issuer`, STOW on, compressed volume uploads on (their decoder is audited), volumes
+    limited to `AUDIT_MAX_VOLUME_BYTES` (so the documented per-request memory bound is a small number)."""
     policy = auth_policy(issuer, extra='trusted_proxies = ["127.0.0.1"]',
                          allowed_hosts='["localhost", "127.0.0.1"]')
     policy = policy.replace("failure_limit = 1000", f"failure_limit = {failure_limit}")
-    return policy + "\n[limits]\nvolume_upload_compressed = true\n"
+    return policy + f"\n[limits]\nvolume_upload_compressed = true\nmax_volume_bytes = {AUDIT_MAX_VOLUME_BYTES}\n"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from audit.known_open import owner_of
 from slicerweb.engine.errors import EngineError
 from slicerweb.engine.headless.nrrd_io import parse_upload
+from slicerweb.engine.headless.voxel_decode import DEFAULT_LIMITS, VoxelLimits
 from tests.fuzzing import MiB, bounded_memory
 
 pytestmark = pytest.mark.fuzz
@@ -82,6 +83,10 @@ def _check(body: bytes, allow_compressed: bool) -> None:
     except EngineError as exc:
         assert str(exc)
         return
+    _check_volume(array, ijk_to_ras, dimension)
+
+
+def _check_volume(array: np.ndarray, ijk_to_ras: np.ndarray, dimension: int) -> None:
     assert dimension in (2, 3) and array.ndim == 3 and array.size > 0
     assert np.isfinite(ijk_to_ras).all() and np.isfinite(np.linalg.inv(ijk_to_ras)).all()
 
@@ -93,8 +98,18 @@ def test_any_body_ends_in_a_volume_or_an_engine_error(body: bytes, allow_compres
     _check(body, allow_compressed)
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "bzip2"])
-def test_decompression_bomb_is_refused_within_the_bound(encoding: str) -> None:
+@pytest.mark.parametrize(("encoding", "limits", "refused_by"), [
+    # ~1000:1 is honest gzip: only the size limit stops it; a few dozen bytes of bzip2 for 64 MiB are over the ratio
+    ("gzip", VoxelLimits(max_bytes=16 * MiB), "limits.max_volume_bytes"),
+    ("bzip2", VoxelLimits(max_bytes=16 * MiB), "limits.max_volume_bytes"),
+    ("bzip2", DEFAULT_LIMITS, "expands more than 1100:1"),
+])
+def test_decompression_bomb_is_refused_within_the_bound(encoding: str, limits: VoxelLimits,
+                                                        refused_by: str) -> None:
+    """The policy's limits, not the header's announced size, bound what a compressed body may cost."""
     if owner := owner_of(f"nrrd.{encoding}_bomb"):
         pytest.skip(f"open, owner: {owner}")
-    _check(_bomb(encoding), allow_compressed=True)
+    body = _bomb(encoding)
+    with pytest.raises(EngineError) as refused, bounded_memory(ALLOWANCE + 4 * len(body)):
+        parse_upload(body, allow_compressed=True, limits=limits)
+    assert refused_by in str(refused.value)
