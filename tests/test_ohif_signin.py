@@ -30,12 +30,10 @@ from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Request, sync_playwright
 
 from slicerweb.devstack.demo_stack import DemoStack, start_demo_stack
+from tests.proxy.fronts import PROXIES
 from tests.test_ohif_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, install_ohif, painted
 
 pytestmark = [pytest.mark.browser, pytest.mark.proxy]
-PROXIES = [pytest.param(name, marks=pytest.mark.skipif(
-    shutil.which(name, path="/usr/local/sbin:/usr/sbin:/usr/bin:/bin") is None, reason=f"{name} not installed"))
-    for name in ("nginx", "caddy")]
 READER_SCOPES = "openid offline_access dicomweb.read"
 NO_READ_SCOPES = "openid offline_access slicer.read"
 REFRESH_LIFETIME = 20.0   # access-token lifetime of the refresh test's stack (s)

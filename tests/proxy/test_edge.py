@@ -8,7 +8,6 @@ One stack (issuer + app on a Unix socket + proxy) per proxy, shared by the modul
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import ssl
 import time
@@ -27,11 +26,10 @@ from slicerweb.client import Client, SlicerWebError
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy, bad_tokens, check_exec_toggle
+from tests.proxy.fronts import PROXIES
 from tests.support import settled_audit
 
 pytestmark = pytest.mark.proxy
-PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
-           for name in ("nginx", "caddy")]
 BAD = ["expired", "not_yet_valid", "wrong_issuer", "wrong_audience", "unknown_kid", "alg_none",
        "hs256_with_public_key", "tampered_payload", "id_token_typ", "garbage"]
 

@@ -4,7 +4,6 @@ check follows /readyz."""
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import time
 from collections.abc import Iterator
@@ -14,12 +13,11 @@ import pytest
 
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer
+from tests.proxy.fronts import PROXIES
 from tests.proxy.test_edge import bearer, stack_policy
 from tests.test_metrics import samples, value
 
 pytestmark = pytest.mark.proxy
-PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
-           for name in ("nginx", "caddy")]
 
 
 @pytest.fixture(scope="module", params=PROXIES)

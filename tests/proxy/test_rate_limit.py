@@ -5,7 +5,6 @@ token because others failed from the same address (ASVS 2.2.1; one NAT, many cli
 
 from __future__ import annotations
 
-import shutil
 import ssl
 from collections.abc import Iterator
 
@@ -14,10 +13,9 @@ import pytest
 
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy
+from tests.proxy.fronts import PROXIES
 
 pytestmark = pytest.mark.proxy
-PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
-           for name in ("nginx", "caddy")]
 
 
 @pytest.fixture(scope="module", params=PROXIES)

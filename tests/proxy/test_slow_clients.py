@@ -6,7 +6,6 @@ attack ends. `make audit` runs 300 + 300 for longer and reports the figures."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -14,10 +13,9 @@ import pytest
 from audit.slowclients import Target, attack
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy
+from tests.proxy.fronts import PROXIES
 
 pytestmark = pytest.mark.proxy
-PROXIES = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed"))
-           for name in ("nginx", "caddy")]
 
 
 @pytest.fixture(scope="module", params=PROXIES)

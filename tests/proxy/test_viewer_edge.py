@@ -10,7 +10,6 @@ still checked. Both proxies send the same security headers as each other, and th
 
 from __future__ import annotations
 
-import shutil
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +21,9 @@ from slicerweb.csp import PERMISSIONS_POLICY, content_security_policy
 from slicerweb.devstack.demo_stack import origin_of
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy
+from tests.proxy.fronts import PROXIES
 
 pytestmark = pytest.mark.proxy
-PROXIES = [pytest.param(name, marks=pytest.mark.skipif(
-    shutil.which(name, path="/usr/local/sbin:/usr/sbin:/usr/bin:/bin") is None, reason=f"{name} not installed"))
-    for name in ("nginx", "caddy")]
 CONFIG = "window.config = {routerBasename: '/browse', dataSources: []};\n"
 INDEX = "<!doctype html><title>OHIF</title><div id=root></div>"
 HEADERS = ("strict-transport-security", "x-content-type-options", "referrer-policy", "x-frame-options",
