@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ..feature_state import SqliteFeatureStore
 from ..health_api import OK, IndexStatistics, Readiness
@@ -14,18 +15,10 @@ from .scene import SlicerScene
 from .system import SlicerSystem
 
 
-class SlicerEngine:
-    """Engine backed by the running 3D Slicer (`slicer`, `qt` passed in)."""
+class SlicerOwnedState:
+    """Lifecycle and health of an engine whose state Slicer owns (in process, or over the bridge)."""
 
-    name = "slicer"
-
-    def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher,
-                 data_dir: Path, vtk: ModuleType | None = None, ctk: ModuleType | None = None) -> None:
-        self.main = main
-        self.system = SlicerSystem(slicer, qt, main)
-        self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
-        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir), ctk)
-        self.dicom = SlicerDicom(DicomCatalog(slicer, main))
+    system: Any
 
     async def start(self) -> None:
         """Slicer's scene and database are already open."""
@@ -44,3 +37,18 @@ class SlicerEngine:
     async def index_statistics(self) -> IndexStatistics:
         """Slicer's DICOM database is not ours to count cheaply."""
         return IndexStatistics()
+
+
+class SlicerEngine(SlicerOwnedState):
+    """Engine backed by the running 3D Slicer (`slicer`, `qt` passed in)."""
+
+    name = "slicer"
+
+    def __init__(self, slicer: ModuleType, qt: ModuleType, main: MainThreadDispatcher,
+                 data_dir: Path, vtk: ModuleType | None = None, ctk: ModuleType | None = None) -> None:
+        self.main = main
+        self.system = SlicerSystem(slicer, qt, main)
+        self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
+        self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir), ctk)
+        self.dicom = SlicerDicom(DicomCatalog(slicer, main))
+

@@ -16,10 +16,10 @@ from typing import Any
 from ..downloads import download
 from ..feature_state import SqliteFeatureStore
 from ..headless.files import base_name
-from ..health_api import OK, IndexStatistics, Readiness
 from ..protocol import VersionInfo
 from .bridge import BridgeClient, RemoteService
 from .dicom import SlicerDicom
+from .engine import SlicerOwnedState
 
 
 class RemoteScene(RemoteService):
@@ -52,7 +52,7 @@ class RemoteSystem(RemoteService):
         return self._version
 
 
-class RemoteEngine:
+class RemoteEngine(SlicerOwnedState):
     """Engine whose state lives in the Slicer process at the other end of `client`."""
 
     name = "slicer"
@@ -62,21 +62,3 @@ class RemoteEngine:
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
         self.scene: Any = RemoteScene(client, Path(data_dir) / "downloads")
         self.dicom = SlicerDicom(RemoteService(client, "catalog"))  # type: ignore[arg-type]  # duck-typed Catalog
-
-    async def start(self) -> None:
-        """Slicer's scene and database are already open."""
-
-    async def close(self) -> None:
-        """Nothing to release here; Slicer owns its state."""
-
-    async def readiness(self) -> Readiness:
-        """Minimal: Slicer answers its version call (its database is Slicer's own)."""
-        try:
-            await self.system.version()
-        except Exception as exc:  # any failure to reach Slicer means not ready
-            return Readiness({"engine": f"Slicer not answering: {exc}"})
-        return Readiness({"engine": OK})
-
-    async def index_statistics(self) -> IndexStatistics:
-        """Slicer's DICOM database is not ours to count cheaply."""
-        return IndexStatistics()

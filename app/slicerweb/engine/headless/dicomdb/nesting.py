@@ -72,17 +72,19 @@ def _dataset_start(view: _Reader) -> tuple[int | None, str]:
         group, element = view.unpack("<HH", pos)
         if group != 0x0002:
             return pos, syntax
-        vr = view[pos + 4:pos + 6]
-        if vr in LONG_VRS:
-            (length,) = view.unpack("<I", pos + 8)
-            pos += 12
-        else:
-            (length,) = view.unpack("<H", pos + 6)
-            pos += 8
+        _, length, pos = _explicit_header(view, pos)
         if element == 0x0010:
             syntax = view[pos:pos + min(length, 64)].decode("ascii", "replace").strip("\x00 ")
         pos += length
     return None, ""
+
+
+def _explicit_header(view: _Reader, pos: int) -> tuple[bytes, int, int]:
+    """(VR, value length, value offset) of the explicit-VR element header at `pos`."""
+    vr = view[pos + 4:pos + 6]
+    if vr in LONG_VRS:
+        return vr, view.unpack("<I", pos + 8)[0], pos + 12
+    return vr, view.unpack("<H", pos + 6)[0], pos + 8
 
 
 def _scan(view: _Reader, pos: int, *, implicit: bool, limit: int) -> None:
@@ -108,13 +110,7 @@ def _scan(view: _Reader, pos: int, *, implicit: bool, limit: int) -> None:
                 pos += 8
                 is_sequence = length == UNDEFINED or _dictionary_vr(group, element) == "SQ"
             else:
-                vr = view[pos + 4:pos + 6]
-                if vr in LONG_VRS:
-                    (length,) = view.unpack("<I", pos + 8)
-                    pos += 12
-                else:
-                    (length,) = view.unpack("<H", pos + 6)
-                    pos += 8
+                vr, length, pos = _explicit_header(view, pos)
                 is_sequence = vr == b"SQ" or (vr == b"UN" and length == UNDEFINED)
             if is_sequence and (group, element) != (0x7FE0, 0x0010):
                 stack.append((True, None if length == UNDEFINED else pos + length))

@@ -21,7 +21,7 @@ from .health import INDEX_FILE, object_files
 from .hierarchy import RequestHierarchy
 from .index import DicomIndex
 from .ingest import ParsedInstance, Refusal, parse_or_error
-from .storage import lock_database
+from .storage import fsync_path, lock_database
 
 BATCH = 500
 
@@ -56,7 +56,7 @@ def reindex(root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> Reind
             studies = index.count_studies()
         finally:
             index.seal()
-        _fsync(rebuild)
+        fsync_path(rebuild)
         quarantine = root / "quarantine"
         for path, _reason in set_aside:
             destination = quarantine / path.relative_to(root / "objects")
@@ -64,7 +64,7 @@ def reindex(root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> Reind
             os.replace(path, destination)
         previous = _keep_previous(target)
         os.replace(rebuild, target)
-        _fsync(root)
+        fsync_path(root)
         shutil.rmtree(root / "tmp", ignore_errors=True)  # every owner is gone (the lock is ours alone)
         return ReindexReport(root, instances, studies, tuple(set_aside), quarantine, previous)
     finally:
@@ -119,10 +119,3 @@ def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

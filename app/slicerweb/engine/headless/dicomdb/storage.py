@@ -121,7 +121,7 @@ class Storage:
 
     def sync_later(self, path: Path) -> Future[None]:
         """Start fsyncing a temp file in the background (it overlaps with parsing the next part)."""
-        return self._syncer.submit(_fsync_file, path)
+        return self._syncer.submit(fsync_path, path)
 
     def place(self, moves: list[tuple[Path, Path]]) -> None:
         """Rename synced temp files into place, then fsync every directory touched (each once, in
@@ -133,7 +133,7 @@ class Storage:
                 touched.update((final.parent.parent, final.parent.parent.parent))
             os.replace(temp, final)
             touched.add(final.parent)
-        for done in [self._syncer.submit(_fsync_dir, directory) for directory in touched]:
+        for done in [self._syncer.submit(fsync_path, directory) for directory in touched]:
             done.result()  # in parallel (each costs a journal commit); all done before the index commit
 
 
@@ -149,16 +149,9 @@ def lock_database(root: Path, exclusive: bool) -> int | None:
     return fd
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory: so the renames in it are durable)."""
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
