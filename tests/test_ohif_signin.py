@@ -155,13 +155,15 @@ def new_session(context: BrowserContext, demo: DemoStack) -> Session:
     return session
 
 
-def sign_in(page: Page, demo: DemoStack, user: str, password: str) -> None:
-    """On the issuer's login page (where OHIF sent us): fill the form and submit it."""
+def sign_in(page: Page, demo: DemoStack, user: str, password: str, landing: str = "") -> None:
+    """On the issuer's login page (where OHIF, or the admin console, sent us): fill the form and submit
+    it, then wait to be back under `landing` (default: the viewer)."""
     page.wait_for_url(f"{demo.issuer_url}/**", timeout=TIMEOUT_MS)
     page.locator("#username").fill(user)
     page.locator("#password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{demo.viewer_url}/**", timeout=TIMEOUT_MS)
+    landing = landing or f"{demo.viewer_url}/"
+    page.wait_for_url(lambda url: url.startswith(landing), timeout=TIMEOUT_MS)
 
 
 def demo_studies(demo: DemoStack) -> list[dict]:

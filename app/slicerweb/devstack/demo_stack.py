@@ -32,7 +32,8 @@ CLI_CLIENT = "cli"
 CLI_SCOPES = ("slicerweb.static dicomweb.read dicomweb.write slicer.read slicer.write slicer.exec "
               "slicerweb.admin")
 VIEWER_CLIENT = "ohif"
-VIEWER_CLIENT_SCOPES = "openid profile offline_access dicomweb.read"
+# The admin console (/admin) signs in with OHIF's client too: the user's own scopes decide who gets admin.
+VIEWER_CLIENT_SCOPES = "openid profile offline_access dicomweb.read slicerweb.admin"
 DEMO_USER = "demo"
 DEMO_USER_SCOPES = "openid profile offline_access dicomweb.read dicomweb.write slicer.read slicer.write"
 
@@ -103,7 +104,8 @@ def start_demo_issuer(directory: Path, sites: list[str], users: dict[str, tuple[
                       certs: CertPaths, *, token_lifetime: float = 3600.0,
                       audience: str = AUDIENCE) -> tuple[subprocess.Popen[str], str]:
     """The issuer over HTTPS (a server certificate of `certs`' CA) with `users`, OHIF's public client
-    redirecting exactly to each of `sites`' /browse/callback, and the confidential `cli` client."""
+    redirecting exactly to each of `sites`' /browse/callback and /admin/ (the admin console), and the
+    confidential `cli` client."""
     # The issuer keeps this certificate; start_stack issues each proxy a fresh one (from the same CA
     # when it shares the certs directory).
     tls = directory / "tls"
@@ -113,7 +115,8 @@ def start_demo_issuer(directory: Path, sites: list[str], users: dict[str, tuple[
     return start_issuer(directory, audience,
                         [f"{CLI_CLIENT}:{cli_secret}:{CLI_SCOPES.replace(' ', ',')}",
                          f"{VIEWER_CLIENT}::{VIEWER_CLIENT_SCOPES.replace(' ', ',')}"],
-                        redirect_uris=[f"{site}/browse/callback" for site in sites],
+                        redirect_uris=[uri for site in sites
+                                       for uri in (f"{site}/browse/callback", f"{site}/admin/")],
                         post_logout_redirect_uris=[f"{site}/browse/" for site in sites],
                         users=users, certfile=tls / "chain.pem", keyfile=tls / "key.pem",
                         extra_args=["--lifetime", str(token_lifetime)])
