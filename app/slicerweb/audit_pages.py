@@ -57,6 +57,15 @@ class AuditFilter:
     action: str = ""
     outcome: str = ""
 
+    def may_match(self, line: bytes) -> bool:
+        """Cheap test on the raw line before parsing it: the actor and action text must appear in it.
+
+        Only for plain ASCII text, which json.dumps writes as it is (it escapes quotes, backslashes,
+        control and non-ASCII characters, so those are left to `matches`)."""
+        lowered = line.lower()
+        return all(part.lower().encode() in lowered for part in (self.actor, self.action)
+                   if part and part.isascii() and part.isprintable() and '"' not in part and "\\" not in part)
+
     def matches(self, entry: dict[str, Any]) -> bool:
         event = str(entry.get("event", ""))
         if self.action and event != self.action and not event.startswith(self.action + "."):
@@ -115,7 +124,7 @@ def read_page(path: Path, query: AuditFilter, limit: int, cursor: Position | Non
             offset = files[index].stat().st_size
         for line_start, line in _lines_backwards(files[index], offset):
             scanned += len(line) + 1
-            entry = _parse(line)
+            entry = _parse(line) if query.may_match(line) else None
             if entry is not None and query.matches(entry):
                 entries.append({**entry, "outcome": outcome_of(entry)})
             if len(entries) >= limit or scanned >= SCAN_BUDGET_BYTES:
