@@ -4,10 +4,10 @@ the local issuer), as an IT admin uses it.
 Contract: opening /admin/ sends the browser to the issuer's login; an admin who signs in sees every
 feature flag with its policy ceiling; switching exec on for 5 minutes with a reason shows it on with
 its end time, and the audit view (and the audit file) shows the toggle with the admin's name and the
-reason; exec then works through the stack (POST /slicer/exec) and the audit view filtered on `exec`
-shows the run. No CSP violation on the way (the console has no inline script or style). A user without
-the admin scope signs in, sees the 403 in the console, and gets 403 JSON on every admin route of the
-app's route table with the token the console held.
+reason; the edge sends the console's CSP without 'unsafe-*'; exec then works through the stack (POST
+/slicer/exec) and the audit view filtered on `exec` shows the run. No CSP violation on the way. A user
+without the admin scope signs in, sees the 403 in the console, and gets 403 JSON on every admin route
+of the app's route table with the token the console held.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Playwright, Request, sync_playwright
 
-from slicerweb.devstack.demo_stack import DemoStack, start_demo_stack
+from slicerweb.csp import console_content_security_policy
+from slicerweb.devstack.demo_stack import DemoStack, origin_of, start_demo_stack
 from tests.auth.test_route_matrix import ROUTES
 from tests.proxy.fronts import PROXIES
 from tests.support import settled_audit
@@ -95,6 +96,9 @@ def test_admin_switches_exec_on_for_five_minutes_with_a_reason(browser: Browser,
         assert f"reason={REASON}" in cells.nth(4).inner_text() and "feature=exec" in cells.nth(4).inner_text()
 
         with https(demo) as http:
+            # The edge sends the console's strict policy beside the viewer's: browsers enforce both.
+            policies = http.get("/admin/").headers.get_list("content-security-policy")
+            assert console_content_security_policy(origin_of(demo.issuer_url)) in policies, policies
             ran = http.post("/slicer/exec", content="__execResult = {'answer': 6 * 7}",
                             headers={"Authorization": f"Bearer {demo.token('slicer.exec')}"})
         assert ran.status_code == 200 and ran.json() == {"answer": 42}
