@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -166,7 +167,7 @@ def sign_in(page: Page, demo: DemoStack, user: str, password: str, landing: str 
     page.wait_for_url(lambda url: url.startswith(landing), timeout=TIMEOUT_MS)
 
 
-def demo_studies(demo: DemoStack) -> list[dict]:
+def demo_studies(demo: DemoStack) -> list[dict[str, Any]]:
     token = demo.token("dicomweb.read")
     response = httpx.get(f"{demo.stack.url}/dicom/studies", params={"includefield": "00081030"},
                          headers={"Authorization": f"Bearer {token}"},
@@ -175,7 +176,7 @@ def demo_studies(demo: DemoStack) -> list[dict]:
     return sorted(response.json(), key=lambda s: s["0020000D"]["Value"][0])
 
 
-def description(study: dict) -> str:
+def description(study: dict[str, Any]) -> str:
     """What tells the demo studies apart in OHIF's list (both belong to one patient)."""
     return str(study["00081030"]["Value"][0])
 
