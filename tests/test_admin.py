@@ -148,6 +148,12 @@ async def test_exec_duration_is_required_and_bounded(jwt_app: Callable[..., Quar
     assert status == 400 and "minutes" in body["message"]
     status, body = await switch(client, admin, "exec", enabled=True, minutes=11, reason="too long")
     assert status == 409 and "between 0 and 10" in body["message"]
+    for minutes in (-1, 0, True, "5"):
+        status, body = await switch(client, admin, "exec", enabled=True, minutes=minutes, reason="odd")
+        assert status == 400 and body["message"] == "minutes must be a positive number", minutes
+    response = await client.put("/admin/api/features/exec", headers={**admin, "Content-Type": "application/json"},
+                                data='{"enabled": true, "minutes": NaN, "reason": "nan"}')
+    assert response.status_code == 400
 
 
 async def test_audit_pages_newest_first_with_filters(jwt_app: Callable[..., Quart], issuer: RunningIssuer) -> None:

@@ -6,7 +6,9 @@ coming, and every line is whole and in exactly one of the two files (none lost, 
 from __future__ import annotations
 
 import json
+import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from slicerweb.log_output import JsonLineFormatter
 from tests.conftest import LiveServer
 from tests.support import settled_audit
 
@@ -30,6 +33,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the load stopped"
         time.sleep(0.05)
+
+
+def test_a_record_with_an_exception_is_one_json_line() -> None:
+    try:
+        raise ValueError('bad "value"\nsecond line')
+    except ValueError:
+        record = logging.getLogger("slicerweb.test").makeRecord(
+            "slicerweb.test", logging.ERROR, __file__, 1, "failed for %s", ("alice",), sys.exc_info())
+    line = JsonLineFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "error" and entry["logger"] == "slicerweb.test" and entry["message"] == "failed for alice"
+    assert entry["exception"].startswith("Traceback") and 'ValueError: bad "value"' in entry["exception"]
+    assert entry["time"].endswith("+00:00")
 
 
 def test_console_lines_are_json_when_not_a_terminal(live_server: Callable[..., LiveServer]) -> None:

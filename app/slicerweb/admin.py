@@ -123,7 +123,7 @@ def _console_api(bp: Blueprint, services: Services) -> None:
         if name == "exec" and enabled and minutes is None:
             raise BadRequest("switching exec on needs minutes: how long it stays on")
         try:
-            state = await flags.set(name, enabled, actor=g.principal.subject, minutes=minutes if enabled else None,
+            state = await flags.set(name, enabled, actor=g.principal.subject, minutes=minutes,
                                     reason=reason, via="console", client=g.origin.client, request_id=g.request_id)
         except FeatureRefused as exc:
             raise Conflict(str(exc)) from None
@@ -150,8 +150,9 @@ def _switch_body(data: str | bytes) -> tuple[bool, float | None, str]:
     if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
         raise BadRequest(f"body must be JSON like {example}")
     minutes = body.get("minutes")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))):
-        raise BadRequest("minutes must be a number")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or
+                                not 0 < minutes < float("inf")):
+        raise BadRequest("minutes must be a positive number")
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise BadRequest(f"a reason is required (it goes to the audit log), e.g. {example}")

@@ -129,11 +129,11 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     from .app import create_app
     from .engine.headless import HeadlessEngine
     from .formats.voxels import VoxelLimits
-    from .log_output import configure, reopen
+    from .log_output import configure
     from .sd_notify import notify, watchdog, watchdog_interval
     from .server import hypercorn_config, listen, run
 
-    configure(policy)
+    log_files = configure(policy)
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
@@ -175,7 +175,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
                 pings.append(loop.create_task(watchdog(status, interval)))
 
         try:
-            await run(app, config, on_ready=ready, stop=stop, on_hangup=reopen)
+            await run(app, config, on_ready=ready, stop=stop, on_hangup=log_files.reopen)
         finally:
             notify("STOPPING=1")
             for task in pings:

@@ -6,9 +6,9 @@ the traceback), which journald stores as the message and `jq`/log shippers read 
 pattern. Written with the standard library's Formatter (a dozen lines) rather than a dependency such
 as python-json-logger: the record has five fields and no configuration.
 
-Rotation is by rename: logrotate renames the file, then sends SIGHUP; `reopen()` closes the access
-log's file and the next line creates a new one at the configured path (the handler's lock keeps a line
-from being split between the two files). The audit log needs nothing here: its writer opens the path
+Rotation is by rename: logrotate renames the file, then sends SIGHUP; `LogFiles.reopen()` closes the
+access log's file and the next line creates a new one at the configured path (the handler's lock keeps
+a line from being split between the two files). The audit log needs nothing here: its writer opens the path
 afresh for every batch (audit.py), so the batch after a rename goes to the new file and no batch is
 split. Access lines are JSON already (access_log.py) and pass through unchanged.
 """
@@ -19,13 +19,13 @@ import json
 import logging
 import sys
 import traceback
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .policy import Policy
 
 ACCESS_LOGGER = "slicerweb.access"
-_reopenable: list[logging.FileHandler] = []
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -47,8 +47,29 @@ def console_format(policy: Policy) -> str:
     return chosen
 
 
-def configure(policy: Policy) -> None:
-    """Install the console and access-log handlers the policy asks for (the `serve` command calls this once)."""
+@dataclass
+class LogFiles:
+    """The log files this process writes itself (the access log's, when it has one)."""
+
+    handlers: list[logging.FileHandler] = field(default_factory=list)
+
+    def reopen(self) -> None:
+        """SIGHUP: close each file; it reopens at its path on its next line (after logrotate's rename)."""
+        for handler in self.handlers:
+            handler.acquire()  # the lock emit() holds: a line goes wholly to the old file or the new one
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None  # FileHandler opens it again when it is None
+            finally:
+                handler.release()
+        logging.getLogger("slicerweb").info("log files reopened (SIGHUP)")
+
+
+def configure(policy: Policy) -> LogFiles:
+    """Install the console and access-log handlers the policy asks for (the `serve` command calls this once);
+    returns the files to reopen on SIGHUP."""
+    files = LogFiles()
     console: logging.Handler
     if policy.logging.console:
         console = logging.StreamHandler(sys.stderr)
@@ -62,26 +83,14 @@ def configure(policy: Policy) -> None:
     access.setLevel(logging.INFO)
     access.handlers.clear()
     if not policy.logging.access_log:
-        return
+        return files
     path = str(policy.logging.access_log_path)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-        _reopenable.append(file_handler)
+        files.handlers.append(file_handler)
         handler: logging.Handler = file_handler
     else:
         handler = logging.StreamHandler(sys.stderr)
     access.addHandler(handler)
-
-
-def reopen() -> None:
-    """SIGHUP: close the log files this process writes; each reopens at its path on its next line."""
-    for handler in _reopenable:
-        handler.acquire()  # the lock emit() holds: a line goes wholly to the old file or the new one
-        try:
-            if handler.stream is not None:
-                handler.stream.close()
-                handler.stream = None  # FileHandler opens it again when it is None
-        finally:
-            handler.release()
-    logging.getLogger("slicerweb").info("log files reopened (SIGHUP)")
+    return files
