@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, Response, g, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
 from .errors import BadRequest, Conflict, NotFound
 from .features import TOGGLEABLE, FeatureRefused
+from .request_context import current
 from .services import Services
 
 
@@ -45,8 +46,9 @@ def create_blueprint(services: Services) -> Blueprint:
         if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))):
             raise BadRequest("minutes must be a number")
         try:
-            state = await flags.set(name, body["enabled"], actor=g.principal.subject, minutes=minutes,
-                                    client=g.origin.client, request_id=g.request_id)
+            context = current()
+            state = await flags.set(name, body["enabled"], actor=context.subject, minutes=minutes,
+                                    client=context.client, request_id=context.request_id)
         except FeatureRefused as exc:
             raise Conflict(str(exc)) from None
         return jsonify(state.as_json())
@@ -54,8 +56,9 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.delete("/features/<name>")
     async def reset_feature(name: str) -> Response:
         _known(name)
-        state = await flags.reset(name, actor=g.principal.subject, client=g.origin.client,
-                                  request_id=g.request_id)
+        context = current()
+        state = await flags.reset(name, actor=context.subject, client=context.client,
+                                  request_id=context.request_id)
         return jsonify(state.as_json())
 
     return bp

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from quart import Blueprint, Quart, g
+from quart import Blueprint, Quart, request
 
 from . import admin, extensions, health, metrics_routes, static
 from .access_log import AccessLogMiddleware
@@ -39,12 +39,14 @@ from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
 from .metrics import AppMetrics
 from .policy import Policy, data_dir_of
-from .request_metrics import RequestMetricsMiddleware, label_request
+from .request_context import context_of
+from .request_metrics import RequestMetricsMiddleware, request_labeller
 from .services import Services
 from .slicer_api import create_blueprint as slicer_blueprint
 from .slicer_api.compat import create_blueprint as slicer_compat_blueprint
 
 BlueprintFactory = Callable[[Services], Blueprint]
+SERVICES_KEY = "slicerweb"
 
 # (family, policy flag, factory). Static comes last: its catch-all must not shadow the others.
 FAMILIES: tuple[tuple[str, str | None, BlueprintFactory], ...] = (
@@ -68,33 +70,29 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
     flags = FeatureFlags(policy, engine.features, audit)
     services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
-                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy))
-    gate = ExecGate(flags, audit)
-    limiter = FailureLimiter(policy)
-    app.extensions["slicerweb"] = services
-    app.extensions["slicerweb.exec_gate"] = gate
+                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy),
+                        gate=ExecGate(flags, audit), limiter=FailureLimiter(policy),
+                        metrics=AppMetrics(engine, flags))
+    app.extensions[SERVICES_KEY] = services  # for services_of() only: handlers get `services` when built
     install_error_handlers(app)
-    metrics = AppMetrics(engine, flags)
-    audit.observers.append(metrics.observe_audit)
-    app.extensions["slicerweb.metrics"] = metrics
-    app.before_request(label_request)
+    audit.observers.append(services.metrics.observe_audit)
+    app.before_request(request_labeller(services.families))
 
     factories = [*FAMILIES[:-1], *extensions.discover(), FAMILIES[-1]]
-    families: dict[str, str] = app.extensions.setdefault(verify.FAMILIES_KEY, {})
     # Operations endpoints: their own local-caller rule instead of the family guard (health.py,
     # metrics_routes.py); not in `families`, so the proxies' verifier never admits them as a family.
     if policy.features.health:
         app.register_blueprint(health.create_blueprint(services))
     if policy.features.metrics:
-        app.register_blueprint(metrics_routes.create_blueprint(services, metrics, gate, limiter))
+        app.register_blueprint(metrics_routes.create_blueprint(services))
     for family, flag, factory in factories:
         if flag is not None and not getattr(policy.features, flag, False):
             continue  # never mounted: every path in it is a 404
         bp = factory(services)
-        bp.before_request(make_guard(family, services, flags, gate, limiter))
+        bp.before_request(make_guard(family, services))
         bp.before_request(_body_limit(policy))
         app.register_blueprint(bp)
-        families[bp.name] = family  # blueprint -> family, for the proxies' verifier (auth/verify.py)
+        services.families[bp.name] = family  # blueprint -> family, for the proxies' verifier (auth/verify.py)
 
     app.after_request(security_headers_hook(policy))
     app.after_request(audit_privileged(services))
@@ -112,8 +110,8 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
             TrustedHostMiddleware(
                 verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
                     CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
-                    app, services, gate, limiter),
-                policy.server.allowed_hosts))), metrics),
+                    app, services),
+                policy.server.allowed_hosts))), services.metrics),
         enabled=bool(policy.logging.access_log))
     app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
     return app
@@ -121,11 +119,15 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
 
 def _body_limit(policy: Policy) -> Callable[[], object]:
     async def hook() -> None:
-        apply_body_limit(policy, g.get("action"))
+        context = context_of(request.scope)
+        apply_body_limit(policy, context.action if context is not None else None)
 
     return hook
 
 
 def services_of(app: Quart) -> Services:
     """The Services an app was built with (for the CLI and tests)."""
-    return app.extensions["slicerweb"]  # type: ignore[no-any-return]
+    services = app.extensions[SERVICES_KEY]
+    if not isinstance(services, Services):
+        raise TypeError("not an app built by slicerweb.create_app")
+    return services

@@ -11,11 +11,12 @@ import errno
 import logging
 from typing import Any, ClassVar
 
-from quart import Quart, Response, g, jsonify
+from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .engine import errors as engine_errors
 from .limits import ADMITTED_DRAIN_BYTES, drain_body
+from .request_context import context_of, request_id_of, request_scope
 
 log = logging.getLogger("slicerweb.errors")
 
@@ -164,7 +165,7 @@ def install_error_handlers(app: Quart) -> None:
             await _drain_if_admitted()
             return error_response(507, f"insufficient storage on the server: {DISK_FULL[exc.errno]}",
                                   "insufficient_storage")
-        request_id = getattr(g, "request_id", "-")
+        request_id = request_id_of(request_scope())
         log.exception("unhandled error (request %s)", request_id)
         await _drain_if_admitted()
         return error_response(500, f"internal error (request id {request_id})", "internal_error",
@@ -174,5 +175,5 @@ def install_error_handlers(app: Quart) -> None:
 async def _drain_if_admitted() -> None:
     """An admitted caller's upload refused early (bad framing, bad NRRD): read the rest (bounded), so
     a proxy still forwarding it delivers our JSON error instead of a 502."""
-    if g.get("principal") is not None:
+    if context_of(request_scope()) is not None:
         await drain_body(ADMITTED_DRAIN_BYTES)

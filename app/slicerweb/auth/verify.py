@@ -28,29 +28,25 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from quart import Quart
 from werkzeug.exceptions import HTTPException
 
-from ..access_log import REQUEST_ID
 from ..asgi_types import ASGIApp, Receive, Scope, Send
 from ..errors import ApiError, BadRequest
 from ..forwarded import header_map
+from ..request_context import request_id_of
 from ..services import Services
 from .actions import action_of, default_action
-from .exec_gate import ExecGate
-from .failures import FailureLimiter
 from .guard import admit
 
 PATH = "/auth/verify"
-FAMILIES_KEY = "slicerweb.families"
 
 
-def route_action(app: Quart, method: str, path: str) -> tuple[str, str]:
+def route_action(app: Quart, families: dict[str, str], method: str, path: str) -> tuple[str, str]:
     """(family, action) of `method path` in `app`, as the guard will decide it.
 
-    Blueprints map to families through `app.extensions[FAMILIES_KEY]` (filled by `create_app`: the
+    Blueprints map to families through `families` (`Services.families`, filled by `create_app`: the
     slicer family has two blueprints, the docroot's is called `static_pages`). A path no route takes
     (404/405 in the app) gets the default action of the family whose URL prefix it falls under,
     else the docroot's: the caller still needs a token for that family.
     """
-    families: dict[str, str] = app.extensions.get(FAMILIES_KEY, {})
     adapter = app.url_map.bind("localhost")
     try:
         endpoint, _ = adapter.match(path, method=method)
@@ -70,9 +66,8 @@ def route_action(app: Quart, method: str, path: str) -> tuple[str, str]:
 class VerifierMiddleware:
     """Answers GET /auth/verify; passes everything else on to `inner`."""
 
-    def __init__(self, inner: ASGIApp, app: Quart, services: Services, gate: ExecGate,
-                 limiter: FailureLimiter) -> None:
-        self.inner, self.app, self.services, self.gate, self.limiter = inner, app, services, gate, limiter
+    def __init__(self, inner: ASGIApp, app: Quart, services: Services) -> None:
+        self.inner, self.app, self.services = inner, app, services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH:
@@ -98,10 +93,9 @@ class VerifierMiddleware:
             if not path.startswith("/"):
                 raise BadRequest("X-Forwarded-Uri must be an absolute path")
             query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            family, action = route_action(self.app, method, path)
-            principal = await admit(self.services, self.gate, self.limiter, action=action, headers=headers,
-                                    query=query, client=origin.client, request_id=scope.get(REQUEST_ID, "-"),
-                                    method=method, path=path)
+            family, action = route_action(self.app, self.services.families, method, path)
+            principal = await admit(self.services, action=action, headers=headers, query=query,
+                                    client=origin.client, request_id=request_id_of(scope), method=method, path=path)
         except ApiError as exc:
             status = exc.status if (exc.status in (401, 403) or not nginx) else 403
             extra = {**exc.headers, "X-Auth-Error": exc.code, "X-Auth-Status": str(exc.status)}

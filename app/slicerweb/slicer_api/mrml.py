@@ -18,11 +18,12 @@ from __future__ import annotations
 import urllib.parse
 import urllib.request
 
-from quart import Blueprint, Response, g, jsonify
+from quart import Blueprint, Response, jsonify
 
 from ..auth.actions import requires
 from ..errors import BadRequest, Forbidden, NotFound
 from ..policy import Policy
+from ..request_context import current
 from ..services import Services
 from .params import SELECTION_KEYS, arg, node_filter, other_args
 
@@ -54,8 +55,9 @@ def register(bp: Blueprint, services: Services) -> None:
     policy = services.policy
 
     def audit_file(action: str, path: str) -> None:
-        services.audit.record(f"slicer.file.{action}", subject=g.principal.subject, client=g.origin.client,
-                              request_id=g.request_id, path=path)
+        context = current()
+        services.audit.record(f"slicer.file.{action}", subject=context.subject, client=context.client,
+                              request_id=context.request_id, path=path)
 
     def local_path(value_of_url: str | None, localfile: str | None) -> str | None:
         path = None
