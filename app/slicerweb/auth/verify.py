@@ -22,7 +22,6 @@ route: no request context, no blueprint hooks, and the token's key is already ca
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from quart import Quart
@@ -31,6 +30,7 @@ from werkzeug.exceptions import HTTPException
 from ..asgi_types import ASGIApp, Receive, Scope, Send
 from ..errors import ApiError, BadRequest
 from ..forwarded import header_map
+from ..json_error import send_error
 from ..request_context import request_id_of
 from ..services import Services
 from .actions import action_of, default_action
@@ -73,13 +73,14 @@ class VerifierMiddleware:
         if scope["type"] != "http" or scope["path"] != PATH:
             return await self.inner(scope, receive, send)
         if scope["method"] not in ("GET", "HEAD"):
-            return await _answer(send, 405, {"success": False, "code": "method_not_allowed",
-                                             "message": "GET only"}, {"Allow": "GET, HEAD"})
-        status, body, headers = await self.decide(scope)
-        return await _answer(send, status, body, headers)
+            return await send_error(send, 405, "GET only", "method_not_allowed", {"Allow": "GET, HEAD"})
+        status, error, headers = await self.decide(scope)
+        if error is not None:
+            return await send_error(send, status, error.message, error.code, headers)
+        return await _admitted(send, headers)
 
-    async def decide(self, scope: Scope) -> tuple[int, dict[str, object] | None, dict[str, str]]:
-        """(status, JSON body or None, headers) for one verification request."""
+    async def decide(self, scope: Scope) -> tuple[int, ApiError | None, dict[str, str]]:
+        """(status, the refusal or None when admitted, headers) for one verification request."""
         headers = header_map(scope["headers"])
         method = headers.get("x-forwarded-method", "GET").upper()
         if method == "OPTIONS":
@@ -99,18 +100,15 @@ class VerifierMiddleware:
         except ApiError as exc:
             status = exc.status if (exc.status in (401, 403) or not nginx) else 403
             extra = {**exc.headers, "X-Auth-Error": exc.code, "X-Auth-Status": str(exc.status)}
-            return status, {"success": False, "message": exc.message, "code": exc.code}, extra
+            return status, exc, extra
         return 204, None, {"X-Auth-Subject": principal.subject, "X-Auth-Scopes": " ".join(sorted(principal.scopes)),
                            "X-Auth-Family": family, "X-Auth-Action": action}
 
 
-async def _answer(send: Send, status: int, body: dict[str, object] | None, headers: dict[str, str]) -> None:
-    payload = json.dumps(body).encode() if body is not None else b""
-    raw = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
-           (b"content-length", str(len(payload)).encode())]
-    if body is not None:
-        raw.append((b"content-type", b"application/json"))
+async def _admitted(send: Send, headers: dict[str, str]) -> None:
+    """204, no body: the proxy forwards the request (security headers come from the outer layer)."""
+    raw = [(b"content-length", b"0"), (b"cache-control", b"no-store")]
     raw += [(name.lower().encode("latin-1"), value.encode("latin-1", errors="replace"))
             for name, value in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})
+    await send({"type": "http.response.start", "status": 204, "headers": raw})
+    await send({"type": "http.response.body", "body": b""})
