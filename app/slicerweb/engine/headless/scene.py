@@ -23,7 +23,7 @@ from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..dicom_api import SearchQuery, StowPart
 from ..downloads import download
 from ..errors import Invalid, NotFound, Unsupported
-from ..file_access import FileAccess
+from ..file_access import FileAccess, base_name
 from ..scene_api import (
     LAYOUTS,
     DicomWebSource,
@@ -102,7 +102,7 @@ class HeadlessScene(HeadlessRendering):
         """Download into `<data_dir>/downloads` (kept for reload), then load; a downloaded `.nhdr`
         may only name data files inside the downloads directory."""
         target = await self._run(download, url, self.downloads, max_bytes, prefixes)
-        named = {"name": files.base_name(Path(urllib.parse.urlparse(url).path)), **properties}
+        named = {"name": base_name(Path(urllib.parse.urlparse(url).path)), **properties}
         try:
             return await self.load_file(str(target), filetype, named, roots=(str(self.downloads),))
         except BaseException:
@@ -159,7 +159,12 @@ class HeadlessScene(HeadlessRendering):
     async def volume(self, pattern: str | None = None) -> VolumeData:
         return self._volume(pattern).data()
 
+    # Changes below wait for the store's lock, which scene and exec threads hold too: they run on a
+    # scene thread, so the event loop never blocks on it (nor on copying a non-contiguous upload).
     async def put_volume(self, pattern: str | None, upload: VolumeUpload) -> NodeSummary:
+        return await self._run(self._put_volume, pattern, upload)
+
+    def _put_volume(self, pattern: str | None, upload: VolumeUpload) -> NodeSummary:
         array, matrix = frozen_array(upload.array), frozen_array(np.asarray(upload.ijk_to_ras, dtype=np.float64))
         with self.store.transaction():
             node = self.store.find(pattern, "vtkMRMLScalarVolumeNode*", VOLUME_CLASSES)
@@ -175,6 +180,9 @@ class HeadlessScene(HeadlessRendering):
     async def select_volume(self, direction: str) -> NodeSummary:
         if direction not in ("next", "previous"):
             raise Invalid("cmd must be 'next' or 'previous'")
+        return await self._run(self._select_volume, direction)
+
+    def _select_volume(self, direction: str) -> NodeSummary:
         with self.store.transaction():
             volumes = [n for n in self.store.nodes() if isinstance(n, VolumeNode)]
             if not volumes:
@@ -234,6 +242,9 @@ class HeadlessScene(HeadlessRendering):
 
     async def set_control_point(self, pattern: str | None, index: int,
                                 position: tuple[float, float, float]) -> None:
+        await self._run(self._set_control_point, pattern, index, position)
+
+    def _set_control_point(self, pattern: str | None, index: int, position: tuple[float, float, float]) -> None:
         with self.store.transaction():
             node = self.store.find(pattern, "vtkMRMLMarkupsFiducialNode*", ("vtkMRMLMarkupsNode",))
             if not isinstance(node, MarkupsNode):
@@ -311,7 +322,8 @@ def _world_transforms(nodes: list[Node]) -> dict[str, np.ndarray]:
     for node in nodes:
         if not isinstance(node, LinearTransformNode):
             continue
-        matrix, current, seen = np.eye(4), node, set()
+        current: Node | None = node
+        matrix, seen = np.eye(4), set()
         while isinstance(current, LinearTransformNode) and current.id not in seen:
             seen.add(current.id)
             matrix = np.asarray(current.matrix) @ matrix
