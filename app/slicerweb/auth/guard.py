@@ -3,7 +3,8 @@
 Runs after the outer Host and CORS checks and before the body is read, so a refused caller cannot
 make us buffer anything. Order: family flag (404 when switched off at runtime) -> query-string token
 refused -> authenticate (401) -> authorize (403 insufficient_scope) -> exec gate. Denials and
-privileged acts are audited.
+privileged acts are audited. An admitted request gets its one `RequestContext` (request_context.py)
+here; handlers read it with `request_context.current()`.
 """
 
 from __future__ import annotations
