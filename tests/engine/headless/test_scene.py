@@ -131,7 +131,7 @@ async def test_exec_namespace_runs_the_documented_example(scene):
     assert result == {"shape": [130, 256, 256], "n": 1}
 
 
-@pytest.mark.parametrize("change", ["put_volume", "select_volume", "set_control_point"])
+@pytest.mark.parametrize("change", ["put_volume", "select_volume", "set_control_point", "set_tracker", "remove"])
 async def test_scene_changes_wait_for_the_scene_lock_off_the_event_loop(scene, tmp_path, change):
     """A change waiting for the scene lock (held by a file load or an exec step in a scene thread)
     must leave the event loop serving other requests."""
@@ -141,7 +141,9 @@ async def test_scene_changes_wait_for_the_scene_lock_off_the_event_loop(scene, t
     await scene.load_file(str(tmp_path / "F.mrk.json"), "MarkupsFile", {})
     calls = {"put_volume": lambda: scene.put_volume("New", VolumeUpload(np.ones((1, 2, 2), np.int16), np.eye(4))),
              "select_volume": lambda: scene.select_volume("next"),
-             "set_control_point": lambda: scene.set_control_point(None, 0, (1.0, 2.0, 3.0))}
+             "set_control_point": lambda: scene.set_control_point(None, 0, (1.0, 2.0, 3.0)),
+             "set_tracker": lambda: scene.set_tracker(np.eye(4)),
+             "remove": lambda: scene.remove(NodeFilter(name="Existing"))}
     held, released_by_test = threading.Event(), threading.Event()
 
     def hold_the_lock() -> None:

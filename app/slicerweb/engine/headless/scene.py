@@ -119,6 +119,9 @@ class HeadlessScene(HeadlessRendering):
         await self._run(files.save, nodes[0], Path(path), properties, FileAccess(roots))
 
     async def remove(self, selection: NodeFilter) -> list[str]:
+        return await self._run(self._remove, selection)
+
+    def _remove(self, selection: NodeFilter) -> list[str]:
         if selection.empty:
             return self.store.clear()
         nodes = self.store.select(selection)
@@ -204,9 +207,14 @@ class HeadlessScene(HeadlessRendering):
         instances = await self.dicom.retrieve_series(study_uid, series_uid)
         voxels, ijk_to_ras, description, number = await self._run(read_series, [i.path for i in instances])
         name = f"{number}: {description}" if description else (f"{number}: Series" if number else "Series")
+        attributes = (("DICOM.instanceUIDs", " ".join(i.sop_uid for i in instances)),
+                      ("DICOM.SeriesInstanceUID", series_uid))
+        return await self._run(self._add_active_volume, name, voxels, ijk_to_ras, attributes)
+
+    def _add_active_volume(self, name: str, voxels: np.ndarray, ijk_to_ras: np.ndarray,
+                           attributes: tuple[tuple[str, str], ...] = ()) -> list[str]:
         node = self.store.add(VolumeNode, name, array=frozen_array(voxels), ijk_to_ras=frozen_array(ijk_to_ras),
-                              attributes=(("DICOM.instanceUIDs", " ".join(i.sop_uid for i in instances)),
-                                          ("DICOM.SeriesInstanceUID", series_uid)))
+                              attributes=attributes)
         self.store.set_active_volume(node.id)
         return [node.id]
 
@@ -265,7 +273,7 @@ class HeadlessScene(HeadlessRendering):
         return np.array(node.matrix) if node is not None else np.eye(4)
 
     async def set_tracker(self, matrix: np.ndarray) -> None:
-        set_tracker(self.store, matrix)
+        await self._run(set_tracker, self.store, matrix)
 
     # --- application state -----------------------------------------------------------------------
     async def gui(self) -> GuiState:
@@ -289,9 +297,7 @@ class HeadlessScene(HeadlessRendering):
         volume = await self._run(sampledata.sample, name)
         if volume is None:
             raise NotFound(f"sampledata {name} was not found (available: {', '.join(sampledata.names())})")
-        node = self.store.add(VolumeNode, volume.name, array=volume.array, ijk_to_ras=volume.ijk_to_ras)
-        self.store.set_active_volume(node.id)
-        return [node.id]
+        return await self._run(self._add_active_volume, volume.name, volume.array, volume.ijk_to_ras)
 
     async def sample_names(self) -> list[str]:
         return sampledata.names()
