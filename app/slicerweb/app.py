@@ -2,7 +2,8 @@
 
 The order requests pass through is code, in two lists here: `asgi_layers()` (the ASGI layers,
 outermost first, built by middleware.build_stack) and `family_hooks()` (each family's Quart
-before-request hooks, in order); the one after-request hook audits privileged acts.
+before-request hooks, in order). App-wide, one before-request hook labels the matched route for the
+request metrics and one after-request hook audits privileged acts.
 Families whose policy flag is off are never mounted: every path in them is a 404 JSON.
 Third-party families come from the `slicerweb.families` entry-point group (see `extensions.py`).
 """
