@@ -21,11 +21,16 @@ def test_access_log_lines_are_json(live_server: Callable[..., LiveServer]) -> No
         response = http.get("/dicom/studies", params={"PatientName": "Doe^Jane"}, headers={"X-Request-ID": "abc-123"})
         assert response.headers["X-Request-ID"] == "abc-123"
         http.get("/nope")
+        assert http.get("/slicer/system/version", headers={"Host": "evil.example", "X-Request-ID": "refused-1"}
+                        ).status_code == 403
     server.stop()
     lines = access_lines(server.log())
     first = next(line for line in lines if line["request_id"] == "abc-123")
     assert first["method"] == "GET" and first["path"] == "/dicom/studies" and first["status"] in (200, 204)
     assert first["client"] == "127.0.0.1" and isinstance(first["ms"], float)
+    # The subject is the guard's decision (request_context.py); a request refused before it has none.
+    assert first["subject"] == "local"
+    assert next(line for line in lines if line["request_id"] == "refused-1")["subject"] is None
     assert "Doe" not in server.log()  # query strings (patient names) stay out of the log
     assert any(line["path"] == "/nope" and line["status"] == 404 for line in lines)
 

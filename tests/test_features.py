@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from slicerweb.app import services_of
 from tests.conftest import subprocess_env
 
 
@@ -24,7 +25,7 @@ async def test_exec_is_off_by_default_and_refusal_is_audited(make_app):
     response = await client.post("/slicer/exec", data="__execResult = {'x': 1}")
     assert response.status_code == 403
     assert response.headers["Content-Type"] == "application/json"
-    audit = app.extensions["slicerweb"].audit.read()
+    audit = services_of(app).audit.read()
     assert audit[-1]["event"] == "exec.denied" and audit[-1]["subject"] == "local"
 
 
@@ -36,7 +37,7 @@ async def test_exec_toggle_is_audited_and_expires(make_app):
     response = await client.post("/slicer/exec", data="__execResult = {'answer': 6 * 7}")
     assert response.status_code == 200
     assert await response.get_json() == {"answer": 42}
-    audit = app.extensions["slicerweb"].audit.read()
+    audit = services_of(app).audit.read()
     toggle_line = next(line for line in audit if line["event"] == "feature.toggle")
     assert toggle_line["feature"] == "exec" and toggle_line["old"] is False and toggle_line["new"] is True
     assert toggle_line["subject"] == "local" and toggle_line["expires_at"] and toggle_line["time"]
@@ -108,7 +109,7 @@ async def test_exec_error_is_500_json_and_audited(make_app, make_policy):
     response = await app.test_client().post("/slicer/exec", data="1/0")
     assert response.status_code == 500
     assert "ZeroDivisionError" in (await response.get_json())["message"]
-    assert app.extensions["slicerweb"].audit.read()[-1]["outcome"] == "error"
+    assert services_of(app).audit.read()[-1]["outcome"] == "error"
 
 
 def test_cli_toggle_is_seen_by_the_server_and_audited(live_server, tmp_path):

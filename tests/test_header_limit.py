@@ -27,6 +27,6 @@ def test_oversized_headers_get_431_json_and_the_server_keeps_serving(live_server
     server = live_server()
     status, body = _raw(server.url, 100_000)
     assert status == 431, body[:200]
-    assert b'"code": "headers_too_large"' in body and b"65536" in body
+    assert b'"code":"headers_too_large"' in body and b"65536" in body
     status, body = _raw(server.url, 60_000)  # under the limit: served
     assert status == 200 and b"applicationName" in body

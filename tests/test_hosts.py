@@ -74,7 +74,8 @@ def test_absolute_form_with_an_allowed_authority_is_served(server):
     assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["applicationName"] == "SlicerWeb"
     bad = raw_exchange(server.url, b"GET http:///slicer/system/version HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                    b"Connection: close\r\n\r\n")
-    assert bad.startswith(b"HTTP/1.1 400 ") and b'"code": "bad_request_target"' in bad
+    head, _, body = bad.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["code"] == "bad_request_target"
 
 
 @pytest.mark.parametrize("version", [b"9.9", b"2.0", b"0.9"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from slicerweb.app import services_of
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.dicom_api import StowPart
 from tests.dicomweb.conftest import part10
@@ -83,7 +84,7 @@ async def test_index_figures_come_from_the_index(make_app):
         empty = await scrape(client)
         report = await engine.dicom.store_instances([StowPart("application/dicom", io.BytesIO(b)) for b in blobs])
         assert not report.failed
-        engine_metrics = app.extensions["slicerweb.metrics"]
+        engine_metrics = services_of(app).metrics
         engine_metrics._statistics = None  # the few-second cache, expired as time would
         full = await scrape(client)
     assert value(empty, "slicerweb_dicom_index_objects", level="instances") == 0

@@ -15,9 +15,8 @@ import secrets
 import time
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
+from .request_context import REQUEST_ID, context_of
 
-REQUEST_ID = "slicerweb.request_id"
-SUBJECT = "slicerweb.subject"
 _ID_PATTERN = re.compile(rb"[A-Za-z0-9._\-]{1,64}")
 log = logging.getLogger("slicerweb.access")
 
@@ -60,6 +59,7 @@ class AccessLogMiddleware:
     @staticmethod
     def _write(scope: Scope, status: int, sent: int, started: float) -> None:
         client = scope.get("client") or ("", 0)
+        context = context_of(scope)
         log.info(json.dumps({
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "request_id": scope[REQUEST_ID],
@@ -69,5 +69,5 @@ class AccessLogMiddleware:
             "status": status,
             "bytes": sent,
             "ms": round((time.perf_counter() - started) * 1000, 3),
-            "subject": scope.get(SUBJECT),
+            "subject": context.subject if context is not None else None,
         }, separators=(",", ":")))

@@ -22,12 +22,13 @@ import contextlib
 import json
 from typing import Any
 
-from quart import Blueprint, Response, g, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
 from .audit_pages import MAX_LIMIT, OUTCOMES, AuditFilter, BadCursor, Position, read_page
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .features import DEFAULT_EXEC_MINUTES, TOGGLEABLE, FeatureFlags, FeatureRefused
 from .policy import FAMILIES, SETTINGS
+from .request_context import current
 from .services import Services
 
 REASON_MAX_CHARS = 500
@@ -63,8 +64,9 @@ def create_blueprint(services: Services) -> Blueprint:
         if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))):
             raise BadRequest("minutes must be a number")
         try:
-            state = await flags.set(name, body["enabled"], actor=g.principal.subject, minutes=minutes,
-                                    client=g.origin.client, request_id=g.request_id)
+            context = current()
+            state = await flags.set(name, body["enabled"], actor=context.subject, minutes=minutes,
+                                    client=context.client, request_id=context.request_id)
         except FeatureRefused as exc:
             raise Conflict(str(exc)) from None
         return jsonify(state.as_json())
@@ -72,8 +74,9 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.delete("/features/<name>")
     async def reset_feature(name: str) -> Response:
         _known(name)
-        state = await flags.reset(name, actor=g.principal.subject, client=g.origin.client,
-                                  request_id=g.request_id)
+        context = current()
+        state = await flags.reset(name, actor=context.subject, client=context.client,
+                                  request_id=context.request_id)
         return jsonify(state.as_json())
 
     _console_api(bp, services)
@@ -111,7 +114,7 @@ def _console_api(bp: Blueprint, services: Services) -> None:
         return jsonify({"features": features, "exec_toggle": {
             "allowed": bool(policy.features.exec_toggle), "max_minutes": int(policy.features.exec_toggle_max_minutes),
             "default_minutes": min(DEFAULT_EXEC_MINUTES, int(policy.features.exec_toggle_max_minutes))},
-            "subject": g.principal.subject})
+            "subject": current().subject})
 
     @bp.put("/api/features/<name>")
     async def console_switch(name: str) -> Response:
@@ -122,9 +125,10 @@ def _console_api(bp: Blueprint, services: Services) -> None:
                             "(features.exec_toggle = false)")
         if name == "exec" and enabled and minutes is None:
             raise BadRequest("switching exec on needs minutes: how long it stays on")
+        context = current()
         try:
-            state = await flags.set(name, enabled, actor=g.principal.subject, minutes=minutes,
-                                    reason=reason, via="console", client=g.origin.client, request_id=g.request_id)
+            state = await flags.set(name, enabled, actor=context.subject, minutes=minutes,
+                                    reason=reason, via="console", client=context.client, request_id=context.request_id)
         except FeatureRefused as exc:
             raise Conflict(str(exc)) from None
         return jsonify(state.as_json())

@@ -1,24 +1,24 @@
 """create_app(policy, engine): the one app factory.
 
-Hook order, in one place:
-  ASGI (outermost first): access log + request id -> Connection: close on unread body
-                          -> header size bound -> Host allow-list -> proxy verifier (GET /auth/verify) -> CORS -> Quart
-  Quart before_request:   family guard (flag, token, scope, exec gate) -> body limit
-  Quart after_request:    privileged-act audit -> security headers (Quart runs them in reverse
-                          order of registration)
+The order requests pass through is code, in two lists here: `asgi_layers()` (the ASGI layers,
+outermost first, built by middleware.build_stack) and `family_hooks()` (each family's Quart
+before-request hooks, in order). App-wide, one before-request hook labels the matched route for the
+request metrics and one after-request hook audits privileged acts.
 Families whose policy flag is off are never mounted: every path in them is a 404 JSON.
 Third-party families come from the `slicerweb.families` entry-point group (see `extensions.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
-from quart import Blueprint, Quart, g
+from quart import Blueprint, Quart
 
 from . import admin, extensions, health, metrics_routes, static
 from .access_log import AccessLogMiddleware
+from .asgi_types import ASGIApp
 from .audit import AuditLog
 from .auth import verify
 from .auth.authenticator import Authenticator, authenticator_for
@@ -33,18 +33,21 @@ from .errors import install_error_handlers
 from .features import FeatureFlags
 from .forwarded import ProxyTrust
 from .header_limit import HeaderLimitMiddleware
-from .headers import security_headers_hook
+from .headers import SecurityHeadersMiddleware, security_headers
 from .hosts import TrustedHostMiddleware
 from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
 from .metrics import AppMetrics
+from .middleware import Middleware, build_stack
 from .policy import Policy, data_dir_of
-from .request_metrics import RequestMetricsMiddleware, label_request
+from .request_context import context_of, request_scope
+from .request_metrics import RequestMetricsMiddleware, request_labeller
 from .services import Services
 from .slicer_api import create_blueprint as slicer_blueprint
 from .slicer_api.compat import create_blueprint as slicer_compat_blueprint
 
 BlueprintFactory = Callable[[Services], Blueprint]
+SERVICES_KEY = "slicerweb"
 
 # (family, policy flag, factory). Static comes last: its catch-all must not shadow the others.
 FAMILIES: tuple[tuple[str, str | None, BlueprintFactory], ...] = (
@@ -68,35 +71,30 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
     flags = FeatureFlags(policy, engine.features, audit)
     services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
-                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy))
-    gate = ExecGate(flags, audit)
-    limiter = FailureLimiter(policy)
-    app.extensions["slicerweb"] = services
-    app.extensions["slicerweb.exec_gate"] = gate
+                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy),
+                        gate=ExecGate(flags, audit), limiter=FailureLimiter(policy),
+                        metrics=AppMetrics(engine, flags))
+    app.extensions[SERVICES_KEY] = services  # for services_of() only: handlers get `services` when built
     install_error_handlers(app)
-    metrics = AppMetrics(engine, flags)
-    audit.observers.append(metrics.observe_audit)
-    app.extensions["slicerweb.metrics"] = metrics
-    app.before_request(label_request)
+    audit.observers.append(services.metrics.observe_audit)
+    app.before_request(request_labeller(services.families))
 
     factories = [*FAMILIES[:-1], *extensions.discover(), FAMILIES[-1]]
-    families: dict[str, str] = app.extensions.setdefault(verify.FAMILIES_KEY, {})
     # Operations endpoints: their own local-caller rule instead of the family guard (health.py,
     # metrics_routes.py); not in `families`, so the proxies' verifier never admits them as a family.
     if policy.features.health:
         app.register_blueprint(health.create_blueprint(services))
     if policy.features.metrics:
-        app.register_blueprint(metrics_routes.create_blueprint(services, metrics, gate, limiter))
+        app.register_blueprint(metrics_routes.create_blueprint(services))
     for family, flag, factory in factories:
         if flag is not None and not getattr(policy.features, flag, False):
             continue  # never mounted: every path in it is a 404
         bp = factory(services)
-        bp.before_request(make_guard(family, services, flags, gate, limiter))
-        bp.before_request(_body_limit(policy))
+        for hook in family_hooks(family, services):
+            bp.before_request(hook)
         app.register_blueprint(bp)
-        families[bp.name] = family  # blueprint -> family, for the proxies' verifier (auth/verify.py)
+        services.families[bp.name] = family  # blueprint -> family, for the proxies' verifier (auth/verify.py)
 
-    app.after_request(security_headers_hook(policy))
     app.after_request(audit_privileged(services))
 
     @app.before_serving
@@ -107,25 +105,43 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     async def _stop() -> None:
         await engine.close()
 
-    asgi = AccessLogMiddleware(
-        RequestMetricsMiddleware(CloseOnUnreadBody(HeaderLimitMiddleware(
-            TrustedHostMiddleware(
-                verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
-                    CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
-                    app, services, gate, limiter),
-                policy.server.allowed_hosts))), metrics),
-        enabled=bool(policy.logging.access_log))
-    app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
+    stack = build_stack(cast(ASGIApp, app.asgi_app), asgi_layers(app, services))
+    app.asgi_app = stack  # type: ignore[assignment,method-assign]  # Quart's documented middleware hook
     return app
 
 
-def _body_limit(policy: Policy) -> Callable[[], object]:
-    async def hook() -> None:
-        apply_body_limit(policy, g.get("action"))
+def asgi_layers(app: Quart, services: Services) -> list[Middleware]:
+    """The ASGI layers around Quart, outermost first: a request meets them in this order."""
+    policy = services.policy
+    layers = [
+        # Request id and access log first, so every answer below (refusals included) carries the id.
+        Middleware(AccessLogMiddleware, enabled=bool(policy.logging.access_log)),
+        Middleware(RequestMetricsMiddleware, services.metrics),  # counts every answer, the outer layers' too
+        Middleware(SecurityHeadersMiddleware, security_headers(policy)),  # on every answer, one place
+        Middleware(CloseOnUnreadBody),  # Connection: close when a refusal leaves the body unread
+        Middleware(HeaderLimitMiddleware),  # 431 before any header is interpreted
+        Middleware(TrustedHostMiddleware, policy.server.allowed_hosts),  # DNS rebinding; absolute-form targets
+        Middleware(verify.VerifierMiddleware, app, services),  # GET /auth/verify: the guard's decision for proxies
+    ]
+    if policy.features.cors:
+        layers.append(Middleware(CORSMiddleware, policy))  # preflights answered before authentication
+    return layers
 
-    return hook
+
+def family_hooks(family: str, services: Services) -> list[Callable[[], Awaitable[object]]]:
+    """Each mounted family's before-request hooks, in order: guard (sets the request context), body limit."""
+    policy = services.policy
+
+    async def body_limit() -> None:
+        context = context_of(request_scope())
+        apply_body_limit(policy, context.action if context is not None else None)
+
+    return [make_guard(family, services), body_limit]
 
 
 def services_of(app: Quart) -> Services:
     """The Services an app was built with (for the CLI and tests)."""
-    return app.extensions["slicerweb"]  # type: ignore[no-any-return]
+    services = app.extensions[SERVICES_KEY]
+    if not isinstance(services, Services):
+        raise TypeError("not an app built by slicerweb.create_app")
+    return services

@@ -126,7 +126,7 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 def _serve(policy: Policy, args: argparse.Namespace) -> int:
     # Imported here (and in the other commands) so `slicerweb dicom import` starts without Quart.
-    from .app import create_app
+    from .app import create_app, services_of
     from .engine.headless import HeadlessEngine
     from .formats.voxels import VoxelLimits
     from .log_output import configure
@@ -157,8 +157,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
 
         engine.system.on_shutdown = shutdown
         if args.enable_exec:
-            flags = FeatureFlags(policy, engine.features, app.extensions["slicerweb"].audit)
-            await flags.set("exec", True, actor=f"local:{getpass.getuser()}",
+            await services_of(app).flags.set("exec", True, actor=f"local:{getpass.getuser()}",
                             minutes=float(policy.features.exec_toggle_max_minutes), via="cli")
 
         async def status() -> str:

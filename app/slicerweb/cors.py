@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from .asgi_types import ASGIApp, Message, Receive, Scope, Send, send_json
+from .asgi_types import ASGIApp, Message, Receive, Scope, Send
+from .json_error import send_error
 from .policy import Policy
 
 SAFE_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS")
@@ -76,9 +77,7 @@ class CORSMiddleware:
         elif not requested <= self.allow_headers:
             problem = "headers not allowed: " + ", ".join(sorted(requested - self.allow_headers))
         if problem or allowed is None:
-            await send_json(send, 403, {"success": False, "code": "cors_refused",
-                                        "message": f"CORS preflight refused: {problem}"},
-                            [(b"vary", b"Origin")])
+            await send_error(send, 403, f"CORS preflight refused: {problem}", "cors_refused", {"Vary": "Origin"})
             return
         await send({"type": "http.response.start", "status": 204,
                     "headers": [*self._origin_headers(allowed), *self.preflight_headers]})

@@ -11,11 +11,14 @@ import errno
 import logging
 from typing import Any, ClassVar
 
-from quart import Quart, Response, g, jsonify
+from quart import Quart, Response
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from .engine import errors as engine_errors
+from .json_error import error_headers, error_payload
 from .limits import ADMITTED_DRAIN_BYTES, drain_body
+from .request_context import context_of, request_id_of, request_scope
 
 log = logging.getLogger("slicerweb.errors")
 
@@ -97,28 +100,12 @@ ENGINE_STATUS: dict[type[engine_errors.EngineError], type[ApiError]] = {
 }
 DISK_FULL = {errno.ENOSPC: "no space left on device (ENOSPC)", errno.EDQUOT: "disk quota exceeded (EDQUOT)"}
 
-_HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 409: "conflict",
-    411: "length_required", 413: "payload_too_large", 414: "uri_too_long",
-    415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "too_many_requests",
-    503: "unavailable", 507: "insufficient_storage",
-}
-
 
 def error_response(status: int, message: str, code: str | None = None,
                    headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    """The one JSON error body. `success: false` keeps the WebServer module's clients happy."""
-    body: dict[str, Any] = {"success": False, "message": message,
-                            "code": code or _HTTP_CODES.get(status, "error"), **extra}
-    response = jsonify(body)
-    response.status_code = status
-    # slicerio reads the message only when Content-Type is exactly application/json.
-    response.headers["Content-Type"] = "application/json"
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    """The one JSON error answer (json_error.py: the same bytes and headers the ASGI layers send)."""
+    payload = error_payload(status, message, code, **extra)
+    return Response(payload, status=status, headers=Headers(error_headers(payload, headers)))
 
 
 def api_error_from(exc: engine_errors.EngineError) -> ApiError:
@@ -164,7 +151,7 @@ def install_error_handlers(app: Quart) -> None:
             await _drain_if_admitted()
             return error_response(507, f"insufficient storage on the server: {DISK_FULL[exc.errno]}",
                                   "insufficient_storage")
-        request_id = getattr(g, "request_id", "-")
+        request_id = request_id_of(request_scope())
         log.exception("unhandled error (request %s)", request_id)
         await _drain_if_admitted()
         return error_response(500, f"internal error (request id {request_id})", "internal_error",
@@ -174,5 +161,5 @@ def install_error_handlers(app: Quart) -> None:
 async def _drain_if_admitted() -> None:
     """An admitted caller's upload refused early (bad framing, bad NRRD): read the rest (bounded), so
     a proxy still forwarding it delivers our JSON error instead of a 502."""
-    if g.get("principal") is not None:
+    if context_of(request_scope()) is not None:
         await drain_body(ADMITTED_DRAIN_BYTES)

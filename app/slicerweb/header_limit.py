@@ -8,7 +8,8 @@ the app, and the bare server refuses what they would.
 
 from __future__ import annotations
 
-from .asgi_types import ASGIApp, Receive, Scope, Send, send_json
+from .asgi_types import ASGIApp, Receive, Scope, Send
+from .json_error import send_error
 
 MAX_HEADER_BYTES = 64 << 10
 
@@ -26,6 +27,6 @@ class HeaderLimitMiddleware:
         size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])  # ": " and CRLF
         if size <= self.limit:
             return await self.app(scope, receive, send)
-        await send_json(send, 431, {"success": False, "code": "headers_too_large",
-                                    "message": f"request headers total {size} bytes; the limit is {self.limit}"})
+        await send_error(send, 431, f"request headers total {size} bytes; the limit is {self.limit}",
+                         "headers_too_large")
         return None

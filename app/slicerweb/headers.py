@@ -1,4 +1,4 @@
-"""Security headers added to every app response in one after-request hook.
+"""Security headers added to every response by one ASGI layer (Quart's answers and the outer layers' alike).
 
 The bundled proxies add the same set (plus HSTS, which only makes sense over TLS); the app sets
 them too so a direct loopback client and a misconfigured proxy get them as well. The CSP (csp.py,
@@ -8,10 +8,7 @@ connect-src.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from quart import Response
-
+from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .csp import PERMISSIONS_POLICY, content_security_policy
 from .policy import Policy
 from .viewer_config import authority_origin
@@ -30,14 +27,24 @@ def security_headers(policy: Policy) -> dict[str, str]:
     }
 
 
-def security_headers_hook(policy: Policy) -> Callable[[Response], Awaitable[Response]]:
-    """After-request hook: security headers, and no caching of API answers."""
-    headers = security_headers(policy)
+class SecurityHeadersMiddleware:
+    """Add each security header (and `Cache-Control: no-store`) a response does not set itself."""
 
-    async def add_security_headers(response: Response) -> Response:
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in
+                        [*headers.items(), ("Cache-Control", "no-store")]]  # API answers are never cached
 
-    return add_security_headers
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((name, value) for name, value in self.headers if name not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+        return None

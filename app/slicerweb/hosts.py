@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from .asgi_types import ASGIApp, Receive, Scope, Send, send_json
+from .asgi_types import ASGIApp, Receive, Scope, Send
+from .json_error import send_error
 
 HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
-CLOSE = [(b"connection", b"close")]
+CLOSE = {"Connection": "close"}
 
 
 def host_name(host: str) -> str:
@@ -54,14 +55,13 @@ class TrustedHostMiddleware:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         if scope["type"] == "http" and scope.get("http_version", "1.1") not in HTTP_VERSIONS:
-            await send_json(send, 505, {"success": False, "code": "http_version_not_supported",
-                                        "message": "only HTTP/1.0, 1.1 and 2 are supported"}, CLOSE)
+            await send_error(send, 505, "only HTTP/1.0, 1.1 and 2 are supported", "http_version_not_supported",
+                             CLOSE)
             return None
         addressed = origin_form(scope)
         if addressed is None:
-            await send_json(send, 400, {"success": False, "code": "bad_request_target",
-                                        "message": "the request target must be a path or an http(s) URI "
-                                                   "with a host"}, CLOSE)
+            await send_error(send, 400, "the request target must be a path or an http(s) URI with a host",
+                             "bad_request_target", CLOSE)
             return None
         host = next((v.decode("latin-1") for k, v in addressed["headers"] if k == b"host"), "")
         if self.any or host_name(host) in self.allowed:
@@ -69,6 +69,5 @@ class TrustedHostMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return None
-        await send_json(send, 403, {"success": False, "code": "host_not_allowed",
-                                    "message": "Host header not allowed (server.allowed_hosts)"})
+        await send_error(send, 403, "Host header not allowed (server.allowed_hosts)", "host_not_allowed")
         return None

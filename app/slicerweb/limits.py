@@ -1,8 +1,9 @@
 """Request body limits per route, from the policy (413 JSON beyond them).
 
 Routes that take uploads (STOW-RS, volume and file uploads) are marked with `@upload`; exec has its
-own small limit; everything else gets `limits.max_body_bytes`. Quart enforces the limit against
-Content-Length before the body is read and while a chunked body streams in.
+own small limit; everything else gets `limits.max_body_bytes`. A declared Content-Length over the
+limit is refused before the body is read; a chunked body stops at the limit as it streams in
+(body_pacing.PacedBody counts every byte received).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TypeVar
 from quart import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
+from .body_pacing import PacedBody
 from .policy import Policy
 
 # Peak memory one request may add to the server beyond the volume it creates (documented in
@@ -51,17 +53,20 @@ def largest_limit(policy: Policy) -> int:
 def apply_body_limit(policy: Policy, action: str | None) -> None:
     """Set this request's body limit (called from the app's before-request hook).
 
-    Quart's `Body` copies the limit when the request is created (before routing), so the route's
-    limit is also pushed into it: a declared Content-Length over the limit is refused here, and a
-    streamed body stops growing at it.
+    The request was created (before routing) with the app-wide ceiling; the route's limit is set on
+    the request (form parsing) and on its body (`PacedBody.limit_to`, which counts every byte that
+    arrives): a declared Content-Length over the limit is refused here, and a streamed body stops at it.
     """
     view = current_app.view_functions.get(request.endpoint or "")
     limit = limit_for(policy, getattr(view, ATTRIBUTE, None), action)
     request.max_content_length = limit
     request.body_timeout = int(policy.limits.body_timeout)
     body = request.body
-    body._max_content_length = limit  # Quart keeps its own copy; no public setter
-    if (request.content_length or 0) > limit or len(body._data) > limit:
+    if isinstance(body, PacedBody):  # always, in an app from create_app (body_pacing.pace_request_bodies)
+        body.limit_to(limit)
+        if body.too_large:
+            raise RequestEntityTooLarge()
+    if (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
 
 

@@ -7,18 +7,18 @@ family (token, `[scopes] metrics`, failure limiter, audited denials).
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, g, request
+from quart import Blueprint, Response, request
 
-from .access_log import REQUEST_ID, SUBJECT
-from .auth.exec_gate import ExecGate
-from .auth.failures import FailureLimiter
 from .auth.guard import admit
 from .local_caller import is_local_caller
-from .metrics import CONTENT_TYPE_LATEST, AppMetrics
+from .metrics import CONTENT_TYPE_LATEST
+from .request_context import RequestContext, attach, request_headers, request_id_of, request_scope
 from .services import Services
 
+FAMILY = "ops"  # as request_metrics labels /livez, /readyz and /metrics
 
-def create_blueprint(services: Services, metrics: AppMetrics, gate: ExecGate, limiter: FailureLimiter) -> Blueprint:
+
+def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("metrics", __name__)
 
     @bp.before_request
@@ -26,19 +26,19 @@ def create_blueprint(services: Services, metrics: AppMetrics, gate: ExecGate, li
         client = request.scope.get("client")
         peer = client[0] if client else ""
         if services.policy.auth.metrics_local_without_token and is_local_caller(
-                peer, request.headers, services.trust, request.scheme):
+                peer, request_headers(), services.trust, request.scheme):
             return
-        origin = services.trust.resolve(peer, request.scheme, request.headers)
-        request_id = request.scope.get(REQUEST_ID, "-")
-        principal = await admit(services, gate, limiter, action="metrics", headers=request.headers,
-                                query=request.args, client=origin.client, request_id=request_id,
-                                method=request.method, path=request.path)
-        g.principal = principal
-        request.scope[SUBJECT] = principal.subject
+        origin = services.trust.resolve(peer, request.scheme, request_headers())
+        request_id = request_id_of(request_scope())
+        principal = await admit(services, action="metrics", headers=request_headers(), query=request.args,
+                                client=origin.client, request_id=request_id, method=request.method,
+                                path=request.path)
+        attach(request_scope(), RequestContext(request_id=request_id, origin=origin, family=FAMILY, action="metrics",
+                                             principal=principal))
 
     @bp.get("/metrics")
     async def scrape() -> Response:
-        return Response(await metrics.exposition(), status=200,
+        return Response(await services.metrics.exposition(), status=200,
                         headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
     return bp

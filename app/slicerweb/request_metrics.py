@@ -2,33 +2,40 @@
 
 Sits just inside the access log, so it sees every answer, including those of the outer layers
 (Host allow-list, verifier). The route template and family are put into the ASGI scope by a Quart
-before-request hook (`label_request`), once the URL rule has matched; requests that never reach a
+before-request hook (`request_labeller`), once the URL rule has matched; requests that never reach a
 rule are labelled `unmatched`, so a scanner's random paths add no label values.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
-from quart import current_app, request
+from quart import request
 
 from .asgi_types import ASGIApp, Message, Receive, Scope, Send
 from .auth.verify import PATH as VERIFY_PATH
 from .metrics import AppMetrics
+from .request_context import request_scope
 
 ROUTE = "slicerweb.route"
 FAMILY = "slicerweb.family"
-FAMILIES_KEY = "slicerweb.families"  # blueprint -> family, filled by create_app (auth/verify.py)
 OPS_BLUEPRINTS = frozenset({"health", "metrics"})
 
 
-async def label_request() -> None:
-    """App-level before-request hook: record the matched route template and family in the scope."""
-    rule = request.url_rule
-    request.scope[ROUTE] = rule.rule if rule is not None else "unmatched"
-    families: dict[str, str] = current_app.extensions.get(FAMILIES_KEY, {})
-    blueprint = request.blueprint or ""
-    request.scope[FAMILY] = "ops" if blueprint in OPS_BLUEPRINTS else families.get(blueprint, "none")
+def request_labeller(families: dict[str, str]) -> Callable[[], Awaitable[None]]:
+    """App-level before-request hook: record the matched route template and family in the scope.
+
+    `families` maps blueprint names to families (`Services.families`, filled while mounting)."""
+
+    async def label_request() -> None:
+        rule = request.url_rule
+        scope = request_scope()
+        scope[ROUTE] = rule.rule if rule is not None else "unmatched"
+        blueprint = request.blueprint or ""
+        scope[FAMILY] = "ops" if blueprint in OPS_BLUEPRINTS else families.get(blueprint, "none")
+
+    return label_request
 
 
 class RequestMetricsMiddleware:

@@ -8,10 +8,13 @@ of the docroot and the sibling-prefix case (`docroot_private`) both fail. Direct
 `/browse/app-config.js` adds the policy's sign-in settings to the installed config (viewer_config.py).
 `/admin/` is the admin console (docroot/admin/), served with its own stricter CSP; `/admin/config.json`
 holds its sign-in settings (console_config.py). Its API (/admin/api/...) is admin.py's, not this family's.
+Path resolution (realpath, stat) and the config read run on a worker thread, never on the event loop
+(a docroot on a slow or network disk must not stall other requests); Quart's `send_file` streams the file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from pathlib import Path
 
@@ -77,7 +80,7 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.route("/browse/app-config.js", methods=["GET", "HEAD"])
     async def viewer_config() -> Response:
         # The installed config plus the policy's sign-in settings (viewer_config.py says why).
-        base = resolve(docroot, "browse/app-config.js").read_text(encoding="utf-8")
+        base = await asyncio.to_thread(_read_text, docroot, "browse/app-config.js")
         response = Response(app_config_js(base, services.policy), mimetype="application/javascript")
         response.headers["Cache-Control"] = "no-cache"
         return response
@@ -93,10 +96,8 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.route("/", defaults={"subpath": ""}, methods=["GET", "HEAD"])
     @bp.route("/<path:subpath>", methods=["GET", "HEAD"])
     async def page(subpath: str) -> Response:
-        if subpath == "browse" or subpath.startswith("browse/"):
-            target = browse_target(docroot, subpath)
-        else:
-            target = resolve(docroot, subpath)
+        browsing = subpath == "browse" or subpath.startswith("browse/")
+        target = await asyncio.to_thread(browse_target if browsing else resolve, docroot, subpath)
         mimetype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         response = await send_file(target, mimetype=mimetype, conditional=True)
         # Revalidate every time (ETag/Last-Modified make that a cheap 304), instead of Quart's 12 h Expires.
@@ -107,3 +108,7 @@ def create_blueprint(services: Services) -> Blueprint:
         return response
 
     return bp
+
+
+def _read_text(docroot: Path, subpath: str) -> str:
+    return resolve(docroot, subpath).read_text(encoding="utf-8")

@@ -3,25 +3,23 @@
 Runs after the outer Host and CORS checks and before the body is read, so a refused caller cannot
 make us buffer anything. Order: family flag (404 when switched off at runtime) -> query-string token
 refused -> authenticate (401) -> authorize (403 insufficient_scope) -> exec gate. Denials and
-privileged acts are audited.
+privileged acts are audited. An admitted request gets its one `RequestContext` (request_context.py)
+here; handlers read it with `request_context.current()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from quart import Response, current_app, g, request
+from quart import Response, current_app, request
 
-from ..access_log import REQUEST_ID, SUBJECT
 from ..errors import ApiError, BadRequest, InsufficientScope, NotFound, TooManyRequests
-from ..features import FeatureFlags
 from ..limits import REFUSED_DRAIN_BYTES, drain_body
+from ..request_context import RequestContext, attach, context_of, request_headers, request_id_of, request_scope
 from ..services import Services
 from .actions import action_of
 from .authorize import allowed, is_public
 from .challenge import bearer_challenge
-from .exec_gate import ExecGate
-from .failures import FailureLimiter
 from .identity import Principal
 
 __all__ = ["ANONYMOUS", "PRIVILEGED", "admit", "audit_privileged", "bearer_challenge", "make_guard"]
@@ -30,38 +28,34 @@ PRIVILEGED = frozenset({"exec", "admin", "dicomweb_write", "slicer_write"})
 ANONYMOUS = Principal(subject="anonymous", via="anonymous")
 
 
-def make_guard(family: str, services: Services, flags: FeatureFlags, gate: ExecGate,
-               limiter: FailureLimiter) -> Callable[[], Awaitable[Response | None]]:
-    """Build the before-request hook for `family` (all families share one `limiter`)."""
+def make_guard(family: str, services: Services) -> Callable[[], Awaitable[Response | None]]:
+    """Build the before-request hook for `family`: it admits the request and sets its context once."""
 
     async def guard() -> Response | None:
-        g.request_id = request.scope.get(REQUEST_ID, "-")
-        origin = services.trust.resolve(_peer(), request.scheme, request.headers)
-        g.origin = origin
-        if family != "admin" and not await flags.enabled(family):
+        request_id = request_id_of(request_scope())
+        origin = services.trust.resolve(_peer(), request.scheme, request_headers())
+        if family != "admin" and not await services.flags.enabled(family):
             raise NotFound("not found")
         if request.method == "OPTIONS":
             return None
         view = current_app.view_functions.get(request.endpoint or "")
         action = action_of(view, family, request.method)
-        g.action = action
         try:
-            principal = await admit(services, gate, limiter, action=action, headers=request.headers,
-                                    query=request.args, client=origin.client, request_id=g.request_id,
-                                    method=request.method, path=request.path)
+            principal = await admit(services, action=action, headers=request_headers(), query=request.args,
+                                    client=origin.client, request_id=request_id, method=request.method,
+                                    path=request.path)
         except ApiError:
             await drain_body(REFUSED_DRAIN_BYTES)
             raise
-        g.principal = principal
-        request.scope[SUBJECT] = principal.subject
+        attach(request_scope(), RequestContext(request_id=request_id, origin=origin, family=family, action=action,
+                                             principal=principal))
         return None
 
     return guard
 
 
-async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, action: str,
-                headers: Mapping[str, str], query: Mapping[str, str], client: str, request_id: str,
-                method: str, path: str) -> Principal:
+async def admit(services: Services, *, action: str, headers: Mapping[str, str], query: Mapping[str, str],
+                client: str, request_id: str, method: str, path: str) -> Principal:
     """The one admission decision (guard and proxy verifier alike): token, scope, exec gate.
 
     Raises 429 (too many failures), 400/401 (RFC 6750), 403 (insufficient_scope, exec off); every
@@ -69,7 +63,7 @@ async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, 
     over its limit still has a presented token verified, and a valid one is admitted (ASVS 2.2.1:
     anti-automation must not let one machine behind a NAT lock out everyone else there).
     """
-    policy = services.policy
+    policy, limiter = services.policy, services.limiter
     realm = policy.auth.realm
     audit = _Denials(services, client, request_id, method, path, action)
     wait = limiter.retry_after(client)
@@ -106,7 +100,7 @@ async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, 
         raise InsufficientScope(f"insufficient scope: {decision.reason}", headers={
             "WWW-Authenticate": bearer_challenge(realm, "insufficient_scope", decision.reason, scope)})
     if action == "exec":
-        await gate.check(principal, client=client, request_id=request_id)
+        await services.gate.check(principal, client=client, request_id=request_id)
     return principal
 
 
@@ -118,12 +112,11 @@ def audit_privileged(services: Services) -> Callable[[Response], Awaitable[Respo
     """
 
     async def record(response: Response) -> Response:
-        action = g.get("action")
-        principal = g.get("principal")
-        if action in PRIVILEGED and principal is not None:
-            if action != "exec":
-                services.audit.record(f"{action}", subject=principal.subject, client=g.origin.client,
-                                      request_id=g.request_id, method=request.method, path=request.path,
+        context = context_of(request_scope())
+        if context is not None and context.action in PRIVILEGED:
+            if context.action != "exec":
+                services.audit.record(context.action, subject=context.subject, client=context.client,
+                                      request_id=context.request_id, method=request.method, path=request.path,
                                       status=response.status_code)
             await services.audit.durable()
         return response

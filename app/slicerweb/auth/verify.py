@@ -22,35 +22,31 @@ route: no request context, no blueprint hooks, and the token's key is already ca
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from quart import Quart
 from werkzeug.exceptions import HTTPException
 
-from ..access_log import REQUEST_ID
 from ..asgi_types import ASGIApp, Receive, Scope, Send
 from ..errors import ApiError, BadRequest
 from ..forwarded import header_map
+from ..json_error import send_error
+from ..request_context import request_id_of
 from ..services import Services
 from .actions import action_of, default_action
-from .exec_gate import ExecGate
-from .failures import FailureLimiter
 from .guard import admit
 
 PATH = "/auth/verify"
-FAMILIES_KEY = "slicerweb.families"
 
 
-def route_action(app: Quart, method: str, path: str) -> tuple[str, str]:
+def route_action(app: Quart, families: dict[str, str], method: str, path: str) -> tuple[str, str]:
     """(family, action) of `method path` in `app`, as the guard will decide it.
 
-    Blueprints map to families through `app.extensions[FAMILIES_KEY]` (filled by `create_app`: the
+    Blueprints map to families through `families` (`Services.families`, filled by `create_app`: the
     slicer family has two blueprints, the docroot's is called `static_pages`). A path no route takes
     (404/405 in the app) gets the default action of the family whose URL prefix it falls under,
     else the docroot's: the caller still needs a token for that family.
     """
-    families: dict[str, str] = app.extensions.get(FAMILIES_KEY, {})
     adapter = app.url_map.bind("localhost")
     try:
         endpoint, _ = adapter.match(path, method=method)
@@ -70,21 +66,21 @@ def route_action(app: Quart, method: str, path: str) -> tuple[str, str]:
 class VerifierMiddleware:
     """Answers GET /auth/verify; passes everything else on to `inner`."""
 
-    def __init__(self, inner: ASGIApp, app: Quart, services: Services, gate: ExecGate,
-                 limiter: FailureLimiter) -> None:
-        self.inner, self.app, self.services, self.gate, self.limiter = inner, app, services, gate, limiter
+    def __init__(self, inner: ASGIApp, app: Quart, services: Services) -> None:
+        self.inner, self.app, self.services = inner, app, services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH:
             return await self.inner(scope, receive, send)
         if scope["method"] not in ("GET", "HEAD"):
-            return await _answer(send, 405, {"success": False, "code": "method_not_allowed",
-                                             "message": "GET only"}, {"Allow": "GET, HEAD"})
-        status, body, headers = await self.decide(scope)
-        return await _answer(send, status, body, headers)
+            return await send_error(send, 405, "GET only", "method_not_allowed", {"Allow": "GET, HEAD"})
+        status, error, headers = await self.decide(scope)
+        if error is not None:
+            return await send_error(send, status, error.message, error.code, headers)
+        return await _admitted(send, headers)
 
-    async def decide(self, scope: Scope) -> tuple[int, dict[str, object] | None, dict[str, str]]:
-        """(status, JSON body or None, headers) for one verification request."""
+    async def decide(self, scope: Scope) -> tuple[int, ApiError | None, dict[str, str]]:
+        """(status, the refusal or None when admitted, headers) for one verification request."""
         headers = header_map(scope["headers"])
         method = headers.get("x-forwarded-method", "GET").upper()
         if method == "OPTIONS":
@@ -98,25 +94,21 @@ class VerifierMiddleware:
             if not path.startswith("/"):
                 raise BadRequest("X-Forwarded-Uri must be an absolute path")
             query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            family, action = route_action(self.app, method, path)
-            principal = await admit(self.services, self.gate, self.limiter, action=action, headers=headers,
-                                    query=query, client=origin.client, request_id=scope.get(REQUEST_ID, "-"),
-                                    method=method, path=path)
+            family, action = route_action(self.app, self.services.families, method, path)
+            principal = await admit(self.services, action=action, headers=headers, query=query,
+                                    client=origin.client, request_id=request_id_of(scope), method=method, path=path)
         except ApiError as exc:
             status = exc.status if (exc.status in (401, 403) or not nginx) else 403
             extra = {**exc.headers, "X-Auth-Error": exc.code, "X-Auth-Status": str(exc.status)}
-            return status, {"success": False, "message": exc.message, "code": exc.code}, extra
+            return status, exc, extra
         return 204, None, {"X-Auth-Subject": principal.subject, "X-Auth-Scopes": " ".join(sorted(principal.scopes)),
                            "X-Auth-Family": family, "X-Auth-Action": action}
 
 
-async def _answer(send: Send, status: int, body: dict[str, object] | None, headers: dict[str, str]) -> None:
-    payload = json.dumps(body).encode() if body is not None else b""
-    raw = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
-           (b"content-length", str(len(payload)).encode())]
-    if body is not None:
-        raw.append((b"content-type", b"application/json"))
+async def _admitted(send: Send, headers: dict[str, str]) -> None:
+    """204, no body: the proxy forwards the request (security headers come from the outer layer)."""
+    raw = [(b"content-length", b"0"), (b"cache-control", b"no-store")]
     raw += [(name.lower().encode("latin-1"), value.encode("latin-1", errors="replace"))
             for name, value in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})
+    await send({"type": "http.response.start", "status": 204, "headers": raw})
+    await send({"type": "http.response.body", "body": b""})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 
-from quart import Blueprint, Response, g, request
+from quart import Blueprint, Response, request
 
 from ..engine.dicom_api import DicomJson, Level, SearchQuery, SearchResult
+from ..request_context import current
 from ..services import Services
 from . import multipart
 from .accept import negotiate_dicom_json
@@ -31,7 +32,7 @@ def public_root(services: Services) -> str:
     `server.public_url`) the port the request arrived on is added back, so RetrieveURL and
     BulkDataURI stay usable by that client.
     """
-    origin = g.origin
+    origin = current().origin
     base = origin.base_url
     server = request.scope.get("server")
     peer = request.scope.get("client")

@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import json
 
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, request
 
 from ..auth.actions import requires
-from ..auth.exec_gate import ExecGate
 from ..engine.errors import EngineError
 from ..errors import BadRequest, Forbidden, error_response
+from ..request_context import current
 from ..services import Services
 
 
 def register(bp: Blueprint, services: Services) -> None:
-    policy = services.policy
+    policy, gate = services.policy, services.gate
 
     @bp.route("/exec", methods=["GET", "POST", "PUT"])
     @requires("exec")
     async def execute() -> Response:
-        gate: ExecGate = current_app.extensions["slicerweb.exec_gate"]
         body = await request.get_data(as_text=False)
-        source = body.decode("utf-8", errors="strict") if body else ""
+        source = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
         if not source and "source" in request.args:
             if not policy.features.exec_get_source:
                 raise Forbidden("exec source in the query string is refused (cross-site risk); "
@@ -34,15 +33,16 @@ def register(bp: Blueprint, services: Services) -> None:
             source = request.args["source"]
         if not source.strip():
             raise BadRequest("no code: POST the Python source as the request body")
-        context = {"client": g.origin.client, "request_id": g.request_id}
+        admitted = current()
+        context = {"client": admitted.client, "request_id": admitted.request_id}
         try:
             result = await services.engine.scene.execute(source)
             payload = json.dumps(result)
         except EngineError:
-            gate.record_run(g.principal, source, outcome="refused", **context)
+            gate.record_run(admitted.principal, source, outcome="refused", **context)
             raise
         except Exception as exc:  # the user's code failed: report it, as the original does
-            gate.record_run(g.principal, source, outcome="error", error=type(exc).__name__, **context)
+            gate.record_run(admitted.principal, source, outcome="error", error=type(exc).__name__, **context)
             return error_response(500, f"{type(exc).__name__}: {exc}", "exec_error")
-        gate.record_run(g.principal, source, outcome="ok", **context)
+        gate.record_run(admitted.principal, source, outcome="ok", **context)
         return Response(payload, content_type="application/json")

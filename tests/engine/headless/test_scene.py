@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from slicerweb.engine.headless.markups_io import markups_json
 from slicerweb.engine.headless.scene import HeadlessScene
 from slicerweb.engine.headless.segmentation_io import write_segmentation
 from slicerweb.engine.headless.transforms_io import read_tfm, write_tfm
-from slicerweb.engine.scene_api import ControlPoint, NodeFilter, Segment
+from slicerweb.engine.scene_api import ControlPoint, NodeFilter, Segment, VolumeUpload
 from slicerweb.formats.nrrd import write_nrrd
 
 
@@ -128,3 +129,35 @@ async def test_exec_namespace_runs_the_documented_example(scene):
                                  "a = slicer.util.arrayFromVolume(getNode('MRHead'))\n"
                                  "__execResult = {'shape': list(a.shape), 'n': slicer.mrmlScene.GetNumberOfNodes()}")
     assert result == {"shape": [130, 256, 256], "n": 1}
+
+
+@pytest.mark.parametrize("change", ["put_volume", "select_volume", "set_control_point", "set_tracker", "remove"])
+async def test_scene_changes_wait_for_the_scene_lock_off_the_event_loop(scene, tmp_path, change):
+    """A change waiting for the scene lock (held by a file load or an exec step in a scene thread)
+    must leave the event loop serving other requests."""
+    await scene.put_volume("Existing", VolumeUpload(np.zeros((1, 2, 2), np.int16), np.eye(4)))
+    (tmp_path / "F.mrk.json").write_text(markups_json("F", (ControlPoint("F-1", (0.0, 0.0, 0.0)),),
+                                                      (0.4, 1.0, 1.0), (1.0, 0.5, 0.5), 3.0))
+    await scene.load_file(str(tmp_path / "F.mrk.json"), "MarkupsFile", {})
+    calls = {"put_volume": lambda: scene.put_volume("New", VolumeUpload(np.ones((1, 2, 2), np.int16), np.eye(4))),
+             "select_volume": lambda: scene.select_volume("next"),
+             "set_control_point": lambda: scene.set_control_point(None, 0, (1.0, 2.0, 3.0)),
+             "set_tracker": lambda: scene.set_tracker(np.eye(4)),
+             "remove": lambda: scene.remove(NodeFilter(name="Existing"))}
+    held, released_by_test = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with scene.store.transaction():
+            held.set()
+            released_by_test.wait(5)  # on the old code the loop itself is stuck here until this gives up
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    held.wait()
+    task = asyncio.create_task(calls[change]())
+    await asyncio.sleep(0)  # the change starts and must yield while it waits for the lock
+    loop_was_free = not task.done() and not released_by_test.is_set() and holder.is_alive()
+    released_by_test.set()
+    await task
+    holder.join()
+    assert loop_was_free

@@ -23,7 +23,7 @@ from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..dicom_api import SearchQuery, StowPart
 from ..downloads import download
 from ..errors import Invalid, NotFound, Unsupported
-from ..file_access import FileAccess
+from ..file_access import FileAccess, base_name
 from ..scene_api import (
     LAYOUTS,
     DicomWebSource,
@@ -102,7 +102,7 @@ class HeadlessScene(HeadlessRendering):
         """Download into `<data_dir>/downloads` (kept for reload), then load; a downloaded `.nhdr`
         may only name data files inside the downloads directory."""
         target = await self._run(download, url, self.downloads, max_bytes, prefixes)
-        named = {"name": files.base_name(Path(urllib.parse.urlparse(url).path)), **properties}
+        named = {"name": base_name(Path(urllib.parse.urlparse(url).path)), **properties}
         try:
             return await self.load_file(str(target), filetype, named, roots=(str(self.downloads),))
         except BaseException:
@@ -119,6 +119,9 @@ class HeadlessScene(HeadlessRendering):
         await self._run(files.save, nodes[0], Path(path), properties, FileAccess(roots))
 
     async def remove(self, selection: NodeFilter) -> list[str]:
+        return await self._run(self._remove, selection)
+
+    def _remove(self, selection: NodeFilter) -> list[str]:
         if selection.empty:
             return self.store.clear()
         nodes = self.store.select(selection)
@@ -159,7 +162,12 @@ class HeadlessScene(HeadlessRendering):
     async def volume(self, pattern: str | None = None) -> VolumeData:
         return self._volume(pattern).data()
 
+    # Changes below wait for the store's lock, which scene and exec threads hold too: they run on a
+    # scene thread, so the event loop never blocks on it (nor on copying a non-contiguous upload).
     async def put_volume(self, pattern: str | None, upload: VolumeUpload) -> NodeSummary:
+        return await self._run(self._put_volume, pattern, upload)
+
+    def _put_volume(self, pattern: str | None, upload: VolumeUpload) -> NodeSummary:
         array, matrix = frozen_array(upload.array), frozen_array(np.asarray(upload.ijk_to_ras, dtype=np.float64))
         with self.store.transaction():
             node = self.store.find(pattern, "vtkMRMLScalarVolumeNode*", VOLUME_CLASSES)
@@ -175,6 +183,9 @@ class HeadlessScene(HeadlessRendering):
     async def select_volume(self, direction: str) -> NodeSummary:
         if direction not in ("next", "previous"):
             raise Invalid("cmd must be 'next' or 'previous'")
+        return await self._run(self._select_volume, direction)
+
+    def _select_volume(self, direction: str) -> NodeSummary:
         with self.store.transaction():
             volumes = [n for n in self.store.nodes() if isinstance(n, VolumeNode)]
             if not volumes:
@@ -196,9 +207,14 @@ class HeadlessScene(HeadlessRendering):
         instances = await self.dicom.retrieve_series(study_uid, series_uid)
         voxels, ijk_to_ras, description, number = await self._run(read_series, [i.path for i in instances])
         name = f"{number}: {description}" if description else (f"{number}: Series" if number else "Series")
+        attributes = (("DICOM.instanceUIDs", " ".join(i.sop_uid for i in instances)),
+                      ("DICOM.SeriesInstanceUID", series_uid))
+        return await self._run(self._add_active_volume, name, voxels, ijk_to_ras, attributes)
+
+    def _add_active_volume(self, name: str, voxels: np.ndarray, ijk_to_ras: np.ndarray,
+                           attributes: tuple[tuple[str, str], ...] = ()) -> list[str]:
         node = self.store.add(VolumeNode, name, array=frozen_array(voxels), ijk_to_ras=frozen_array(ijk_to_ras),
-                              attributes=(("DICOM.instanceUIDs", " ".join(i.sop_uid for i in instances)),
-                                          ("DICOM.SeriesInstanceUID", series_uid)))
+                              attributes=attributes)
         self.store.set_active_volume(node.id)
         return [node.id]
 
@@ -234,6 +250,9 @@ class HeadlessScene(HeadlessRendering):
 
     async def set_control_point(self, pattern: str | None, index: int,
                                 position: tuple[float, float, float]) -> None:
+        await self._run(self._set_control_point, pattern, index, position)
+
+    def _set_control_point(self, pattern: str | None, index: int, position: tuple[float, float, float]) -> None:
         with self.store.transaction():
             node = self.store.find(pattern, "vtkMRMLMarkupsFiducialNode*", ("vtkMRMLMarkupsNode",))
             if not isinstance(node, MarkupsNode):
@@ -254,7 +273,7 @@ class HeadlessScene(HeadlessRendering):
         return np.array(node.matrix) if node is not None else np.eye(4)
 
     async def set_tracker(self, matrix: np.ndarray) -> None:
-        set_tracker(self.store, matrix)
+        await self._run(set_tracker, self.store, matrix)
 
     # --- application state -----------------------------------------------------------------------
     async def gui(self) -> GuiState:
@@ -278,9 +297,7 @@ class HeadlessScene(HeadlessRendering):
         volume = await self._run(sampledata.sample, name)
         if volume is None:
             raise NotFound(f"sampledata {name} was not found (available: {', '.join(sampledata.names())})")
-        node = self.store.add(VolumeNode, volume.name, array=volume.array, ijk_to_ras=volume.ijk_to_ras)
-        self.store.set_active_volume(node.id)
-        return [node.id]
+        return await self._run(self._add_active_volume, volume.name, volume.array, volume.ijk_to_ras)
 
     async def sample_names(self) -> list[str]:
         return sampledata.names()
@@ -311,7 +328,8 @@ def _world_transforms(nodes: list[Node]) -> dict[str, np.ndarray]:
     for node in nodes:
         if not isinstance(node, LinearTransformNode):
             continue
-        matrix, current, seen = np.eye(4), node, set()
+        current: Node | None = node
+        matrix, seen = np.eye(4), set()
         while isinstance(current, LinearTransformNode) and current.id not in seen:
             seen.add(current.id)
             matrix = np.asarray(current.matrix) @ matrix
