@@ -62,7 +62,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     app = Quart("slicerweb", static_folder=None)
     pace_request_bodies(app)  # streamed uploads hold at most body_pacing.BUFFER_BYTES unread
     app.config.update(MAX_CONTENT_LENGTH=largest_limit(policy),  # each route lowers it (limits.py)
-                      BODY_TIMEOUT=int(policy.limits.body_timeout), PROVIDE_AUTOMATIC_OPTIONS=True,
+                      BODY_TIMEOUT=policy.limits.body_timeout, PROVIDE_AUTOMATIC_OPTIONS=True,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep engine field order on the wire
     audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
@@ -88,7 +88,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     if policy.features.metrics:
         app.register_blueprint(metrics_routes.create_blueprint(services, metrics, gate, limiter))
     for family, flag, factory in factories:
-        if flag is not None and not getattr(policy.features, flag, False):
+        if flag is not None and not policy.features.enabled(flag):
             continue  # never mounted: every path in it is a 404
         bp = factory(services)
         bp.before_request(make_guard(family, services, flags, gate, limiter))
@@ -114,7 +114,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
                     CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
                     app, services, gate, limiter),
                 policy.server.allowed_hosts))), metrics),
-        enabled=bool(policy.logging.access_log))
+        enabled=policy.logging.access_log)
     app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
     return app
 

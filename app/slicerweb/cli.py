@@ -144,7 +144,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    voxel_limits = VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio))
+    voxel_limits = VoxelLimits(policy.limits.max_volume_bytes, policy.limits.max_compression_ratio)
     engine = HeadlessEngine(data_dir_of(policy), demo=args.demo, voxel_limits=voxel_limits,
                             max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes)
     app = create_app(policy, engine)
@@ -166,7 +166,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         if args.enable_exec:
             flags = FeatureFlags(policy, engine.features, app.extensions["slicerweb"].audit)
             await flags.set("exec", True, actor=f"local:{getpass.getuser()}",
-                            minutes=float(policy.features.exec_toggle_max_minutes), via="cli")
+                            minutes=policy.features.exec_toggle_max_minutes, via="cli")
 
         async def status() -> str:
             problems = (await engine.readiness()).problems

@@ -56,7 +56,7 @@ class FeatureFlags:
         return cached
 
     async def state(self, name: str) -> FeatureState:
-        policy_value = bool(getattr(self.policy.features, name))
+        policy_value = self.policy.features.enabled(name)
         override = (await self._overrides()).get(name)
         enabled = policy_value if override is None else override.enabled
         if name in FAMILIES and not policy_value:

@@ -31,7 +31,7 @@ GET_PATHS = ("", "names", "ids", "properties")
 
 def file_roots(policy: Policy) -> tuple[str, ...] | None:
     """Allowed server directories: the configured roots; None (anywhere) on loopback; else none."""
-    roots = tuple(policy.server.file_roots)
+    roots = policy.server.file_roots
     if roots:
         return roots
     return None if policy.is_loopback_only else ()
@@ -39,11 +39,11 @@ def file_roots(policy: Policy) -> tuple[str, ...] | None:
 
 def url_prefixes(policy: Policy) -> tuple[str, ...] | None:
     """Prefixes downloads (and their redirects) must match; None: any http(s) URL."""
-    return tuple(policy.server.url_load_prefixes) or None
+    return policy.server.url_load_prefixes or None
 
 
 def url_allowed(policy: Policy, url: str) -> bool:
-    prefixes = tuple(policy.server.url_load_prefixes)
+    prefixes = policy.server.url_load_prefixes
     if prefixes:
         return any(url.startswith(prefix) for prefix in prefixes)
     return policy.is_loopback_only
@@ -116,7 +116,7 @@ def register(bp: Blueprint, services: Services) -> None:
             if not url_allowed(policy, url):
                 raise Forbidden("downloading from this URL is not allowed (server.url_load_prefixes)")
             audit_file("download", url)
-            ids = await scene.load_url(url, filetype, properties, int(policy.limits.upload_max_body_bytes),
+            ids = await scene.load_url(url, filetype, properties, policy.limits.upload_max_body_bytes,
                                        url_prefixes(policy))
         else:
             raise BadRequest("Required `url` or `localfile` query parameter is missing in `mrml` request")
