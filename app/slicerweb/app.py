@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from quart import Blueprint, Quart, g
 
 from . import admin, extensions, health, metrics_routes, static
 from .access_log import AccessLogMiddleware
+from .asgi_types import ASGIApp
 from .audit import AuditLog
 from .auth import verify
 from .auth.authenticator import Authenticator, authenticator_for
@@ -107,15 +109,17 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     async def _stop() -> None:
         await engine.close()
 
+    # Quart types its ASGI callable with hypercorn's closed scope TypedDicts; the layers take any ASGI scope.
+    quart_app = cast(ASGIApp, app.asgi_app)
     asgi = AccessLogMiddleware(
         RequestMetricsMiddleware(CloseOnUnreadBody(HeaderLimitMiddleware(
             TrustedHostMiddleware(
                 verify.VerifierMiddleware(  # GET /auth/verify for the proxies (same decision as the guard)
-                    CORSMiddleware(app.asgi_app, policy) if policy.features.cors else app.asgi_app,
+                    CORSMiddleware(quart_app, policy) if policy.features.cors else quart_app,
                     app, services, gate, limiter),
                 policy.server.allowed_hosts))), metrics),
         enabled=policy.logging.access_log)
-    app.asgi_app = asgi  # type: ignore[method-assign]  # Quart's documented middleware hook
+    app.asgi_app = asgi  # type: ignore[method-assign, assignment]  # Quart's middleware hook, typed as its method
     return app
 
 
@@ -128,4 +132,5 @@ def _body_limit(policy: Policy) -> Callable[[], object]:
 
 def services_of(app: Quart) -> Services:
     """The Services an app was built with (for the CLI and tests)."""
-    return app.extensions["slicerweb"]  # type: ignore[no-any-return]
+    services: Services = app.extensions["slicerweb"]
+    return services

@@ -88,8 +88,8 @@ class FeatureFlags:
         await self.store.set_override(FeatureOverride(name, enabled, expires_at, actor, time.time()))
         self._cache = (0.0, {})
         new = await self.state(name)
-        self.audit.record("feature.toggle", feature=name, subject=actor, old=old.enabled, new=new.enabled,
-                          expires_at=expires_at, **context)
+        self.audit.record("feature.toggle", droppable=False, feature=name, subject=actor, old=old.enabled,
+                          new=new.enabled, expires_at=expires_at, **context)
         return new
 
     async def reset(self, name: str, *, actor: str, **context: object) -> FeatureState:
@@ -98,6 +98,6 @@ class FeatureFlags:
         await self.store.clear_override(name)
         self._cache = (0.0, {})
         new = await self.state(name)
-        self.audit.record("feature.reset", feature=name, subject=actor, old=old.enabled, new=new.enabled,
-                          **context)
+        self.audit.record("feature.reset", droppable=False, feature=name, subject=actor, old=old.enabled,
+                          new=new.enabled, **context)
         return new

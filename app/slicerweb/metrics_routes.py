@@ -10,6 +10,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, g, request
 
 from .access_log import REQUEST_ID, SUBJECT
+from .asgi_types import open_scope
 from .auth.exec_gate import ExecGate
 from .auth.failures import FailureLimiter
 from .auth.guard import admit
@@ -29,12 +30,12 @@ def create_blueprint(services: Services, metrics: AppMetrics, gate: ExecGate, li
                 peer, request.headers, services.trust, request.scheme):
             return
         origin = services.trust.resolve(peer, request.scheme, request.headers)
-        request_id = request.scope.get(REQUEST_ID, "-")
+        request_id = open_scope(request.scope).get(REQUEST_ID, "-")
         principal = await admit(services, gate, limiter, action="metrics", headers=request.headers,
                                 query=request.args, client=origin.client, request_id=request_id,
                                 method=request.method, path=request.path)
         g.principal = principal
-        request.scope[SUBJECT] = principal.subject
+        open_scope(request.scope)[SUBJECT] = principal.subject
 
     @bp.get("/metrics")
     async def scrape() -> Response:

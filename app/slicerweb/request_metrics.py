@@ -12,7 +12,7 @@ import time
 
 from quart import current_app, request
 
-from .asgi_types import ASGIApp, Message, Receive, Scope, Send
+from .asgi_types import ASGIApp, Message, Receive, Scope, Send, open_scope
 from .auth.verify import PATH as VERIFY_PATH
 from .metrics import AppMetrics
 
@@ -25,10 +25,11 @@ OPS_BLUEPRINTS = frozenset({"health", "metrics"})
 async def label_request() -> None:
     """App-level before-request hook: record the matched route template and family in the scope."""
     rule = request.url_rule
-    request.scope[ROUTE] = rule.rule if rule is not None else "unmatched"
+    scope = open_scope(request.scope)
+    scope[ROUTE] = rule.rule if rule is not None else "unmatched"
     families: dict[str, str] = current_app.extensions.get(FAMILIES_KEY, {})
     blueprint = request.blueprint or ""
-    request.scope[FAMILY] = "ops" if blueprint in OPS_BLUEPRINTS else families.get(blueprint, "none")
+    scope[FAMILY] = "ops" if blueprint in OPS_BLUEPRINTS else families.get(blueprint, "none")
 
 
 class RequestMetricsMiddleware:

@@ -118,4 +118,4 @@ async def run(app: Quart, config: Config, *, on_ready: Callable[[], None] | None
         if on_ready is not None:
             on_ready()
 
-    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=stop.wait)

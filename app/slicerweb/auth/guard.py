@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from quart import Response, current_app, g, request
 
 from ..access_log import REQUEST_ID, SUBJECT
+from ..asgi_types import HeaderMap, open_scope
 from ..errors import ApiError, BadRequest, InsufficientScope, NotFound, TooManyRequests
 from ..features import FeatureFlags
 from ..limits import REFUSED_DRAIN_BYTES, drain_body
@@ -53,14 +54,14 @@ def make_guard(family: str, services: Services, flags: FeatureFlags, gate: ExecG
             await drain_body(REFUSED_DRAIN_BYTES)
             raise
         g.principal = principal
-        request.scope[SUBJECT] = principal.subject
+        open_scope(request.scope)[SUBJECT] = principal.subject
         return None
 
     return guard
 
 
 async def admit(services: Services, gate: ExecGate, limiter: FailureLimiter, *, action: str,
-                headers: Mapping[str, str], query: Mapping[str, str], client: str, request_id: str,
+                headers: HeaderMap, query: Mapping[str, str], client: str, request_id: str,
                 method: str, path: str) -> Principal:
     """The one admission decision (guard and proxy verifier alike): token, scope, exec gate.
 

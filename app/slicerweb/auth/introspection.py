@@ -56,9 +56,9 @@ class IntrospectionVerifier:
 
     async def _introspect(self, token: str) -> dict[str, object]:
         try:
-            async with httpx.AsyncClient(verify=self._verify, timeout=FETCH_TIMEOUT) as client:
+            async with httpx.AsyncClient(verify=self._verify, timeout=FETCH_TIMEOUT, auth=self._auth) as client:
                 response = await client.post(self.url, data={"token": token, "token_type_hint": "access_token"},
-                                             auth=self._auth, headers={"Accept": "application/json"})
+                                             headers={"Accept": "application/json"})
             response.raise_for_status()
             answer = response.json()
         except (httpx.HTTPError, ValueError) as exc:

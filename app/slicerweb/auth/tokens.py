@@ -35,6 +35,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
+from ..asgi_types import HeaderMap
 from ..policy import Policy
 from .identity import Principal
 from .jwks import KeyCache, KeysUnavailable
@@ -61,7 +62,7 @@ class TokenVerifier(Protocol):
     async def verify(self, token: str) -> Principal: ...
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
+def bearer_token(headers: HeaderMap) -> str | None:
     """The bearer token in `Authorization`, None when no bearer credentials were sent.
 
     >>> bearer_token({"authorization": "Bearer abc.def.ghi"})

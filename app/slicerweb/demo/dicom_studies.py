@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from pydicom import Dataset, dcmwrite
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 from .phantom import CT_HU, MR_SIGNAL, SliceGrid
 
@@ -246,7 +246,7 @@ def _instance(plan: SeriesPlan, index: int, s: int, i: int, modality: str, seed:
     ds.PixelData = plan.grid.sample(z, plan.values, plan.texture).tobytes()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "SLICERWEB_GEN"

@@ -25,7 +25,7 @@ def register(bp: Blueprint, services: Services) -> None:
     @requires("exec")
     async def execute() -> Response:
         gate: ExecGate = current_app.extensions["slicerweb.exec_gate"]
-        body = await request.get_data(as_text=False)
+        body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
         source = body.decode("utf-8", errors="strict") if body else ""
         if not source and "source" in request.args:
             if not policy.features.exec_get_source:

@@ -23,7 +23,7 @@ from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..dicom_api import SearchQuery, StowPart
 from ..downloads import download
 from ..errors import Invalid, NotFound, Unsupported
-from ..file_access import FileAccess
+from ..file_access import FileAccess, base_name
 from ..scene_api import (
     LAYOUTS,
     DicomWebSource,
@@ -102,7 +102,7 @@ class HeadlessScene(HeadlessRendering):
         """Download into `<data_dir>/downloads` (kept for reload), then load; a downloaded `.nhdr`
         may only name data files inside the downloads directory."""
         target = await self._run(download, url, self.downloads, max_bytes, prefixes)
-        named = {"name": files.base_name(Path(urllib.parse.urlparse(url).path)), **properties}
+        named = {"name": base_name(Path(urllib.parse.urlparse(url).path)), **properties}
         try:
             return await self.load_file(str(target), filetype, named, roots=(str(self.downloads),))
         except BaseException:
@@ -311,7 +311,8 @@ def _world_transforms(nodes: list[Node]) -> dict[str, np.ndarray]:
     for node in nodes:
         if not isinstance(node, LinearTransformNode):
             continue
-        matrix, current, seen = np.eye(4), node, set()
+        matrix, seen = np.eye(4), set()
+        current: Node | None = node
         while isinstance(current, LinearTransformNode) and current.id not in seen:
             seen.add(current.id)
             matrix = np.asarray(current.matrix) @ matrix
