@@ -15,13 +15,15 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support import APP_DIR
+from tests.support import APP_DIR, subprocess_env
 
 PACKAGE = APP_DIR / "slicerweb"
 DEV_ONLY = ("slicerweb.demo", "slicerweb.issuer", "slicerweb.devstack")
@@ -129,6 +131,16 @@ RULES = {"handlers": handler_violations, "engines": engine_violations, "dev-only
 @pytest.mark.parametrize("rule", RULES)
 def test_import_rule_holds(rule: str) -> None:
     assert RULES[rule](PACKAGE) == []
+
+
+def test_a_server_process_loads_no_dev_code() -> None:
+    """The runtime counterpart of rule (c): importing what `serve` and the Slicer-started process run, and
+    building the CLI, leaves demo/, issuer/ and devstack/ unloaded (an importlib call would show here)."""
+    code = ("import sys; from slicerweb import app, cli, slicer_process; from slicerweb.engine.headless import engine; "
+            f"cli.build_parser(); print(sorted(m for m in sys.modules if m.startswith({DEV_ONLY!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
+                          timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
 def test_the_check_sees_what_it_checks() -> None:
