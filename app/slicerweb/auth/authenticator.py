@@ -39,7 +39,7 @@ class TokenAuthenticator:
     """Bearer tokens (header only) checked by a TokenVerifier; failures become RFC 6750 errors."""
 
     def __init__(self, policy: Policy, verifier: TokenVerifier) -> None:
-        self.realm: str = policy.auth.realm
+        self.realm = policy.auth.realm
         self.verifier = verifier
 
     async def authenticate(self, headers: HeaderMap, query: Mapping[str, str]) -> Principal:

@@ -122,12 +122,12 @@ class JWTVerifier:
 
     def __init__(self, policy: Policy, keys: KeyCache | None = None) -> None:
         auth = policy.auth
-        self.issuer: str = auth.issuer
-        self.audience: str = auth.audience
-        self.algorithms = tuple(auth.algorithms)
-        self.leeway = int(auth.leeway)
-        self.require_at_jwt = bool(auth.require_at_jwt)
-        self.scope_claims = tuple(auth.scope_claims)
+        self.issuer = auth.issuer
+        self.audience = auth.audience
+        self.algorithms = auth.algorithms
+        self.leeway = auth.leeway
+        self.require_at_jwt = auth.require_at_jwt
+        self.scope_claims = auth.scope_claims
         self.keys = keys or KeyCache(policy)
         self._verdicts: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 
