@@ -7,11 +7,22 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 from mypy import api as mypy_api
 
-from slicerweb.policy import SECTIONS, SETTINGS, PolicyError, Setting, default_policy, documented_keys, load_policy
+from slicerweb.policy import (
+    SECTIONS,
+    SETTINGS,
+    Policy,
+    PolicyError,
+    Setting,
+    default_policy,
+    documented_keys,
+    load_policy,
+)
+from slicerweb.policy_sections import SECTION_TYPES
 from tests.conftest import REPO, subprocess_env
 
 
@@ -146,6 +157,13 @@ def test_sections_are_typed_and_frozen(tmp_path):
         policy.limits.body_timeout = 1  # type: ignore[misc]  # the point: assignment is refused at runtime too
     with pytest.raises(AttributeError):
         _ = policy.limits.body_timout  # type: ignore[attr-defined]  # the typo this test is about
+
+
+def test_policy_sections_match_the_declared_section_types():
+    """Policy's typed attributes and the loader's section table name the same classes (one per TOML table)."""
+    hints = get_type_hints(Policy)
+    assert {name: hints[name] for name in SECTIONS} == SECTION_TYPES
+    assert [f.name for f in dataclasses.fields(Policy)] == ["source", *SECTIONS]
 
 
 def test_replace_validates_like_the_file():
