@@ -17,6 +17,7 @@ _T = TypeVar("_T")
 # Keys with a closed set of values are Literal types: mypy checks comparisons, the loader the file.
 AuthMode = Literal["none", "jwt", "introspection"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "json", "text"]
 
 
 def setting(default: _T, help: str, *, minimum: int | None = None) -> _T:
@@ -178,6 +179,16 @@ class LoggingSection:
     console: bool = setting(True, "Log messages to the console (stderr).")
     access_log: bool = setting(True, "Write one JSON access-log line per request.")
     level: LogLevel = setting("info", "Log level.")
+    format: LogFormat = setting(
+        "auto",
+        "Console log lines: 'json' (one object per line, for journald and log shippers), 'text', or 'auto' "
+        "(json unless stderr is a terminal). `serve --log-format` overrides it.",
+    )
+    access_log_path: str = setting(
+        "",
+        "Write the access log to this file instead of the console; reopened on SIGHUP (logrotate: rename, "
+        "then SIGHUP; see deploy/logrotate/slicerweb).",
+    )
 
 
 @dataclass(frozen=True)
@@ -278,6 +289,11 @@ class ViewerSection:
         "openid dicomweb.read offline_access",
         "Scopes OHIF asks for, in the IdP's spelling (Entra: 'openid api://slicerweb/dicomweb.read ...'); "
         "offline_access gets a refresh token, so a session outlives the access token without an iframe.",
+    )
+    admin_scope: str = setting(
+        "openid slicerweb.admin",
+        "Scopes the admin console (/admin) asks for, in the IdP's spelling; it signs in with oidc_client_id like "
+        "OHIF, so register https://<host>/admin/ as a redirect URI of that client too.",
     )
 
 
