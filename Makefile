@@ -35,12 +35,15 @@ serve:
 	deploy/fetch-ohif
 	$(BIN)/slicerweb serve --demo --policy policies/default.toml
 
+# mypy --strict on app/slicerweb ([tool.mypy] in pyproject.toml) runs before the tests: a type error fails fast.
 test: system-deps venv ohif
 	$(BIN)/ruff check app tests bench audit
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: venv
 	$(BIN)/ruff check app tests bench audit
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -24,6 +24,7 @@ import pytest
 from quart import Quart
 
 from slicerweb.app import create_app
+from slicerweb.demo import demo_instances
 from slicerweb.engine.headless import HeadlessEngine
 from slicerweb.policy import Policy, default_policy
 from tests.oidc import RunningIssuer, start_issuer
@@ -46,7 +47,8 @@ def make_policy(tmp_path: Path) -> Callable[..., Policy]:
 def make_app(make_policy: Callable[..., Policy]) -> Callable[..., tuple[Quart, HeadlessEngine]]:
     def factory(policy: Policy | None = None, **kwargs: Any) -> tuple[Quart, HeadlessEngine]:
         policy = policy or make_policy()
-        engine = HeadlessEngine(Path(policy.server.data_dir), demo=kwargs.pop("demo", False))
+        demo_studies = demo_instances if kwargs.pop("demo", False) else None
+        engine = HeadlessEngine(Path(policy.server.data_dir), demo_studies=demo_studies)
         return create_app(policy, engine, **kwargs), engine
 
     return factory

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
+from mypy import api as mypy_api
 
-from slicerweb.policy import SETTINGS, PolicyError, default_policy, load_policy
+from slicerweb.policy import (
+    SECTIONS,
+    SETTINGS,
+    Policy,
+    PolicyError,
+    Setting,
+    default_policy,
+    documented_keys,
+    load_policy,
+)
+from slicerweb.policy_sections import SECTION_TYPES
 from tests.conftest import REPO, subprocess_env
 
 
@@ -41,7 +54,7 @@ def test_default_file_equals_builtin_defaults():
     shipped = load_policy(REPO / "policies" / "default.toml")
     builtin = default_policy()
     for section in ("server", "features", "cors", "limits", "auth", "scopes"):
-        assert getattr(shipped, section).values == getattr(builtin, section).values
+        assert getattr(shipped, section) == getattr(builtin, section)
 
 
 def test_unknown_key_names_file_line_and_key(tmp_path):
@@ -118,8 +131,81 @@ def test_serve_refuses_a_bad_policy(tmp_path):
     assert "features.exec = 1: must be true or false" in result.stderr
 
 
+def test_wrong_type_names_the_key_and_the_value(tmp_path):
+    path = write(tmp_path, '[limits]\nbody_timeout = "x"\n')
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert (info.value.key, info.value.value, info.value.line) == ("limits.body_timeout", "x", 2)
+    assert str(info.value) == f"{path}:2: limits.body_timeout = 'x': must be an integer, e.g. body_timeout = 600"
+
+
+def test_list_items_must_be_strings(tmp_path):
+    with pytest.raises(PolicyError, match=r"site.toml:2: server.trusted_proxies = \[1\]: item \[0\] must be a string"):
+        load_policy(write(tmp_path, "[server]\ntrusted_proxies = [1]\n"))
+
+
+def test_closed_choices_come_from_the_field_type(tmp_path):
+    with pytest.raises(PolicyError, match=r"auth.mode = 'basic': must be one of 'none', 'jwt', 'introspection'"):
+        load_policy(write(tmp_path, '[auth]\nmode = "basic"\n'))
+
+
+def test_sections_are_typed_and_frozen(tmp_path):
+    policy = load_policy(write(tmp_path, '[limits]\nbody_timeout = 30\n[cors]\nallow_headers = ["Accept"]\n'))
+    assert policy.limits.body_timeout == 30 and type(policy.limits.body_timeout) is int
+    assert policy.cors.allow_headers == ("Accept",)  # lists are held as tuples: the policy stays immutable
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.limits.body_timeout = 1  # type: ignore[misc]  # the point: assignment is refused at runtime too
+    with pytest.raises(AttributeError):
+        _ = policy.limits.body_timout  # type: ignore[attr-defined]  # the typo this test is about
+
+
+def test_policy_sections_match_the_declared_section_types():
+    """Policy's typed attributes and the loader's section table name the same classes (one per TOML table)."""
+    hints = get_type_hints(Policy)
+    assert {name: hints[name] for name in SECTIONS} == SECTION_TYPES
+    assert [f.name for f in dataclasses.fields(Policy)] == ["source", *SECTIONS]
+
+
+def test_replace_validates_like_the_file():
+    policy = default_policy().replace(**{"limits.body_timeout": 5, "server.allowed_hosts": ["a.lan"]})
+    assert (policy.limits.body_timeout, policy.server.allowed_hosts) == (5, ("a.lan",))
+    with pytest.raises(PolicyError, match=r"limits.body_timeout = '5': must be an integer"):
+        default_policy().replace(**{"limits.body_timeout": "5"})
+
+
+def test_mypy_reports_a_typo_in_a_policy_key(tmp_path):
+    """The point of typed sections: a misspelt key is an error before the code runs, not an AttributeError."""
+    code = tmp_path / "uses_policy.py"
+    code.write_text("from slicerweb.policy import default_policy\n"
+                    "timeout: int = default_policy().limits.body_timeout\n"
+                    "typo = default_policy().limits.body_timout\n")
+    # The repository's cache: warm after `make lint`/`make test` ran mypy, so this takes a second, not fifteen.
+    config = ["--config-file", str(REPO / "pyproject.toml"), "--cache-dir", str(REPO / ".mypy_cache")]
+    out, _, status = mypy_api.run([*config, str(code)])
+    assert status == 1
+    assert 'uses_policy.py:3: error: "LimitsSection" has no attribute "body_timout"' in out
+    assert "uses_policy.py:2" not in out  # the correct key is an int to mypy
+
+
+def _readme_row(setting: Setting) -> str:
+    """The row policies/README.md shows for `setting`, rendered from the dataclass field."""
+    kind = {bool: "bool", int: "int", str: "string", list: "list of strings"}[setting.type]
+    default = setting.default
+    if isinstance(default, bool):
+        shown = "true" if default else "false"
+    elif isinstance(default, tuple):
+        shown = "[" + ", ".join(f'"{item}"' for item in default) + "]"
+    else:
+        shown = f'"{default}"' if isinstance(default, str) else str(default)
+    choices = " One of: " + ", ".join(f"`{c}`" for c in setting.choices) + "." if setting.choices else ""
+    return f"| `{setting.path}` | {kind} | `{shown}` | {setting.help}{choices} |"
+
+
 def test_every_setting_is_documented():
-    """policies/README.md documents every key, with the same default."""
+    """policies/README.md lists exactly the declared keys, each with the type, default and help of its field."""
     doc = (REPO / "policies" / "README.md").read_text()
+    sections = "|".join(SECTIONS)
+    rows = re.findall(rf"^\| `((?:{sections})\.[a-z_]+)` \|.*$", doc, re.MULTILINE)
+    assert rows == list(documented_keys())
     for setting in SETTINGS:
-        assert re.search(rf"`{re.escape(setting.path)}`", doc), f"{setting.path} is not documented"
+        assert _readme_row(setting) in doc.splitlines(), f"{setting.path}: README row differs from the field"

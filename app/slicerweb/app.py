@@ -65,7 +65,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     app = Quart("slicerweb", static_folder=None)
     pace_request_bodies(app)  # streamed uploads hold at most body_pacing.BUFFER_BYTES unread
     app.config.update(MAX_CONTENT_LENGTH=largest_limit(policy),  # each route lowers it (limits.py)
-                      BODY_TIMEOUT=int(policy.limits.body_timeout), PROVIDE_AUTOMATIC_OPTIONS=True,
+                      BODY_TIMEOUT=policy.limits.body_timeout, PROVIDE_AUTOMATIC_OPTIONS=True,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep engine field order on the wire
     audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
@@ -87,7 +87,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     if policy.features.metrics:
         app.register_blueprint(metrics_routes.create_blueprint(services))
     for family, flag, factory in factories:
-        if flag is not None and not getattr(policy.features, flag, False):
+        if flag is not None and not policy.features.enabled(flag):
             continue  # never mounted: every path in it is a 404
         bp = factory(services)
         for hook in family_hooks(family, services):

@@ -11,12 +11,12 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from .engine.errors import IndexDamaged, Unavailable
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
-from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
 from .version import __version__
 
@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     feature.add_argument("--policy")
     feature.add_argument("--data-dir")
 
-    issuer_command.add_arguments(commands.add_parser(
-        "issuer", help="run the local OIDC test issuer (development and tests only)"))
+    # Listed for --help only: main() hands `issuer ...` to the issuer's own parser (dev-only code, never
+    # imported by the other commands).
+    commands.add_parser("issuer", help="run the local OIDC test issuer (development and tests only; "
+                                       "`slicerweb issuer --help` for its options)")
     dicom = commands.add_parser("dicom", help="manage the DICOM database (headless engine)")
     dicom_commands = dicom.add_subparsers(dest="dicom_command", required=True)
     dicom_import = dicom_commands.add_parser(
@@ -80,9 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["issuer"]:
+        return _issuer(argv[1:])
     args = build_parser().parse_args(argv)
-    if args.command == "issuer":
-        return issuer_command.run_issuer(args)
     try:
         if args.command == "check-policy":
             policy = load_policy(args.file)
@@ -111,6 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _issuer(argv: list[str]) -> int:
+    """`slicerweb issuer ...`: the development issuer. Imported only here, so no other command (and no
+    server) loads dev-only code (tests/test_import_rules.py)."""
+    from .issuer import command
+
+    return command.main(argv)
+
+
 def _policy(args: argparse.Namespace) -> Policy:
     policy = load_policy(args.policy) if args.policy else default_policy()
     changes = {}
@@ -137,8 +148,9 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    voxel_limits = VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio))
-    engine = HeadlessEngine(data_dir_of(policy), demo=args.demo, voxel_limits=voxel_limits,
+    voxel_limits = VoxelLimits(policy.limits.max_volume_bytes, policy.limits.max_compression_ratio)
+    engine = HeadlessEngine(data_dir_of(policy), demo_studies=_demo_studies() if args.demo else None,
+                            voxel_limits=voxel_limits,
                             max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes)
     app = create_app(policy, engine)
     try:
@@ -158,7 +170,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         engine.system.on_shutdown = shutdown
         if args.enable_exec:
             await services_of(app).flags.set("exec", True, actor=f"local:{getpass.getuser()}",
-                            minutes=float(policy.features.exec_toggle_max_minutes), via="cli")
+                                            minutes=policy.features.exec_toggle_max_minutes, via="cli")
 
         async def status() -> str:
             problems = (await engine.readiness()).problems
@@ -186,6 +198,14 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         print(f"slicerweb: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _demo_studies() -> Callable[[], list[BinaryIO]]:
+    """The demo DICOM content for `serve --demo`. The one place runtime code reaches demo/, and only when
+    asked: imported here so a server started without --demo never loads it (tests/test_import_rules.py)."""
+    from .demo import demo_instances
+
+    return demo_instances
 
 
 def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: bool = False,

@@ -92,17 +92,20 @@ class Client:
             return False
 
     def stop_server(self) -> dict[str, Any]:
-        return self._json("DELETE", "/slicer/system")  # type: ignore[no-any-return]
+        answer: dict[str, Any] = self._json("DELETE", "/slicer/system")
+        return answer
 
     def file_load(self, file_path: str, file_type: str | None = None,
                   properties: dict[str, Any] | None = None) -> list[str]:
         """Load a server-side file (path) or an http(s) URL; return the loaded node ids."""
         scheme = urllib.parse.urlparse(str(file_path)).scheme
         if scheme == "slicer":
-            return self._json("POST", "/slicer/open", {"url": file_path}).get("loadedNodeIDs", [])  # type: ignore[no-any-return]
+            opened: list[str] = self._json("POST", "/slicer/open", {"url": file_path}).get("loadedNodeIDs", [])
+            return opened
         key = "url" if scheme in ("http", "https") else "localfile"
         params = {key: str(file_path), "filetype": file_type or "VolumeFile", **(properties or {})}
-        return self._json("POST", "/slicer/mrml", params).get("loadedNodeIDs", [])  # type: ignore[no-any-return]
+        loaded: list[str] = self._json("POST", "/slicer/mrml", params).get("loadedNodeIDs", [])
+        return loaded
 
     def file_save(self, file_path: str, name: str | None = None, id: str | None = None,
                   class_name: str | None = None, properties: dict[str, Any] | None = None) -> None:
@@ -110,10 +113,12 @@ class Client:
                                                 **self._selection(name, id, class_name), **(properties or {})})
 
     def node_names(self, name: str | None = None, id: str | None = None, class_name: str | None = None) -> list[str]:
-        return self._json("GET", "/slicer/mrml/names", self._selection(name, id, class_name))  # type: ignore[no-any-return]
+        names: list[str] = self._json("GET", "/slicer/mrml/names", self._selection(name, id, class_name))
+        return names
 
     def node_ids(self, name: str | None = None, id: str | None = None, class_name: str | None = None) -> list[str]:
-        return self._json("GET", "/slicer/mrml/ids", self._selection(name, id, class_name))  # type: ignore[no-any-return]
+        ids: list[str] = self._json("GET", "/slicer/mrml/ids", self._selection(name, id, class_name))
+        return ids
 
     def node_properties(self, name: str | None = None, id: str | None = None,
                         class_name: str | None = None) -> list[dict[str, Any]]:
@@ -131,7 +136,8 @@ class Client:
         return self.request("GET", "/slicer/volume", {"id": id})[2]
 
     def volume_upload(self, nrrd: bytes, id: str | None = None) -> dict[str, Any]:
-        return self._json("POST", "/slicer/volume", {"id": id}, nrrd)  # type: ignore[no-any-return]
+        answer: dict[str, Any] = self._json("POST", "/slicer/volume", {"id": id}, nrrd)
+        return answer
 
     def execute(self, source: str) -> Any:
         """Run Python on the server (needs exec on and the exec scope); return `__execResult`."""

@@ -23,7 +23,7 @@ class CORSMiddleware:
         origins = policy.cors.allow_origins
         self.any_origin = "*" in origins
         self.origins = frozenset(o for o in origins if o != "*")
-        self.credentials = bool(policy.cors.allow_credentials)
+        self.credentials = policy.cors.allow_credentials
         self.allow_headers = frozenset(h.lower() for h in policy.cors.allow_headers)
         self.preflight_headers = [
             (b"access-control-allow-methods", ", ".join(SAFE_METHODS).encode()),

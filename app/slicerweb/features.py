@@ -61,7 +61,7 @@ class FeatureFlags:
         return cached
 
     async def state(self, name: str) -> FeatureState:
-        policy_value = bool(getattr(self.policy.features, name))
+        policy_value = self.policy.features.enabled(name)
         override = (await self._overrides()).get(name)
         enabled = policy_value if override is None else override.enabled
         if name in FAMILIES and not policy_value:
@@ -94,8 +94,8 @@ class FeatureFlags:
         self._cache = (0.0, {})
         self._changed.set()
         new = await self.state(name)
-        self.audit.record("feature.toggle", feature=name, subject=actor, old=old.enabled, new=new.enabled,
-                          expires_at=expires_at, **context)
+        self.audit.record("feature.toggle", droppable=False, feature=name, subject=actor, old=old.enabled,
+                          new=new.enabled, expires_at=expires_at, **context)
         return new
 
     async def reset(self, name: str, *, actor: str, **context: Any) -> FeatureState:
@@ -104,8 +104,8 @@ class FeatureFlags:
         await self.store.clear_override(name)
         self._cache = (0.0, {})
         new = await self.state(name)
-        self.audit.record("feature.reset", feature=name, subject=actor, old=old.enabled, new=new.enabled,
-                          **context)
+        self.audit.record("feature.reset", droppable=False, feature=name, subject=actor, old=old.enabled,
+                          new=new.enabled, **context)
         return new
 
     async def expire_due(self) -> list[FeatureOverride]:

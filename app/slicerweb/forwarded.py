@@ -7,9 +7,10 @@ is in `server.trusted_proxies`; otherwise a client could forge its address or th
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .asgi_types import HeaderMap
 from .policy import Policy
 
 
@@ -43,7 +44,7 @@ class ProxyTrust:
             return False
         return any(address in net for net in self._networks)
 
-    def resolve(self, peer: str, scheme: str, headers: Mapping[str, str]) -> Origin:
+    def resolve(self, peer: str, scheme: str, headers: HeaderMap) -> Origin:
         """The client's origin; headers only count when `peer` is a trusted proxy."""
         host = headers.get("host", "")
         origin = Origin(peer, scheme, host)
@@ -60,7 +61,7 @@ def _first(value: str) -> str:
     return value.split(",")[0].strip()
 
 
-def _from_headers(origin: Origin, headers: Mapping[str, str]) -> Origin:
+def _from_headers(origin: Origin, headers: HeaderMap) -> Origin:
     client, scheme, host, prefix = origin.client, origin.scheme, origin.host, origin.prefix
     forwarded = headers.get("forwarded")
     if forwarded:

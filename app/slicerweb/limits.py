@@ -38,16 +38,16 @@ def upload(view: F) -> F:
 
 def limit_for(policy: Policy, kind: str | None, action: str | None) -> int:
     if kind == "upload":
-        return int(policy.limits.upload_max_body_bytes)
+        return policy.limits.upload_max_body_bytes
     if action == "exec":
-        return int(policy.limits.exec_max_body_bytes)
-    return int(policy.limits.max_body_bytes)
+        return policy.limits.exec_max_body_bytes
+    return policy.limits.max_body_bytes
 
 
 def largest_limit(policy: Policy) -> int:
     """The app-wide ceiling (Quart's MAX_CONTENT_LENGTH); routes lower it in `apply_body_limit`."""
-    return max(int(policy.limits.max_body_bytes), int(policy.limits.upload_max_body_bytes),
-               int(policy.limits.exec_max_body_bytes))
+    return max(policy.limits.max_body_bytes, policy.limits.upload_max_body_bytes,
+               policy.limits.exec_max_body_bytes)
 
 
 def apply_body_limit(policy: Policy, action: str | None) -> None:
@@ -60,7 +60,7 @@ def apply_body_limit(policy: Policy, action: str | None) -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     limit = limit_for(policy, getattr(view, ATTRIBUTE, None), action)
     request.max_content_length = limit
-    request.body_timeout = int(policy.limits.body_timeout)
+    request.body_timeout = policy.limits.body_timeout
     body = request.body
     if isinstance(body, PacedBody):  # always, in an app from create_app (body_pacing.pace_request_bodies)
         body.limit_to(limit)

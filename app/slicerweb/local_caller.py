@@ -9,8 +9,7 @@ configuration forgot to refuse these paths.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from .asgi_types import HeaderMap
 from .forwarded import ProxyTrust
 from .policy import is_loopback
 
@@ -21,7 +20,7 @@ def _local_address(address: str) -> bool:
     return address == "" or address.startswith("unix") or is_loopback(address)
 
 
-def is_local_caller(peer: str, headers: Mapping[str, str], trust: ProxyTrust, scheme: str = "http") -> bool:
+def is_local_caller(peer: str, headers: HeaderMap, trust: ProxyTrust, scheme: str = "http") -> bool:
     """True when the request comes from this host itself (loopback or the proxy's own checks)."""
     if not _local_address(peer):
         return False

@@ -84,14 +84,14 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     # Hypercorn calls listen(config.backlog) again on that socket: keep listen()'s 1024, not its 100 (a
     # burst of 200 clients behind nginx overflowed 100 and nginx answered 500 for the failed auth subrequests).
     config.backlog = 1024
-    config.read_timeout = int(policy.limits.read_timeout)
+    config.read_timeout = policy.limits.read_timeout
     # Hypercorn's keep-alive timer runs from a connection's start (or the end of its last response)
     # until a complete request head has arrived, and data does not reset it: so it is also the
     # deadline for slow headers (a line every 2 s resets read_timeout, never this). Both are the
     # policy's read_timeout (default 60 s), which must stay above the bundled proxies' upstream idle
     # timeout (30 s): the proxy must be the side that closes an idle connection, or it may send a
     # POST into one we are closing and answer 502.
-    config.keep_alive_timeout = int(policy.limits.read_timeout)
+    config.keep_alive_timeout = policy.limits.read_timeout
     config.include_server_header = False
     config.accesslog = None
     # Hypercorn's own messages go through our handlers (JSON lines for journald when so configured).

@@ -30,7 +30,7 @@ def authority(policy: Policy) -> str:
     """The issuer OHIF signs in at ('' when the viewer does not sign in)."""
     if not policy.viewer.oidc_client_id:
         return ""
-    return str(policy.viewer.oidc_authority or policy.auth.issuer).rstrip("/")
+    return (policy.viewer.oidc_authority or policy.auth.issuer).rstrip("/")
 
 
 def authority_origin(policy: Policy) -> str:

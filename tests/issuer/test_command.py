@@ -32,6 +32,18 @@ def test_hash_password_reads_stdin_and_prints_a_hash() -> None:
     assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and "empty password" in empty.stderr
 
 
+def test_issuer_help_is_its_own_and_listed_in_the_main_help() -> None:
+    """`slicerweb issuer ...` goes to the issuer's own parser (cli.py never imports it otherwise)."""
+    own = _issuer("--help")
+    assert own.returncode == 0 and own.stdout.startswith("usage: slicerweb issuer ")
+    assert "--keys KEYS" in own.stdout and "hash-password" in own.stdout
+    main = subprocess.run([sys.executable, "-m", "slicerweb", "--help"], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60)
+    assert main.returncode == 0 and "run the local OIDC test issuer" in main.stdout
+    wrong = _issuer("--no-such-option")
+    assert wrong.returncode == 2 and "slicerweb issuer: error: unrecognized arguments: --no-such-option" in wrong.stderr
+
+
 def test_missing_keys_or_readable_users_file_is_one_line(tmp_path: Path) -> None:
     missing = _issuer("--audience", AUDIENCE)
     assert missing.returncode == 2

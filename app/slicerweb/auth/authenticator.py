@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from ..asgi_types import HeaderMap
 from ..errors import BadRequest, Unauthorized
 from ..policy import Policy
 from .challenge import bearer_challenge
@@ -22,7 +23,7 @@ from .tokens import JWTVerifier, TokenRejected, TokenVerifier, bearer_token
 class Authenticator(Protocol):
     """Verifies the caller's credentials."""
 
-    async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Principal:
+    async def authenticate(self, headers: HeaderMap, query: Mapping[str, str]) -> Principal:
         """Return the caller, or raise `errors.Unauthorized` with a `WWW-Authenticate` header."""
         ...
 
@@ -30,7 +31,7 @@ class Authenticator(Protocol):
 class LocalAuthenticator:
     """Auth off (loopback only): everyone is the local operator."""
 
-    async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Principal:
+    async def authenticate(self, headers: HeaderMap, query: Mapping[str, str]) -> Principal:
         return LOCAL_OPERATOR
 
 
@@ -38,10 +39,10 @@ class TokenAuthenticator:
     """Bearer tokens (header only) checked by a TokenVerifier; failures become RFC 6750 errors."""
 
     def __init__(self, policy: Policy, verifier: TokenVerifier) -> None:
-        self.realm: str = policy.auth.realm
+        self.realm = policy.auth.realm
         self.verifier = verifier
 
-    async def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Principal:
+    async def authenticate(self, headers: HeaderMap, query: Mapping[str, str]) -> Principal:
         try:
             token = bearer_token(headers)
             if token is None:

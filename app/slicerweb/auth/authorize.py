@@ -24,7 +24,7 @@ def allowed(principal: Principal, action: str, policy: Policy) -> Decision:
     """Decide whether `principal` may perform `action` under `policy`."""
     if principal.is_local:
         return Decision(True, "local operator (auth off, loopback only)")
-    required = tuple(getattr(policy.scopes, action))
+    required = policy.scopes.granting(action)
     granted = principal.scopes.intersection(required)
     if granted:
         return Decision(True, f"scope {sorted(granted)[0]}", required)

@@ -25,8 +25,8 @@ class FailureLimiter:
     """Sliding-window counter of authentication failures per client."""
 
     def __init__(self, policy: Policy) -> None:
-        self.limit = int(policy.auth.failure_limit)
-        self.window = float(policy.auth.failure_window_seconds)
+        self.limit = policy.auth.failure_limit
+        self.window = policy.auth.failure_window_seconds
         self._failures: dict[str, deque[float]] = {}
 
     def retry_after(self, client: str) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from quart import Response, current_app, request
 
+from ..asgi_types import HeaderMap
 from ..errors import ApiError, BadRequest, InsufficientScope, NotFound, TooManyRequests
 from ..limits import REFUSED_DRAIN_BYTES, drain_body
 from ..request_context import RequestContext, attach, context_of, request_headers, request_id_of, request_scope
@@ -54,7 +55,7 @@ def make_guard(family: str, services: Services) -> Callable[[], Awaitable[Respon
     return guard
 
 
-async def admit(services: Services, *, action: str, headers: Mapping[str, str], query: Mapping[str, str],
+async def admit(services: Services, *, action: str, headers: HeaderMap, query: Mapping[str, str],
                 client: str, request_id: str, method: str, path: str) -> Principal:
     """The one admission decision (guard and proxy verifier alike): token, scope, exec gate.
 

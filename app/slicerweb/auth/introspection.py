@@ -30,11 +30,11 @@ class IntrospectionVerifier:
 
     def __init__(self, policy: Policy) -> None:
         auth = policy.auth
-        self.url: str = auth.introspection_url
-        self.issuer: str = auth.issuer
-        self.audience: str = auth.audience
-        self.leeway = int(auth.leeway)
-        self.scope_claims = tuple(auth.scope_claims)
+        self.url = auth.introspection_url
+        self.issuer = auth.issuer
+        self.audience = auth.audience
+        self.leeway = auth.leeway
+        self.scope_claims = auth.scope_claims
         secret = Path(auth.client_secret_file).read_text().strip() if auth.client_secret_file else ""
         self._auth = (auth.client_id, secret) if auth.client_id else None
         self._verify = tls_context(auth.ca_file)
@@ -56,9 +56,9 @@ class IntrospectionVerifier:
 
     async def _introspect(self, token: str) -> dict[str, object]:
         try:
-            async with httpx.AsyncClient(verify=self._verify, timeout=FETCH_TIMEOUT) as client:
+            async with httpx.AsyncClient(verify=self._verify, timeout=FETCH_TIMEOUT, auth=self._auth) as client:
                 response = await client.post(self.url, data={"token": token, "token_type_hint": "access_token"},
-                                             auth=self._auth, headers={"Accept": "application/json"})
+                                             headers={"Accept": "application/json"})
             response.raise_for_status()
             answer = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -76,9 +76,9 @@ class KeyCache:
 
     def __init__(self, policy: Policy) -> None:
         auth = policy.auth
-        self.issuer: str = auth.issuer
-        self.jwks_url: str = auth.jwks_url
-        self.min_refresh = float(auth.jwks_min_refresh_seconds)
+        self.issuer = auth.issuer
+        self.jwks_url = auth.jwks_url
+        self.min_refresh: float = auth.jwks_min_refresh_seconds
         self._verify = tls_context(auth.ca_file)
         self._snapshot = KeySnapshot({}, 0.0)
         self._last_attempt = float("-inf")

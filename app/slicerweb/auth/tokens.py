@@ -35,6 +35,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
+from ..asgi_types import HeaderMap
 from ..policy import Policy
 from .identity import Principal
 from .jwks import KeyCache, KeysUnavailable
@@ -61,7 +62,7 @@ class TokenVerifier(Protocol):
     async def verify(self, token: str) -> Principal: ...
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
+def bearer_token(headers: HeaderMap) -> str | None:
     """The bearer token in `Authorization`, None when no bearer credentials were sent.
 
     >>> bearer_token({"authorization": "Bearer abc.def.ghi"})
@@ -121,12 +122,12 @@ class JWTVerifier:
 
     def __init__(self, policy: Policy, keys: KeyCache | None = None) -> None:
         auth = policy.auth
-        self.issuer: str = auth.issuer
-        self.audience: str = auth.audience
-        self.algorithms = tuple(auth.algorithms)
-        self.leeway = int(auth.leeway)
-        self.require_at_jwt = bool(auth.require_at_jwt)
-        self.scope_claims = tuple(auth.scope_claims)
+        self.issuer = auth.issuer
+        self.audience = auth.audience
+        self.algorithms = auth.algorithms
+        self.leeway = auth.leeway
+        self.require_at_jwt = auth.require_at_jwt
+        self.scope_claims = auth.scope_claims
         self.keys = keys or KeyCache(policy)
         self._verdicts: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .dicom_studies import generate_study, write_studies
+from .dicom_studies import demo_instances, generate_study, write_studies
 
-__all__ = ["generate_study", "write_studies"]
+__all__ = ["demo_instances", "generate_study", "write_studies"]

@@ -7,6 +7,8 @@ image, VOI LUT, SOP common), axial geometry that is consistent across slices and
 smooth phantom (`phantom.py`) as pixel data. The same (index, seed, options) always give the same
 bytes: UIDs are `UID_ROOT` plus numbers, names and dates come from fixed tables, nothing is random.
 
+`demo_instances()` is the content of `slicerweb serve --demo` (studies 0 and 1, CT and MR, as Part-10 files).
+
 `write_studies(directory, count, ...)` writes studies 0..count-1 as Explicit VR Little Endian Part-10
 files, `<directory>/study<index>/series<n>/<instance>.dcm`. It builds one template per series and
 varies only the per-instance elements (optionally over several processes), so it scales to 1,000
@@ -17,17 +19,18 @@ from __future__ import annotations
 
 import copy
 import datetime
+import io
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom import Dataset, dcmwrite
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 from .phantom import CT_HU, MR_SIGNAL, SliceGrid
 
@@ -79,6 +82,18 @@ def generate_study(index: int, *, modality: str = "CT", series_count: int = 2, i
     return list(_instances(index, modality=modality, series_count=series_count,
                            instances_per_series=instances_per_series, rows=rows, columns=columns, seed=seed,
                            independent=True))
+
+
+def demo_instances() -> list[BinaryIO]:
+    """The DICOM content of `slicerweb serve --demo`: a CT and an MR study (2 series x 10 slices each) as
+    Part-10 files in memory, for `HeadlessEngine(demo_studies=demo_instances)`."""
+    files: list[BinaryIO] = []
+    for index, modality in ((0, "CT"), (1, "MR")):
+        for ds in generate_study(index, modality=modality):
+            buffer = io.BytesIO()
+            ds.save_as(buffer, enforce_file_format=True)
+            files.append(buffer)
+    return files
 
 
 def write_studies(directory: Path, count: int, *, start: int = 0, processes: int = 1, **kwargs: Any) -> int:
@@ -231,7 +246,7 @@ def _instance(plan: SeriesPlan, index: int, s: int, i: int, modality: str, seed:
     ds.PixelData = plan.grid.sample(z, plan.values, plan.texture).tobytes()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "SLICERWEB_GEN"

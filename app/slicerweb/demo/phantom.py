@@ -60,4 +60,5 @@ class SliceGrid:
         labels = self.labels(z)
         image = values[labels].astype(np.float32)
         image += np.where(labels > 0, texture_amplitude * self.texture, 0.0)
-        return np.rint(image).astype(np.int16)
+        pixels: np.ndarray = np.rint(image).astype(np.int16)
+        return pixels

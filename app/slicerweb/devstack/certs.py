@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_DAYS = 3650
@@ -48,7 +48,10 @@ def make_certs(directory: Path, names: list[str], *, organisation: str = "Slicer
     paths = paths_in(directory)
     now = datetime.datetime.now(datetime.UTC)
     if reuse_ca and paths.ca_cert.exists() and paths.ca_key.exists():
-        ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), None)
+        loaded = serialization.load_pem_private_key(paths.ca_key.read_bytes(), None)
+        if not isinstance(loaded, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+            raise ValueError(f"{paths.ca_key}: a CA key must be an EC or RSA private key")
+        ca_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = loaded
         ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -64,8 +67,8 @@ def make_certs(directory: Path, names: list[str], *, organisation: str = "Slicer
                                                 key_agreement=False, key_cert_sign=True, crl_sign=True,
                                                 encipher_only=False, decipher_only=False), critical=True)
                    .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-                   .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
-        _write_key(paths.ca_key, ca_key)  # type: ignore[arg-type]
+                   .sign(ca_key, hashes.SHA256()))
+        _write_key(paths.ca_key, ca_key)
         paths.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     key = ec.generate_private_key(ec.SECP256R1())
     alt_names: list[x509.GeneralName] = []
@@ -86,9 +89,8 @@ def make_certs(directory: Path, names: list[str], *, organisation: str = "Slicer
                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
     _write_key(paths.key, key)
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     paths.chain.write_bytes(paths.cert.read_bytes() + paths.ca_cert.read_bytes())

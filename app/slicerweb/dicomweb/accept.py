@@ -43,7 +43,9 @@ class MediaRange:
 
 def _split(text: str, separator: str) -> list[str]:
     """Split on `separator` outside double quotes."""
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted

@@ -19,7 +19,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from ..errors import BadRequest, UnsupportedMediaType
 
@@ -66,19 +66,21 @@ class Part:
     """One received part: its Content-Type and its data (a seekable stream positioned at 0)."""
 
     content_type: str
-    data: IO[bytes]
+    data: BinaryIO
 
 
-def spool() -> IO[bytes]:
+def spool() -> BinaryIO:
     """A file-like sink that stays in memory up to SPOOL_BYTES, then moves to an anonymous temp file."""
-    return tempfile.SpooledTemporaryFile(SPOOL_BYTES)
+    # A binary-mode SpooledTemporaryFile is a binary file; typeshed types it only as IO[bytes].
+    return cast(BinaryIO, tempfile.SpooledTemporaryFile(SPOOL_BYTES))
 
 
 class _SharedSpool:
     """One request body's parts, back to back in one spool; closed when its last window closes."""
 
     def __init__(self) -> None:
-        self.file = spool()
+        # Closed by release() when the last window closes. Typed concretely for readinto().
+        self.file: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115
         self.windows = 0
 
     def release(self) -> None:
@@ -112,7 +114,7 @@ class PartWindow(io.RawIOBase):
         if wanted <= 0:
             return 0
         self._shared.file.seek(self._start + self._position)
-        got = self._shared.file.readinto(memoryview(buffer)[:wanted])  # type: ignore[attr-defined]
+        got = self._shared.file.readinto(memoryview(buffer)[:wanted])
         self._position += got
         return got
 

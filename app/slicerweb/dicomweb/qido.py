@@ -69,7 +69,7 @@ def xml_response(records: list[DicomJson]) -> Response:
 def register(bp: Blueprint, services: Services) -> None:
     """Add the QIDO-RS routes to `bp`."""
     dicom = services.engine.dicom
-    limits = (int(services.policy.limits.qido_default_limit), int(services.policy.limits.qido_max_limit))
+    limits = (services.policy.limits.qido_default_limit, services.policy.limits.qido_max_limit)
 
     async def run(query: SearchQuery) -> SearchResult:
         if query.level == "study":

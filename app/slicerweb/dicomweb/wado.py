@@ -231,7 +231,7 @@ def register(bp: Blueprint, services: Services) -> None:
 
     @bp.get("/studies/<study>/series/<series>/instances/<sop>/frames/<frames>")
     async def retrieve_instance_frames(study: str, series: str, sop: str, frames: str) -> Response:
-        numbers = parse_frames(frames, int(services.policy.limits.max_frames_per_request))
+        numbers = parse_frames(frames, services.policy.limits.max_frames_per_request)
         instance = await dicom.retrieve_instance(study, series, sop)
         choices = frame_choices(request.headers.get("Accept"), single=len(numbers) == 1)
         syntax, media, label, as_multipart = pick_frame_syntax(choices, instance.transfer_syntax)

@@ -19,6 +19,12 @@ SLICE_VIEWS = ("red", "yellow", "green")
 MAX_IMAGE_SIZE = 4096
 
 
+Interpolation = Literal["linear", "nearest"]
+INTERPOLATIONS: tuple[Interpolation, ...] = ("linear", "nearest")
+RenderMode = Literal["mip", "composite"]  # maximum intensity projection, or alpha compositing
+RENDER_MODES: tuple[RenderMode, ...] = ("mip", "composite")
+
+
 @dataclass(frozen=True)
 class SliceRequest:
     """What `GET /slicer/slice` asks of a slice view. `None` leaves the view's setting as it is.
@@ -37,7 +43,7 @@ class SliceRequest:
     window: float | None = None        # display window/level for this image; None: the volume's
     level: float | None = None
     volume: str | None = None          # node id or name shown in the view; None: the background volume
-    interpolation: Literal["linear", "nearest"] = "linear"
+    interpolation: Interpolation = "linear"
     labels: bool = False               # draw orientation letters (R/L, A/P, S/I) at the edges
 
 
@@ -47,7 +53,7 @@ class ThreeDRequest:
 
     look_from_axis: str | None = None  # L R A P S I (first letter counts: left, anterior, ...)
     size: tuple[int, int] | None = None
-    mode: Literal["mip", "composite"] = "mip"
+    mode: RenderMode = "mip"
 
 
 class RenderService(Protocol):

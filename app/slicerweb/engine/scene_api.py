@@ -78,7 +78,8 @@ class VolumeData:
     @property
     def spacing(self) -> np.ndarray:
         """mm per voxel along i, j, k."""
-        return np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
+        spacing: np.ndarray = np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
+        return spacing
 
     @property
     def origin(self) -> np.ndarray:
@@ -88,7 +89,8 @@ class VolumeData:
     @property
     def directions(self) -> np.ndarray:
         """3x3 unit direction columns (IJK axes in RAS)."""
-        return self.ijk_to_ras[:3, :3] / self.spacing
+        directions: np.ndarray = self.ijk_to_ras[:3, :3] / self.spacing
+        return directions
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def iter_nrrd(array: np.ndarray, ijk_to_ras: np.ndarray, dimension: int = 3, chu
     if array.dtype.name not in NRRD_TYPES:
         raise Unsupported(f"cannot write {array.dtype} voxels to NRRD")
     yield nrrd_header(array, ijk_to_ras, dimension, component_kind=component_kind)
-    data = memoryview(little_endian(array)).cast("B")
+    data = little_endian(array).data.cast("B")  # ndarray.data: the buffer as a memoryview
     for start in range(0, len(data), chunk):
         yield bytes(data[start:start + chunk])
 
@@ -137,7 +137,7 @@ def write_nrrd(path: Path, array: np.ndarray, ijk_to_ras: np.ndarray, dimension:
     path = Path(path)
     header = nrrd_header(array, ijk_to_ras, dimension, encoding="gzip" if compress else "raw",
                          component_kind=component_kind, fields=fields)
-    data = memoryview(little_endian(array)).cast("B")
+    data = little_endian(array).data.cast("B")  # ndarray.data: the buffer as a memoryview
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -214,7 +214,7 @@ def spatial_axes_of(header: dict[str, Any]) -> list[int]:
     return list(range(min(dimension, 3)))
 
 
-def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None,
+def read_nrrd(path: Path, check_path: Callable[[Path], object] | None = None,
               limits: VoxelLimits = DEFAULT_LIMITS) -> NrrdImage:
     """Read a .nrrd or .nhdr file (raw, ascii, gzip, bzip2); `check_path` vets a detached data file.
 
@@ -409,7 +409,7 @@ def _raw_field(lines: list[str], name: str) -> str:
     return ""
 
 
-def header_complete(head: bytes) -> bool:
+def header_complete(head: bytes | bytearray) -> bool:
     """True once `head` holds the blank line that ends a NRRD header."""
     return b"\n\n" in head or b"\r\n\r\n" in head
 

@@ -18,7 +18,7 @@ import bz2
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TypeAlias
 
 import numpy as np
 
@@ -71,8 +71,8 @@ def parse_sizes(value: object) -> list[int]:
     return sizes
 
 
-class _Unpacker(Protocol):
-    def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
+# zlib.decompressobj()'s class is private in typeshed (and unnamed at runtime); annotations only.
+_Unpacker: TypeAlias = "zlib._Decompress | bz2.BZ2Decompressor"
 
 
 class VoxelSink:
@@ -86,7 +86,7 @@ class VoxelSink:
         self.limits = limits
         # np.empty leaves the pages untouched: memory grows as data arrives, not at the announced size
         self.buffer = np.empty(expected, dtype=np.uint8)
-        self._view = memoryview(self.buffer)
+        self._view = self.buffer.data  # the buffer as a memoryview
         self.filled = 0
         self.consumed = 0
         self._unpacker: _Unpacker | None = self._new_unpacker()
@@ -122,16 +122,16 @@ class VoxelSink:
                 while not unpacker.needs_input and not unpacker.eof:
                     self._put(unpacker.decompress(b"", PIECE))
                 data, self._done = (unpacker.unused_data, True) if unpacker.eof else (b"", False)
-            else:
+            elif unpacker is not None:  # always: raw data never gets here (write() puts it directly)
                 piece = unpacker.decompress(data, PIECE)
                 self._put(piece)
                 # more output may be pending even when all input was taken (a piece came back full)
-                while (unpacker.unconsumed_tail or len(piece) == PIECE) and not unpacker.eof:  # type: ignore[attr-defined]
-                    piece = unpacker.decompress(unpacker.unconsumed_tail, PIECE)  # type: ignore[attr-defined]
+                while (unpacker.unconsumed_tail or len(piece) == PIECE) and not unpacker.eof:
+                    piece = unpacker.decompress(unpacker.unconsumed_tail, PIECE)
                     if not piece:
                         break
                     self._put(piece)
-                data, self._done = (unpacker.unused_data, True) if unpacker.eof else (b"", False)  # type: ignore[attr-defined]
+                data, self._done = (unpacker.unused_data, True) if unpacker.eof else (b"", False)
             if data and not data.strip(b"\0"):  # zero padding after the last member
                 return
 

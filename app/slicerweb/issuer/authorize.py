@@ -23,7 +23,7 @@ from quart import Blueprint, Response, request
 from .clients import Client, origin_of
 from .config import IssuerConfig, granted_scope
 from .events import record
-from .grants import CodeGrant, PendingRequest, Session
+from .grants import CodeGrant, PendingFields, PendingRequest, Session
 from .pages import login_page, message_page
 
 BAD_LOGIN = "Wrong username or password."
@@ -64,9 +64,9 @@ def create_blueprint(config: IssuerConfig) -> Blueprint:
         if problem:
             return _back_to_client(config, redirect_uri, state, error=problem[0], description=problem[1])
         browser = request.cookies.get(browser_cookie) or secrets.token_urlsafe(24)
-        fields = {"client_id": client.client_id, "redirect_uri": redirect_uri, "scope": args.get("scope", ""),
-                  "state": state, "nonce": args.get("nonce"), "challenge": args.get("code_challenge"),
-                  "browser": browser}
+        fields: PendingFields = {
+            "client_id": client.client_id, "redirect_uri": redirect_uri, "scope": args.get("scope", ""),
+            "state": state, "nonce": args.get("nonce"), "challenge": args.get("code_challenge"), "browser": browser}
         prompt = args.get("prompt", "").split()
         session = current_session()
         user = config.users.users.get(session.username) if session else None

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import events
@@ -48,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyfile", help="private key for --certfile")
     commands = parser.add_subparsers(dest="issuer_command")
     commands.add_parser("hash-password", help="read a password on stdin, print its hash for a users file")
+
+
+def main(argv: Sequence[str]) -> int:
+    """`slicerweb issuer ARGS` (cli.py hands the arguments after `issuer` here)."""
+    parser = argparse.ArgumentParser(prog="slicerweb issuer", description=__doc__)
+    add_arguments(parser)
+    return run_issuer(parser.parse_args(argv))
 
 
 def run_issuer(args: argparse.Namespace) -> int:

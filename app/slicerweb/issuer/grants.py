@@ -13,7 +13,7 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar, Unpack
 
 MAX_ENTRIES = 10_000
 PENDING_LIFETIME = 600.0
@@ -52,6 +52,18 @@ class ExpiringTable(Generic[V]):
     def values(self) -> list[V]:
         now = time.time()
         return [value for expires, value in self._entries.values() if expires >= now]
+
+
+class PendingFields(TypedDict):
+    """What an authorization request carries into its PendingRequest (all but `id` and `csrf`)."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str | None
+    nonce: str | None
+    challenge: str | None
+    browser: str
 
 
 @dataclass
@@ -119,8 +131,8 @@ class GrantStore:
         self.refresh: ExpiringTable[RefreshGrant] = ExpiringTable()
         self.revoked_families: ExpiringTable[bool] = ExpiringTable()
 
-    def open_pending(self, **fields: str | None) -> PendingRequest:
-        request = PendingRequest(id=secrets.token_urlsafe(16), **fields)  # type: ignore[arg-type]
+    def open_pending(self, **fields: Unpack[PendingFields]) -> PendingRequest:
+        request = PendingRequest(id=secrets.token_urlsafe(16), **fields)
         self.pending.put(request.id, request, PENDING_LIFETIME)
         return request
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, KeySetSerialization, RSAKey
 
 DEFAULT_LIFETIME = 300
 
@@ -53,11 +53,11 @@ class SigningKeys:
     def current(self) -> RSAKey:
         return self.keys[0]
 
-    def public_jwks(self) -> dict[str, Any]:
-        return KeySet(list(self.keys)).as_dict(private=False)  # type: ignore[arg-type]
+    def public_jwks(self) -> KeySetSerialization:
+        return KeySet(list(self.keys)).as_dict(private=False)
 
-    def private_jwks(self) -> dict[str, Any]:
-        return KeySet(list(self.keys)).as_dict(private=True)  # type: ignore[arg-type]
+    def private_jwks(self) -> KeySetSerialization:
+        return KeySet(list(self.keys)).as_dict(private=True)
 
     def sign(self, claims: dict[str, Any], header: dict[str, Any] | None = None,
              key: RSAKey | None = None) -> str:

@@ -36,7 +36,7 @@ class LoginThrottle:
         entry = self._failures.get((username, address))
         if entry is None or entry.count < self.free_attempts:
             return 0.0
-        delay = min(self.max_delay, self.base_delay * 2 ** (entry.count - self.free_attempts))
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (entry.count - self.free_attempts))
         return max(0.0, entry.last + delay - (time.monotonic() if now is None else now))
 
     def failed(self, username: str, address: str, now: float | None = None) -> None:

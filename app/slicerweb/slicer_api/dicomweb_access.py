@@ -30,18 +30,22 @@ def register(bp: Blueprint, services: Services) -> None:
             raise BadRequest(f"the request body must be JSON: {exc}") from None
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
-        values = {key: body.get(key) for key in ("dicomWEBPrefix", "dicomWEBStore", "studyUID", "accessToken")}
-        for key in ("dicomWEBPrefix", "studyUID"):
-            if not isinstance(values[key], str) or not values[key]:
-                raise BadRequest(f"'{key}' (a string) is required")
-        for key in ("dicomWEBStore", "accessToken"):
-            if values[key] is not None and not isinstance(values[key], str):
-                raise BadRequest(f"'{key}' must be a string")
-        source = DicomWebSource(values["dicomWEBPrefix"], values["dicomWEBStore"] or "", values["studyUID"],
-                                values["accessToken"] or "", allowed_prefixes=url_prefixes(policy))
+        prefix, study = _string(body, "dicomWEBPrefix", required=True), _string(body, "studyUID", required=True)
+        store, token = _string(body, "dicomWEBStore"), _string(body, "accessToken")
+        source = DicomWebSource(prefix, store, study, token, allowed_prefixes=url_prefixes(policy))
         if not source.base_url.startswith(("http://", "https://")):
             raise BadRequest("dicomWEBPrefix must be an http(s) URL")
         if not url_allowed(policy, source.base_url):
             raise Forbidden("fetching from this DICOMweb server is not allowed (server.url_load_prefixes)")
         ids = await scene.access_dicomweb_study(source)
         return jsonify({"success": True, "loadedNodeIDs": ids})
+
+
+def _string(body: dict[str, object], key: str, *, required: bool = False) -> str:
+    """`body[key]` as a string ("" when absent and optional); 400 naming the key otherwise."""
+    value = body.get(key)
+    if required and (not isinstance(value, str) or not value):
+        raise BadRequest(f"'{key}' (a string) is required")
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string")
+    return value or ""

@@ -24,8 +24,8 @@ def register(bp: Blueprint, services: Services) -> None:
     @bp.route("/exec", methods=["GET", "POST", "PUT"])
     @requires("exec")
     async def execute() -> Response:
-        body = await request.get_data(as_text=False)
-        source = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
+        body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
+        source = body.decode("utf-8", errors="strict") if body else ""
         if not source and "source" in request.args:
             if not policy.features.exec_get_source:
                 raise Forbidden("exec source in the query string is refused (cross-site risk); "

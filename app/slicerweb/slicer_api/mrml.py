@@ -33,7 +33,7 @@ GET_PATHS = ("", "names", "ids", "properties")
 
 def file_roots(policy: Policy) -> tuple[str, ...] | None:
     """Allowed server directories: the configured roots; None (anywhere) on loopback; else none."""
-    roots = tuple(policy.server.file_roots)
+    roots = policy.server.file_roots
     if roots:
         return roots
     return None if policy.is_loopback_only else ()
@@ -41,11 +41,11 @@ def file_roots(policy: Policy) -> tuple[str, ...] | None:
 
 def url_prefixes(policy: Policy) -> tuple[str, ...] | None:
     """Prefixes downloads (and their redirects) must match; None: any http(s) URL."""
-    return tuple(policy.server.url_load_prefixes) or None
+    return policy.server.url_load_prefixes or None
 
 
 def url_allowed(policy: Policy, url: str) -> bool:
-    prefixes = tuple(policy.server.url_load_prefixes)
+    prefixes = policy.server.url_load_prefixes
     if prefixes:
         return any(url.startswith(prefix) for prefix in prefixes)
     return policy.is_loopback_only

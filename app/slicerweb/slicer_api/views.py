@@ -16,15 +16,24 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TypeVar
 
 from quart import Blueprint, Response, jsonify, request
 
-from ..engine.render_api import MAX_IMAGE_SIZE, SLICE_VIEWS, SliceRequest, ThreeDRequest
+from ..engine.render_api import (
+    INTERPOLATIONS,
+    MAX_IMAGE_SIZE,
+    RENDER_MODES,
+    SLICE_VIEWS,
+    SliceRequest,
+    ThreeDRequest,
+)
 from ..errors import BadRequest, NotFound
 from ..services import Services
 from .timeimage import DEFAULT_COLOUR, parse_colour, time_image_png
 
 ORIENTATIONS = ("axial", "sagittal", "coronal")
+Option = TypeVar("Option", bound=str)
 AXIS_LETTERS = "rlaspi"
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -74,11 +83,15 @@ def flag(name: str) -> bool | None:
     return text.lower() in TRUE
 
 
-def choice(name: str, options: tuple[str, ...]) -> str | None:
+def choice(name: str, options: tuple[Option, ...]) -> Option | None:
+    """The query argument `name`, case-insensitively one of `options` (400 otherwise), or None."""
     text = arg(name)
-    if text is not None and text.lower() not in options:
-        raise BadRequest(f"{name} must be one of {', '.join(options)}, not {text!r}")
-    return text.lower() if text is not None else None
+    if text is None:
+        return None
+    for option in options:
+        if option == text.lower():
+            return option
+    raise BadRequest(f"{name} must be one of {', '.join(options)}, not {text!r}")
 
 
 def slice_view(name: str, value: str) -> str:
@@ -108,7 +121,7 @@ def register(bp: Blueprint, services: Services) -> None:
             window=window,
             level=number("level"),
             volume=arg("volume") or arg("id"),
-            interpolation=choice("interpolation", ("linear", "nearest")) or "linear",  # type: ignore[arg-type]
+            interpolation=choice("interpolation", INTERPOLATIONS) or "linear",
             labels=bool(flag("labels")),
         )
         return png(await scene.render_slice(slice_request))
@@ -118,8 +131,8 @@ def register(bp: Blueprint, services: Services) -> None:
         axis = arg("lookFromAxis")
         if axis is not None and axis[0].lower() not in AXIS_LETTERS:
             raise BadRequest(f"lookFromAxis must be one of L, R, A, P, S, I (or left, anterior, ...), not {axis!r}")
-        mode = choice("rendering", ("mip", "composite")) or "mip"
-        return png(await scene.render_threed(ThreeDRequest(axis, size_arg(), mode)))  # type: ignore[arg-type]
+        mode = choice("rendering", RENDER_MODES) or "mip"
+        return png(await scene.render_threed(ThreeDRequest(axis, size_arg(), mode)))
 
     @bp.get("/screenshot")
     async def screenshot() -> Response:

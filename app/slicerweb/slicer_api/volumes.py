@@ -85,8 +85,8 @@ def register(bp: Blueprint, services: Services) -> None:
     @upload
     async def volume_post() -> Response:
         array, ijk_to_ras, dimension = await read_upload(
-            bool(policy.limits.volume_upload_compressed),
-            VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio)))
+            policy.limits.volume_upload_compressed,
+            VoxelLimits(policy.limits.max_volume_bytes, policy.limits.max_compression_ratio))
         node = await scene.put_volume(arg("id"), VolumeUpload(array, ijk_to_ras, dimension))
         return jsonify({"success": True, "status": "success", "id": node.id, "name": node.name})
 

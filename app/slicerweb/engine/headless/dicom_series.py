@@ -16,7 +16,7 @@ gives for CT), anything else becomes float32.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ def read_series(paths: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, st
             str(getattr(first, "SeriesNumber", "") or ""))
 
 
-def _voxels(slices: list[pydicom.Dataset]) -> np.ndarray:
+def _voxels(slices: Sequence[pydicom.Dataset]) -> np.ndarray:
     stack = np.stack([s.pixel_array for s in slices])
     slope = float(getattr(slices[0], "RescaleSlope", 1) or 1)
     intercept = float(getattr(slices[0], "RescaleIntercept", 0) or 0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ...formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
 from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
@@ -20,13 +22,16 @@ class HeadlessEngine:
 
     name = "headless"
 
-    def __init__(self, data_dir: Path, *, demo: bool = False, voxel_limits: VoxelLimits = DEFAULT_LIMITS,
+    def __init__(self, data_dir: Path, *, demo_studies: Callable[[], list[BinaryIO]] | None = None,
+                 voxel_limits: VoxelLimits = DEFAULT_LIMITS,
                  max_dicom_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
-        """`max_dicom_pixel_bytes`: decoded pixel bytes one stored DICOM object may declare (`serve`
+        """`demo_studies`: demo mode; makes the Part-10 files stored into an empty DICOM database at start
+        (`serve --demo` passes `demo.demo_instances`: the engine never imports demo code).
+        `max_dicom_pixel_bytes`: decoded pixel bytes one stored DICOM object may declare (`serve`
         passes the policy's `limits.upload_max_body_bytes`)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.demo = demo
+        self.demo_studies = demo_studies
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
         self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes)
@@ -34,9 +39,9 @@ class HeadlessEngine:
         self.started = False
 
     async def start(self) -> None:
-        """Load demo content when asked (`--demo`): a small generated CT and MR study, the MRHead phantom."""
-        if self.demo:
-            await self.dicom.import_demo()
+        """Load demo content when asked (`--demo`): the given DICOM studies, the MRHead phantom."""
+        if self.demo_studies is not None:
+            await self.dicom.seed(self.demo_studies)
             await self.scene.load_sample("MRHead")
         self.started = True
 

@@ -85,9 +85,10 @@ class NodeProxy:
         return self._markups().points[index].label
 
     def SetNthControlPointPosition(self, index: int, *position: Any) -> None:
-        ras = tuple(float(v) for v in (position[0] if len(position) == 1 else position))
+        x, y, z = (float(v) for v in (position[0] if len(position) == 1 else position))
+        ras = (x, y, z)
         self._scene.store.replace(self._markups(), points=tuple(
-            ControlPoint(p.label, ras, p.selected, p.visible) if i == index else p  # type: ignore[arg-type]
+            ControlPoint(p.label, ras, p.selected, p.visible) if i == index else p
             for i, p in enumerate(self._markups().points)))
 
     def AddControlPoint(self, *position: Any) -> int:
@@ -171,7 +172,7 @@ def build_slicer(scene: HeadlessScene) -> ModuleType:
         saveNode=save_node, exportNode=save_node, arrayFromMarkupsControlPoints=markups_array,
     )
     scene_api = SimpleNamespace(
-        GetNodeByID=lambda node_id: proxy(store.get(node_id)) if store.get(node_id) else None,
+        GetNodeByID=lambda node_id: proxy(node) if (node := store.get(node_id)) else None,
         GetFirstNodeByName=lambda name: next((proxy(n) for n in store.nodes() if n.name == name), None),
         GetNodesByClass=lambda cls: [proxy(n) for n in store.nodes() if is_a(n.class_name, cls)],
         GetNumberOfNodes=lambda: len(store.nodes()),
@@ -192,12 +193,10 @@ def build_slicer(scene: HeadlessScene) -> ModuleType:
 
     manager = LayoutManager()
     slicer = ModuleType("slicer", "SlicerWeb headless stand-in for Slicer's Python API")
-    slicer.util = util  # type: ignore[attr-defined]
-    slicer.mrmlScene = scene_api  # type: ignore[attr-defined]
-    slicer.app = SimpleNamespace(layoutManager=lambda: manager, processEvents=lambda *_: None,  # type: ignore[attr-defined]
-                                 applicationName="SlicerWeb")
-    slicer.vtkMRMLLayoutNode = SimpleNamespace(  # type: ignore[attr-defined]
-        **{f"SlicerLayout{name}View": value for name, value in LAYOUT_IDS.items()})
+    vars(slicer).update(
+        util=util, mrmlScene=scene_api,
+        app=SimpleNamespace(layoutManager=lambda: manager, processEvents=lambda *_: None, applicationName="SlicerWeb"),
+        vtkMRMLLayoutNode=SimpleNamespace(**{f"SlicerLayout{name}View": value for name, value in LAYOUT_IDS.items()}))
     return slicer
 
 
@@ -223,8 +222,7 @@ def build_sample_data(scene: HeadlessScene) -> ModuleType:
             return download("CTChest")
 
     module = ModuleType("SampleData", "SlicerWeb built-in sample data")
-    module.SampleDataLogic = SampleDataLogic  # type: ignore[attr-defined]
-    module.downloadSample = download  # type: ignore[attr-defined]
+    vars(module).update(SampleDataLogic=SampleDataLogic, downloadSample=download)
     return module
 
 

@@ -111,7 +111,8 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     for corner in range(3):
         np.add.at(normals, triangles[:, corner], face_normals)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    unit: np.ndarray = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    return unit
 
 
 def uv_sphere(radius: float, rings: int = 8, segments: int = 12) -> tuple[np.ndarray, np.ndarray]:

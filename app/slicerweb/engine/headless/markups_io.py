@@ -83,7 +83,8 @@ def read_markups(path: Path) -> list[PointList]:
             points.append(ControlPoint(str(point.get("label", f"F-{number}")),
                                        _to_ras(point["position"], system),
                                        bool(point.get("selected", True)), bool(point.get("visibility", True))))
-        display = entry.get("display") if isinstance(entry.get("display"), dict) else {}
+        given = entry.get("display")
+        display = given if isinstance(given, dict) else {}
         lists.append(PointList(entry.get("name"), tuple(points), _color(display.get("color"), DEFAULT_COLOR),
                                _color(display.get("selectedColor"), DEFAULT_SELECTED),
                                float(display.get("glyphScale", 3.0))))

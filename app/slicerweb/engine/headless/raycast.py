@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import Invalid
+from ..render_api import RenderMode
 from .reslice import SliceGeometry, sample_plane, voxel_corners
 
-RenderMode = Literal["mip", "composite"]
 MAX_INTERNAL = 256
 MAX_STEPS = 256
 DEPTH_CUE = 0.6  # composite: the far side of the volume at 40% brightness

@@ -50,6 +50,11 @@ def find_volume(inputs: RenderInputs, ref: str | None) -> VolumeData | None:
     raise NotFound(f"no volume with id or name {ref!r}")
 
 
+def _rgb255(colour: tuple[float, float, float]) -> tuple[int, int, int]:
+    red, green, blue = colour
+    return int(red * 255), int(green * 255), int(blue * 255)
+
+
 def point_sets(inputs: RenderInputs) -> list[gltf.PointSet]:
     """Visible control points of visible markups, one set per markups node."""
     sets = []
@@ -180,7 +185,7 @@ class HeadlessViews:
                 volume.array, volume.ijk_to_ras, *self._window(volume, None, None))
         sets = point_sets(scene)
         points = [p for s in sets for p in s.points]
-        colours = [tuple(int(c * 255) for c in s.colour) for s in sets for _ in s.points]
+        colours = [_rgb255(s.colour) for s in sets for _ in s.points]
         return raycast.render_threed(source, np.array(points, dtype=float).reshape(-1, 3), colours,
                                      raycast.camera_for_axis(axis), width, height, request.mode)
 

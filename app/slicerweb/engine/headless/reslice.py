@@ -65,13 +65,15 @@ class SliceGeometry:
             [0.0, 0.0, 1.0, 0.0],
             [0.0, 0.0, 0.0, 1.0],
         ])
-        return self.slice_to_ras @ xy_to_slice
+        xy_to_ras: np.ndarray = self.slice_to_ras @ xy_to_slice
+        return xy_to_ras
 
     def ras_to_pixel(self, ras: np.ndarray, width: int, height: int) -> np.ndarray:
         """(column, row, distance from plane in mm) of RAS points `(n, 3)`."""
         inverse = np.linalg.inv(self.pixel_to_ras(width, height))
         homogeneous = np.c_[np.asarray(ras, dtype=float).reshape(-1, 3), np.ones(len(ras))]
-        return (homogeneous @ inverse.T)[:, :3]
+        points: np.ndarray = (homogeneous @ inverse.T)[:, :3]
+        return points
 
 
 def orientation_matrix(name: str) -> np.ndarray:
@@ -86,14 +88,16 @@ def voxel_corners(shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray) -> np.ndar
     """RAS of the 8 outer corners of the voxel box (half a voxel beyond the centres)."""
     k, j, i = shape_kji[-3:]
     ijk = np.array([[a, b, c, 1.0] for a in (-0.5, i - 0.5) for b in (-0.5, j - 0.5) for c in (-0.5, k - 0.5)])
-    return (ijk @ ijk_to_ras.T)[:, :3]
+    corners: np.ndarray = (ijk @ ijk_to_ras.T)[:, :3]
+    return corners
 
 
 def voxel_centres_extent(shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray) -> np.ndarray:
     """RAS of the 8 corner voxel centres."""
     k, j, i = shape_kji[-3:]
     ijk = np.array([[a, b, c, 1.0] for a in (0, i - 1) for b in (0, j - 1) for c in (0, k - 1)])
-    return (ijk @ ijk_to_ras.T)[:, :3]
+    corners: np.ndarray = (ijk @ ijk_to_ras.T)[:, :3]
+    return corners
 
 
 def fit_to_volume(orientation: str, shape_kji: tuple[int, ...], ijk_to_ras: np.ndarray,
@@ -191,7 +195,8 @@ def _sample_aligned(volume: np.ndarray, pixel_to_ijk: np.ndarray, axes: tuple[in
 
 
 def _nearest(coords: np.ndarray, size: int) -> np.ndarray:
-    return np.clip(np.rint(coords), 0, size - 1).astype(np.intp)
+    indices: np.ndarray = np.clip(np.rint(coords), 0, size - 1).astype(np.intp)
+    return indices
 
 
 def _lerp_along(data: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
@@ -201,7 +206,7 @@ def _lerp_along(data: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
     low = np.minimum(np.floor(clamped), max(size - 2, 0))
     fraction = (clamped - low).astype(np.float32)
     low_index = low.astype(np.intp)
-    values = np.take(data, low_index, axis=axis).astype(np.float32)
+    values: np.ndarray = np.take(data, low_index, axis=axis).astype(np.float32)
     if size == 1 or not fraction.any():
         return values
     shape = [1] * data.ndim

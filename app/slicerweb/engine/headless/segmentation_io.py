@@ -26,7 +26,7 @@ from ..scene_api import Segment
 PALETTE = ((0.5, 0.68, 0.5), (0.94, 0.84, 0.57), (0.69, 0.48, 0.4), (0.43, 0.72, 0.82), (0.87, 0.51, 0.39))
 
 
-def read_segmentation(path: Path, check_path: Callable[[Path], None] | None = None,
+def read_segmentation(path: Path, check_path: Callable[[Path], object] | None = None,
                       limits: VoxelLimits = DEFAULT_LIMITS) -> tuple[NrrdImage, tuple[Segment, ...]]:
     """The labelmap `[k, j, i]` and its segments (layers merged; later layers do not overwrite)."""
     image = read_nrrd(path, check_path, limits)

@@ -69,7 +69,7 @@ def write_tfm(path: Path, to_parent: np.ndarray) -> None:
     Path(path).write_text(text, encoding="ascii")
 
 
-def read_grid(path: Path, check_path: Callable[[Path], None] | None = None,
+def read_grid(path: Path, check_path: Callable[[Path], object] | None = None,
               limits: VoxelLimits = DEFAULT_LIMITS) -> NrrdImage:
     """A displacement field NRRD as `[k, j, i, 3]` RAS vectors on its grid geometry."""
     image = read_nrrd(path, check_path, limits)

@@ -123,7 +123,8 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         coroutine.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        result: T = done.value
+        return result
     coroutine.close()
     raise RuntimeError("this engine call waits on I/O and cannot run on Slicer's main thread")
 

@@ -71,7 +71,7 @@ class SlicerWebHost:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             token = secrets.token_hex(32)
             self.process = subprocess.Popen(
-                [python_executable(), "-m", "slicerweb.engine.slicer.server_process"], stdin=subprocess.PIPE, env=env)
+                [python_executable(), "-m", "slicerweb.slicer_process"], stdin=subprocess.PIPE, env=env)
             assert self.process.stdin is not None
             # Port and one-time token through the child's stdin (works on Windows, unlike inherited descriptors);
             # any other local process that connects first is turned away by the token check.

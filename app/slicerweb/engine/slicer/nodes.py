@@ -112,10 +112,9 @@ def fiducials(slicer: ModuleType) -> list[MarkupsData]:
         display = node.GetDisplayNode()
         color = tuple(display.GetSelectedColor()) if display is not None else (1.0, 0.5, 0.5)
         scale = float(display.GetGlyphScale()) if display is not None else 3.0
-        points = tuple(ControlPoint(node.GetNthControlPointLabel(i),
-                                    tuple(float(v) for v in node.GetNthControlPointPosition(i)))  # type: ignore[arg-type]
+        points = tuple(ControlPoint(node.GetNthControlPointLabel(i), _ras(node.GetNthControlPointPosition(i)))
                        for i in range(node.GetNumberOfControlPoints()))
-        result.append(MarkupsData(node.GetID(), node.GetName(), color, scale, points))  # type: ignore[arg-type]
+        result.append(MarkupsData(node.GetID(), node.GetName(), color, scale, points))
     return result
 
 
@@ -196,3 +195,9 @@ def save_properties(properties: dict[str, str]) -> dict[str, Any]:
     if "useCompression" in result:
         result["useCompression"] = str(result["useCompression"]).strip().lower() in TRUE
     return result
+
+
+def _ras(position: Any) -> tuple[float, float, float]:
+    """A control point position from Slicer (a 3-sequence of numbers) as floats."""
+    x, y, z = (float(v) for v in position)
+    return x, y, z

@@ -48,10 +48,10 @@ def parse_value(text: str) -> Any:
     inner = text[1:-1] if bracketed else text
     items = [item for item in re.split(r"[,\s]+", inner.strip()) if item]
     if bracketed or len(items) > 1:
-        numbers = [_number(item) for item in items]
-        if items and all(n is not None for n in numbers):
+        numbers = [n for n in (_number(item) for item in items) if n is not None]
+        if items and len(numbers) == len(items):
             as_float = "." in inner
-            return [float(n) if as_float else n for n in numbers]  # type: ignore[arg-type]
+            return [float(n) if as_float else n for n in numbers]
         if bracketed:
             return text
     single = _number(text)

@@ -61,4 +61,4 @@ class RemoteEngine(SlicerOwnedState):
         self.system: Any = RemoteSystem(client)
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
         self.scene: Any = RemoteScene(client, Path(data_dir) / "downloads")
-        self.dicom = SlicerDicom(RemoteService(client, "catalog"))  # type: ignore[arg-type]  # duck-typed Catalog
+        self.dicom = SlicerDicom(RemoteService(client, "catalog"))

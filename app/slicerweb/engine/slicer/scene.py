@@ -239,7 +239,7 @@ class SlicerScene(SlicerRendering):
                 ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
                 data = self._export_labelmap(node)
                 segments = tuple(Segment(sid, segmentation.GetSegment(sid).GetName(),
-                                         tuple(segmentation.GetSegment(sid).GetColor()), number)  # type: ignore[arg-type]
+                                         tuple(segmentation.GetSegment(sid).GetColor()), number)
                                  for number, sid in enumerate(ids, 1))
                 result.append(SegmentationData(node.GetID(), node.GetName(), data.array, data.ijk_to_ras, segments))
             return result

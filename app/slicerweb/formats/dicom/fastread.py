@@ -77,6 +77,8 @@ def read(data: bytes | memoryview, complete: bool) -> FastDataset | None:
 
 
 def _tag_at(view: memoryview, position: int) -> int:
+    group: int
+    element: int
     group, element = struct.unpack_from("<HH", view, position)
     return (group << 16) | element
 

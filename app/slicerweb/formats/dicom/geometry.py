@@ -38,19 +38,25 @@ class Refused(Invalid):
         """(SOP class, SOP instance, study, series) UIDs, once the caller knows them."""
 
 
+def _declared(value: int | None, name: str) -> int:
+    """A geometry attribute that Pixel Data needs: present and positive, else Refused."""
+    if value is None or value < 1:
+        raise Refused(FAILURE_DATASET_MISMATCH, f"the object has Pixel Data but {name} is "
+                      f"{'missing' if value is None else value}")
+    return value
+
+
 def check(fp: BinaryIO, size: int, instance: dict[str, Any], transfer_syntax: str, offset: int | None,
           length: int | None, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, photometric: str = "") -> None:
     """Refused unless the Pixel Data at `offset` (`length` -1: encapsulated) matches `instance`'s geometry."""
     if offset is None or length is None:
         return  # no pixel data: nothing to check
-    rows, columns = instance.get("n_rows"), instance.get("n_columns")
-    bits, samples = instance.get("bits_allocated"), instance.get("samples_per_pixel") or 1
+    rows = _declared(instance.get("n_rows"), "Rows")
+    columns = _declared(instance.get("n_columns"), "Columns")
+    bits = _declared(instance.get("bits_allocated"), "BitsAllocated")
+    samples: int = instance.get("samples_per_pixel") or 1
     frames = instance.get("number_of_frames")
     frames = 1 if frames is None else frames
-    for name, value in (("Rows", rows), ("Columns", columns), ("BitsAllocated", bits)):
-        if value is None or value < 1:
-            raise Refused(FAILURE_DATASET_MISMATCH, f"the object has Pixel Data but {name} is "
-                          f"{'missing' if value is None else value}")
     if frames < 1:
         raise Refused(FAILURE_DATASET_MISMATCH, f"NumberOfFrames is {frames}")
     if not 1 <= samples <= 4 or bits > 64 or (bits != 1 and bits % 8):

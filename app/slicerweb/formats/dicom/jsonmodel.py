@@ -74,13 +74,16 @@ def raw_json_model(elements: dict[int, RawDataElement], bulk_uri: BulkHandler) -
 def _charset_key(charset: Any) -> str:
     if charset is None:
         return ""
-    value = charset.value if not isinstance(charset, RawDataElement) else charset.value.decode("ascii", "replace")
+    raw = isinstance(charset, RawDataElement)
+    value = (charset.value or b"").decode("ascii", "replace") if raw else charset.value
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         return "?" if len(value) > 1 else str(value[0]).strip()
     return str(value).strip(" \x00")
 
 
 def _element(raw: RawDataElement, encoding: str, bulk_uri: BulkHandler) -> dict[str, Any] | None:
+    if raw.value is None:  # a value pydicom deferred: leave it to the slow path
+        return None
     vr, data = str(raw.VR), bytes(raw.value)
     if vr in ("SQ", "UN"):  # pydicom re-reads UN with the dictionary VR: leave both to it
         return None

@@ -15,14 +15,14 @@ import shutil
 import struct
 import tempfile
 from collections.abc import Callable
-from typing import IO, BinaryIO
+from typing import BinaryIO, cast
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomFileLike
 from pydicom.filereader import _read_file_meta_info, read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import BaseTag
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.values import converters
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
@@ -34,7 +34,7 @@ PIXEL_GROUP = 0x7FE00000
 UNSUPPORTED_SYNTAXES = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2")  # deflated, big endian
 
 
-def as_part10(fp: BinaryIO) -> IO[bytes]:
+def as_part10(fp: BinaryIO) -> BinaryIO:
     """A Part-10 file holding the preamble-less dataset in `fp` (Invalid if it is not one)."""
     fp.seek(0)
     head = fp.read(8)
@@ -85,15 +85,17 @@ def _top_level_header() -> Callable[[BaseTag, str | None, int], bool]:
 
 def _file_meta(meta: Dataset, syntax: str, sop_class: str, sop_instance: str) -> FileMetaDataset:
     file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = sop_class
-    file_meta.MediaStorageSOPInstanceUID = sop_instance
-    file_meta.TransferSyntaxUID = syntax
-    file_meta.ImplementationClassUID = str(meta.get("ImplementationClassUID", "")) or PYDICOM_IMPLEMENTATION_UID
+    file_meta.MediaStorageSOPClassUID = UID(sop_class)
+    file_meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    file_meta.TransferSyntaxUID = UID(syntax)
+    file_meta.ImplementationClassUID = UID(str(meta.get("ImplementationClassUID", "")) or PYDICOM_IMPLEMENTATION_UID)
     return file_meta
 
 
-def _write(fp: BinaryIO, start: int, file_meta: FileMetaDataset) -> IO[bytes]:
-    out = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115  # handed to the caller, who closes it
+def _write(fp: BinaryIO, start: int, file_meta: FileMetaDataset) -> BinaryIO:
+    # Handed to the caller, who closes it. A binary-mode SpooledTemporaryFile is a binary file; typeshed
+    # types it only as IO[bytes].
+    out = cast(BinaryIO, tempfile.SpooledTemporaryFile(SPOOL_BYTES))  # noqa: SIM115
     try:
         out.write(b"\0" * 128 + b"DICM")
         write_file_meta_info(DicomFileLike(out), file_meta, enforce_standard=True)

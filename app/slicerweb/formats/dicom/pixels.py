@@ -16,6 +16,7 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
+from pydicom.uid import UID
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, Frame, RenderParams
 from ...engine.errors import Invalid, NotFound, Unsupported
@@ -102,7 +103,7 @@ def read_part10(path: Path, row: InstanceRow, transfer_syntax: str) -> bytes:
     try:
         if row.transfer_syntax not in UNCOMPRESSED:
             ds.decompress()
-        ds.file_meta.TransferSyntaxUID = EXPLICIT_VR_LITTLE_ENDIAN
+        ds.file_meta.TransferSyntaxUID = UID(EXPLICIT_VR_LITTLE_ENDIAN)
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
     except Exception as exc:  # codecs raise assorted errors; the client gets 406 via Unsupported
@@ -142,7 +143,8 @@ def _to_8bit(ds: Dataset, pixels: np.ndarray, params: RenderParams) -> np.ndarra
     if pixels.ndim == 3 and int(ds.get("SamplesPerPixel", 1)) == 3:
         if pixels.dtype == np.uint8:
             return pixels
-        return np.clip(pixels / max(1, pixels.max()) * 255.0, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(pixels / max(1, pixels.max()) * 255.0, 0, 255).astype(np.uint8)
+        return scaled
     values = pixels.astype(np.float64) * float(ds.get("RescaleSlope", 1) or 1) + float(
         ds.get("RescaleIntercept", 0) or 0)
     if params.window is not None:

@@ -6,7 +6,7 @@ to label the frames they return and by WADO to negotiate.
 
 from __future__ import annotations
 
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 

@@ -74,7 +74,7 @@ def count_objects(objects: Path) -> int:
 
 def object_files(objects: Path) -> list[Path]:
     """Every stored object file under `objects/`."""
-    found = []
+    found: list[Path] = []
     for folder, _dirs, names in os.walk(objects):
         found.extend(Path(folder) / name for name in names if name.endswith(OBJECT_SUFFIX))
     return found

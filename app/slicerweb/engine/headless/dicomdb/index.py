@@ -94,7 +94,7 @@ class DicomIndex:
         if conn is None:
             conn = self._local.conn = self._connect()
             self._readers.append(conn)
-        return conn  # type: ignore[no-any-return]
+        return conn
 
     def close(self) -> None:
         self._close_readers()

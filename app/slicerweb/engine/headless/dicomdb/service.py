@@ -8,13 +8,12 @@ version in the index, so a change made by any process sharing the data directory
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
-from ....demo.dicom_studies import generate_study
 from ....formats.dicom import pixels
 from ....formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
 from ....formats.dicom.ingest import ParsedInstance, Refusal
@@ -221,18 +220,13 @@ class HeadlessDicom:
         (`writer.Writer.store_files`)."""
         return self.writer.store_files(sources, study_uid, parsed_sources)
 
-    async def import_demo(self) -> int:
-        """Store the demo studies (generated, 2 x 2 series x 10 slices) unless the database has studies."""
+    async def seed(self, studies: Callable[[], list[BinaryIO]]) -> int:
+        """Store the Part-10 files `studies()` makes (demo content) into an empty database; returns how many
+        were stored. A database that already holds studies is left alone and `studies` is never called."""
 
         def run() -> int:
             if self.index.count_studies():
                 return 0
-            sources: list[BinaryIO] = []
-            for index, modality in ((0, "CT"), (1, "MR")):
-                for ds in generate_study(index, modality=modality):
-                    buffer = io.BytesIO()
-                    ds.save_as(buffer, enforce_file_format=True)
-                    sources.append(buffer)
-            return len(self.store_files(sources).stored)
+            return len(self.store_files(studies()).stored)
 
         return await asyncio.to_thread(run)

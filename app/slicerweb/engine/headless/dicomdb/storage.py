@@ -40,9 +40,10 @@ class Storage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._database_lock = lock_database(self.root, exclusive=False)
-        if self._database_lock is None:
+        database_lock = lock_database(self.root, exclusive=False)
+        if database_lock is None:
             raise Unavailable(f"the DICOM database in {self.root} is being reindexed; start again when that is done")
+        self._database_lock = database_lock
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
         self.objects.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The SlicerWeb server process that a Slicer session starts: `python -m slicerweb.engine.slicer.server_process`.
+"""The SlicerWeb server process that a Slicer session starts: `python -m slicerweb.slicer_process`.
 
 Its stdin carries one line from Slicer, `PORT TOKEN`: it connects to 127.0.0.1:PORT and presents the
 one-time TOKEN, and that connection is the bridge (`bridge.py`). Slicer sends the
@@ -6,6 +6,9 @@ policy file and the panel's changes, this process binds, serves with Hypercorn i
 (its own GIL, so an idle or busy Slicer GUI does not stall the network side), and reports its URL.
 It stops when Slicer sends "stop" or closes the socket (Slicer exited), and applies the panel's exec
 toggle through the same audited FeatureFlags as the admin endpoint.
+
+Like cli.py it is an entry point that composes the app with an engine (here `RemoteEngine`), so it
+lives beside cli.py, not inside engine/slicer/: engines never import HTTP code (tests/test_import_rules.py).
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...app import create_app, services_of
-from ...features import FeatureRefused
-from ...policy import PolicyError, default_policy, load_policy
-from ...server import hypercorn_config, listen, run
-from .bridge import BridgeClient
-from .remote import RemoteEngine
+from .app import create_app, services_of
+from .engine.slicer.bridge import BridgeClient
+from .engine.slicer.remote import RemoteEngine
+from .features import FeatureRefused
+from .policy import PolicyError, default_policy, load_policy
+from .server import hypercorn_config, listen, run
 
 
 async def serve(sock: socket.socket) -> int:
