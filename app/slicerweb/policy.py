@@ -27,6 +27,7 @@ ACTIONS = (
     "static",
     "dicomweb_read",
     "dicomweb_write",
+    "dicomweb_delete",
     "slicer_read",
     "slicer_write",
     "exec",
@@ -100,6 +101,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("features", "static", bool, True, "Serve static pages from the docroot at /."),
     _s("features", "dicomweb", bool, True, "Serve the DICOM database as DICOMweb at /dicom."),
     _s("features", "dicomweb_write", bool, False, "Accept STOW-RS uploads (POST /dicom/studies)."),
+    _s("features", "dicomweb_delete", bool, False,
+       "Accept DELETE of studies, series and instances at /dicom (policy only: no runtime switch turns it on)."),
     _s("features", "slicer", bool, True, "Serve the Slicer REST API at /slicer."),
     _s("features", "exec", bool, False,
        "Allow remote Python at /slicer/exec. Equivalent to handing out the account's password."),
@@ -190,6 +193,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("scopes", "static", list, ["slicerweb.static"], "Scopes that may read static pages."),
     _s("scopes", "dicomweb_read", list, ["dicomweb.read"], "Scopes for QIDO/WADO."),
     _s("scopes", "dicomweb_write", list, ["dicomweb.write"], "Scopes for STOW-RS."),
+    _s("scopes", "dicomweb_delete", list, ["dicomweb.delete"],
+       "Scopes for DELETE /dicom/studies/... (also needs features.dicomweb_delete)."),
     _s("scopes", "slicer_read", list, ["slicer.read"], "Scopes for GET on /slicer."),
     _s("scopes", "slicer_write", list, ["slicer.write"], "Scopes for scene-changing /slicer calls."),
     _s("scopes", "exec", list, ["slicer.exec"], "Scopes for /slicer/exec (also needs exec on)."),
@@ -392,7 +397,8 @@ def _cross_checks(v: dict[str, dict[str, Any]], fail: Any) -> None:
             raise fail("auth", "algorithms", alg,
                        f"[{index}] only asymmetric algorithms are accepted (RS256, ES256, PS256, EdDSA)")
     for index, action in enumerate(v["auth"]["public"]):
-        if action not in ACTIONS or action in ("exec", "admin", "dicomweb_write", "slicer_write"):
+        if action not in ACTIONS or action in ("exec", "admin", "dicomweb_write", "dicomweb_delete",
+                                                          "slicer_write"):
             raise fail("auth", "public", action,
                        f"[{index}] only read actions can be public: static, dicomweb_read, slicer_read")
     mode = v["auth"]["mode"]

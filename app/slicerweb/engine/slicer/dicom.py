@@ -24,6 +24,8 @@ from ..dicom_api import (
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
+    CheckReport,
+    DeleteReport,
     Frame,
     RenderParams,
     SearchQuery,
@@ -33,7 +35,7 @@ from ..dicom_api import (
     StoreReport,
     StowPart,
 )
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound
 from ..headless.dicomdb import pixels
 from ..headless.dicomdb.index import InstanceRow
 from ..headless.dicomdb.ingest import ParsedInstance, Refusal, parse_instance, parse_or_error
@@ -216,4 +218,11 @@ def _spill(source: Any) -> str:
             out.write(chunk)
     return name
 
+    async def delete(self, study_uid: str, series_uid: str | None = None,
+                     sop_uid: str | None = None) -> DeleteReport:
+        """Not offered: Slicer's DICOM browser owns its database (removal there keeps its views right)."""
+        raise Forbidden("deleting from 3D Slicer's DICOM database is done in Slicer's DICOM browser")
 
+    async def check(self, repair: bool = False) -> CheckReport:
+        """Not offered: ctkDICOMDatabase has no stored digests to compare against."""
+        raise Forbidden("the integrity check covers the headless engine's database only")

@@ -17,6 +17,8 @@ from typing import BinaryIO, Generic, TypeVar
 from ....demo.dicom_studies import generate_study
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
+    CheckReport,
+    DeleteReport,
     Frame,
     RenderParams,
     SearchQuery,
@@ -27,9 +29,11 @@ from ...dicom_api import (
 )
 from ...errors import NotFound
 from . import health, pixels
+from .check import check as check_database
+from .delete import delete as delete_data
 from .geometry import DEFAULT_MAX_PIXEL_BYTES
 from .index import DicomIndex, InstanceRow
-from .ingest import ParsedInstance, Refusal
+from .ingest import ParsedInstance, Refusal, check_uid
 from .storage import Storage
 from .writer import Writer
 
@@ -55,6 +59,10 @@ class LRU(Generic[K, V]):
                 self._items.move_to_end(key)
             return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             self._items[key] = value
@@ -66,9 +74,11 @@ class LRU(Generic[K, V]):
 class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
-    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, *,
+                 startup_checks: bool = True) -> None:
         """Open (or create) the database; IndexDamaged if its index fails the start-up checks
-        (`health`), Unavailable while `slicerweb dicom reindex` holds it."""
+        (`health`), Unavailable while `slicerweb dicom reindex` holds it. `startup_checks=False`
+        (`dicom check`) skips recovery and the file count, which would refuse the damage it reports."""
         self.root = Path(root)
         self.max_pixel_bytes = max_pixel_bytes
         self.storage = Storage(self.root)  # first: it takes the database lock a reindex would hold
@@ -81,6 +91,8 @@ class HeadlessDicom:
             self.storage.close()
             raise
         self.writer = Writer(self.storage, self.index, max_pixel_bytes)
+        if not startup_checks:
+            return
         try:
             self.recover()
             counts = self.index.stored_counts(lambda: health.count_objects(self.storage.objects))
@@ -218,6 +230,36 @@ class HeadlessDicom:
         """Parse, write (fsynced temp), journal, rename and index `sources`; report each one
         (`writer.Writer.store_files`)."""
         return self.writer.store_files(sources, study_uid, parsed_sources)
+
+    # -- maintenance ------------------------------------------------------------------------------
+
+    async def delete(self, study_uid: str, series_uid: str | None = None,
+                     sop_uid: str | None = None) -> DeleteReport:
+        return await asyncio.to_thread(self.delete_now, study_uid, series_uid, sop_uid)
+
+    def delete_now(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> DeleteReport:
+        """`delete.delete`, then forget what this process cached about the deleted instances."""
+        for uid, name in ((study_uid, "StudyInstanceUID"), (series_uid, "SeriesInstanceUID"),
+                          (sop_uid, "SOPInstanceUID")):
+            if uid is not None:
+                check_uid(uid, name)
+        try:
+            return delete_data(self.index, self.storage, study_uid, series_uid, sop_uid)
+        finally:
+            self.rows.clear()
+            self.cache.clear()  # a study's version is its instance count: a delete may bring an old one back
+
+    async def check(self, repair: bool = False) -> CheckReport:
+        return await asyncio.to_thread(self.check_now, repair)
+
+    def check_now(self, repair: bool = False) -> CheckReport:
+        """`check.check` over this database (repair drops rows: the caches are cleared after it)."""
+        try:
+            return check_database(self.index, self.storage, self.writer, repair=repair)
+        finally:
+            if repair:
+                self.rows.clear()
+                self.cache.clear()
 
     async def import_demo(self) -> int:
         """Store the demo studies (generated, 2 x 2 series x 10 slices) unless the database has studies."""
