@@ -26,12 +26,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ....formats.dicom.ingest import ParsedInstance, Refusal, parse_or_error
 from ...dicom_api import CheckFinding, CheckReport
 from ...errors import NotFound
 from .delete import remove_files, unindex
 from .health import object_files
 from .index import DicomIndex
-from .ingest import ParsedInstance, Refusal, parse_or_error
 from .storage import Storage
 from .writer import Writer
 

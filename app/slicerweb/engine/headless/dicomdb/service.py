@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
 from ....demo.dicom_studies import generate_study
+from ....formats.dicom import pixels
+from ....formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
+from ....formats.dicom.ingest import ParsedInstance, Refusal, check_uid
+from ....formats.dicom.instance_row import InstanceRow
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     CheckReport,
@@ -28,12 +32,10 @@ from ...dicom_api import (
     StowPart,
 )
 from ...errors import NotFound
-from . import health, pixels
+from . import health
 from .check import check as check_database
 from .delete import delete as delete_data
-from .geometry import DEFAULT_MAX_PIXEL_BYTES
-from .index import DicomIndex, InstanceRow
-from .ingest import ParsedInstance, Refusal, check_uid
+from .index import DicomIndex
 from .storage import Storage
 from .writer import Writer
 
