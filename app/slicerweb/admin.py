@@ -12,6 +12,7 @@ from typing import Any
 
 from quart import Blueprint, Response, g, jsonify, request
 
+from . import admin_dicom
 from .errors import BadRequest, Conflict, NotFound
 from .features import TOGGLEABLE, FeatureRefused
 from .services import Services
@@ -58,6 +59,7 @@ def create_blueprint(services: Services) -> Blueprint:
                                   request_id=g.request_id)
         return jsonify(state.as_json())
 
+    admin_dicom.register(bp, services)  # POST /admin/api/dicom/check
     return bp
 
 
