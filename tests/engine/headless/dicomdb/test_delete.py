@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from slicerweb.demo.dicom_studies import generate_study
-from slicerweb.engine.dicom_api import Match, SearchQuery
+from slicerweb.engine.dicom_api import Match, RenderParams, SearchQuery
 from slicerweb.engine.errors import Invalid, NotFound
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
 from slicerweb.engine.headless.dicomdb.health import object_files
@@ -116,3 +116,25 @@ def test_a_delete_killed_before_removing_files_is_invisible_and_finished_at_star
     assert not [p for p in object_files(db.storage.objects) if study in str(p)]
     assert (rows(db, "instance"), rows(db, "pending")) == (6, 0)
     db.close()
+
+
+async def test_another_process_forgets_a_deleted_instance_it_had_cached(tmp_path: Path) -> None:
+    """Two servers share the data directory; one deletes what the other had just served (its row
+    cache still holds it): the other answers NotFound, not a server error."""
+    serving = HeadlessDicom(tmp_path / "dicom")
+    stored(serving, 0)
+    ds = generate_study(0, series_count=2, instances_per_series=3)[0]
+    uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert len(await serving.retrieve_instance_frames(*uids, [1], None)) == 1  # row cached now
+    deleting = HeadlessDicom(tmp_path / "dicom")
+    deleting.delete_now(ds.StudyInstanceUID)
+    with pytest.raises(NotFound, match=f"instance {ds.SOPInstanceUID} not found"):
+        await serving.retrieve_instance_frames(*uids, [1], None)
+    with pytest.raises(NotFound):
+        await serving.retrieve_bulkdata(*uids, 0x7FE00010)
+    with pytest.raises(NotFound):
+        await serving.retrieve_instance_rendered(*uids, 1, RenderParams())
+    with pytest.raises(NotFound):
+        await serving.retrieve_instance(*uids)
+    deleting.close()
+    serving.close()

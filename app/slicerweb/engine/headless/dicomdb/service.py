@@ -11,6 +11,8 @@ import asyncio
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
@@ -64,6 +66,10 @@ class LRU(Generic[K, V]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
@@ -144,6 +150,19 @@ class HeadlessDicom:
             raise NotFound(f"instance {sop_uid} not found in series {series_uid} of study {study_uid}")
         return row
 
+    @contextmanager
+    def _present(self, row: InstanceRow) -> Iterator[None]:
+        """A file gone while reading was deleted (by another process sharing the directory, since this
+        one cached its row): NotFound, and the row is forgotten."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            raise self._forget(row) from exc
+
+    def _forget(self, row: InstanceRow) -> NotFound:
+        self.rows.discard(row.sop_uid)
+        return NotFound(f"instance {row.sop_uid} not found")
+
     def _stored(self, row: InstanceRow) -> StoredInstance:
         return StoredInstance(row.study_uid, row.series_uid, row.sop_uid, row.sop_class, row.transfer_syntax,
                               str(self.storage.absolute(row.path)), row.size)
@@ -155,7 +174,10 @@ class HeadlessDicom:
         return [self._stored(r) for r in await asyncio.to_thread(self._rows, study_uid, series_uid)]
 
     async def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> StoredInstance:
-        return self._stored(await self._row(study_uid, series_uid, sop_uid))
+        row = await self._row(study_uid, series_uid, sop_uid)
+        if not self.storage.absolute(row.path).exists():  # deleted by another process since it was cached
+            raise self._forget(row)
+        return self._stored(row)
 
     async def locate_instance(self, sop_uid: str) -> StoredInstance:
         row = await asyncio.to_thread(self.index.locate, sop_uid)
@@ -165,7 +187,8 @@ class HeadlessDicom:
 
     async def read_instance(self, instance: StoredInstance, transfer_syntax: str) -> bytes:
         row = await self._row(instance.study_uid, instance.series_uid, instance.sop_uid)
-        return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax)
+        with self._present(row):
+            return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax)
 
     def _assemble(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> bytes:
         documents = self.index.documents(study_uid, series_uid, sop_uid)
@@ -199,16 +222,18 @@ class HeadlessDicom:
                                        frames: list[int], transfer_syntax: str | None) -> list[Frame]:
         row = await self._row(study_uid, series_uid, sop_uid)
         path = self.storage.absolute(row.path)
-        if pixels.is_raw(row) and transfer_syntax in (None, "*", EXPLICIT_VR_LITTLE_ENDIAN) and \
-                (row.size <= INLINE_READ_BYTES):
-            # A pread of a file this small from the page cache is cheaper than a thread hop.
-            return pixels.read_frames(path, row, frames, transfer_syntax)
-        return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax)
+        with self._present(row):
+            if pixels.is_raw(row) and transfer_syntax in (None, "*", EXPLICIT_VR_LITTLE_ENDIAN) and \
+                    (row.size <= INLINE_READ_BYTES):
+                # A pread of a file this small from the page cache is cheaper than a thread hop.
+                return pixels.read_frames(path, row, frames, transfer_syntax)
+            return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax)
 
     async def retrieve_instance_rendered(self, study_uid: str, series_uid: str, sop_uid: str,
                                          frame: int, params: RenderParams) -> bytes:
         row = await self._row(study_uid, series_uid, sop_uid)
-        return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params)
+        with self._present(row):
+            return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params)
 
     async def representative_instance(self, study_uid: str, series_uid: str | None) -> StoredInstance:
         def run() -> InstanceRow:
@@ -220,7 +245,8 @@ class HeadlessDicom:
 
     async def retrieve_bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag: int) -> bytes:
         row = await self._row(study_uid, series_uid, sop_uid)
-        return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag)
+        with self._present(row):
+            return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag)
 
     # -- store ------------------------------------------------------------------------------------
 
