@@ -36,6 +36,8 @@ def add_backup_arguments(commands: argparse._SubParsersAction[argparse.ArgumentP
     put.add_argument("--force", action="store_true",
                      help="restore into a data directory that holds data (it is moved aside, not deleted)")
     for parser in (take, put):
+        parser.add_argument("--copy", action="store_true",
+                            help="copy every file even where a hard link would do (shares no inode with the source)")
         parser.add_argument("--policy")
         parser.add_argument("--data-dir")
         parser.add_argument("--json", action="store_true", help="print one JSON report on stdout")

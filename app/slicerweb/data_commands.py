@@ -28,9 +28,9 @@ def run(policy: Policy, args: argparse.Namespace) -> int:
     """Dispatch one of the commands above; engine refusals print one line and exit 2."""
     try:
         if args.command == "backup":
-            return _backup(policy, Path(args.destination), args.json)
+            return _backup(policy, Path(args.destination), args.json, link=not args.copy)
         if args.command == "restore":
-            return _restore(policy, Path(args.source), args.force, args.json)
+            return _restore(policy, Path(args.source), args.force, args.json, link=not args.copy)
         if args.dicom_command == "check":
             return _check(policy, args.repair, args.json, max(args.examples, 0))
         return _delete(policy, args.study, args.series, args.instance)
@@ -106,15 +106,15 @@ def _delete(policy: Policy, study: str, series: str | None, instance: str | None
     return 0
 
 
-def _backup(policy: Policy, destination: Path, as_json: bool) -> int:
-    report = backup(data_dir_of(policy), destination)
+def _backup(policy: Policy, destination: Path, as_json: bool, *, link: bool) -> int:
+    report = backup(data_dir_of(policy), destination, link=link)
     _audit(policy, "backup.create", destination=str(destination), instances=report.instances, bytes=report.bytes)
     _print_snapshot("backed up", report, as_json)
     return 0
 
 
-def _restore(policy: Policy, source: Path, force: bool, as_json: bool) -> int:
-    report = restore(source, data_dir_of(policy), force=force)
+def _restore(policy: Policy, source: Path, force: bool, as_json: bool, *, link: bool) -> int:
+    report = restore(source, data_dir_of(policy), force=force, link=link)
     _audit(policy, "backup.restore", source=str(source), instances=report.instances, bytes=report.bytes,
            moved_aside=report.moved_aside)
     _print_snapshot("restored", report, as_json)

@@ -126,6 +126,8 @@ def test_backup_leaves_out_what_has_no_file_and_restore_never_overwrites_silentl
     taken = slicerweb("backup", str(tmp_path / "backup"), "--data-dir", str(server.data_dir), "--json")
     assert taken.returncode == 0, taken.stderr
     assert (json.loads(taken.stdout)["instances"], json.loads(taken.stdout)["left_out"]) == (3, 1)
+    linked = next((tmp_path / "backup" / "dicom" / "objects").rglob("*.dcm"))
+    assert linked.stat().st_nlink == 2  # same file system: hard-linked with the live file
     again = slicerweb("backup", str(tmp_path / "backup"), "--data-dir", str(server.data_dir))
     assert again.returncode == 2 and "is not empty" in again.stderr and again.stderr.count("\n") == 1
 
@@ -134,8 +136,12 @@ def test_backup_leaves_out_what_has_no_file_and_restore_never_overwrites_silentl
     busy = slicerweb("restore", str(tmp_path / "backup"), "--data-dir", str(server.data_dir), "--force")
     assert busy.returncode == 2 and "in use" in busy.stderr  # the server still holds the database
     server.stop()
-    forced = slicerweb("restore", str(tmp_path / "backup"), "--data-dir", str(server.data_dir), "--force")
+    forced = slicerweb("restore", str(tmp_path / "backup"), "--data-dir", str(server.data_dir), "--force", "--copy",
+                       "--json")
     assert forced.returncode == 0, forced.stderr
+    assert (json.loads(forced.stdout)["files_copied"], json.loads(forced.stdout)["files_linked"]) == (3, 0)
+    restored_file = next((server.data_dir / "dicom" / "objects").rglob("*.dcm"))
+    assert restored_file.stat().st_nlink == 1  # a copy: shares no inode with the backup
     (aside,) = server.data_dir.glob("replaced-*")
     assert len(list((aside / "dicom" / "objects").rglob("*.dcm"))) == 3  # moved, not deleted
     check = slicerweb("dicom", "check", "--data-dir", str(server.data_dir), "--json")

@@ -72,9 +72,9 @@ class SnapshotReport:
 class _Placer:
     """Links a file into the snapshot; after the first link the file system refuses, copies."""
 
-    def __init__(self) -> None:
+    def __init__(self, link: bool = True) -> None:
         self.linked = self.copied = self.bytes = 0
-        self.can_link = True
+        self.can_link = link
 
     def place(self, source: Path, target: Path) -> bool:
         """Link or copy `source` to `target`; False if `source` is gone."""
@@ -100,8 +100,9 @@ class _Placer:
         return True
 
 
-def backup(data_dir: Path, destination: Path) -> SnapshotReport:
-    """Snapshot `data_dir` (a live server may be using it) into `destination` (absent or empty)."""
+def backup(data_dir: Path, destination: Path, *, link: bool = True) -> SnapshotReport:
+    """Snapshot `data_dir` (a live server may be using it) into `destination` (absent or empty);
+    `link=False` copies every file even where a hard link would do (a backup sharing no inode)."""
     started = time.monotonic()
     data_dir, destination = Path(data_dir), Path(destination)
     root = data_dir / "dicom"
@@ -116,7 +117,7 @@ def backup(data_dir: Path, destination: Path) -> SnapshotReport:
     try:
         (staging / "dicom").mkdir(parents=True)
         _snapshot_sqlite(root / INDEX_FILE, staging / "dicom" / INDEX_FILE)
-        placer = _Placer()
+        placer = _Placer(link)
         instances, studies, left_out = _link_objects(root, staging / "dicom", placer)
         features = (data_dir / FEATURES_FILE).is_file()
         if features:
@@ -138,8 +139,9 @@ def backup(data_dir: Path, destination: Path) -> SnapshotReport:
     return report
 
 
-def restore(source: Path, data_dir: Path, *, force: bool = False) -> SnapshotReport:
-    """Put the backup in `source` into `data_dir` (absent or empty, or anything with `force`)."""
+def restore(source: Path, data_dir: Path, *, force: bool = False, link: bool = True) -> SnapshotReport:
+    """Put the backup in `source` into `data_dir` (absent or empty, or anything with `force`);
+    `link=False` copies the files instead of hard-linking them."""
     started = time.monotonic()
     source, data_dir = Path(source), Path(data_dir)
     manifest = source / MANIFEST
@@ -159,7 +161,7 @@ def restore(source: Path, data_dir: Path, *, force: bool = False) -> SnapshotRep
     try:
         (staging / "dicom").mkdir(parents=True)
         _snapshot_sqlite(source / "dicom" / INDEX_FILE, staging / "dicom" / INDEX_FILE)
-        placer = _Placer()
+        placer = _Placer(link)
         instances, studies, left_out = _link_objects(source / "dicom", staging / "dicom", placer)
         features = (source / FEATURES_FILE).is_file()
         if features:
