@@ -26,7 +26,7 @@ def register(bp: Blueprint, services: Services) -> None:
 
     @bp.post("/api/dicom/check")
     async def check_dicom() -> Response:
-        repair, examples = _options(await request.get_data(cache=False))
+        repair, examples = parse_options(await request.get_data(cache=False))
         report = await services.engine.dicom.check(repair)
         if repair:
             services.audit.record("dicom.check", subject=g.principal.subject, client=g.origin.client,
@@ -35,7 +35,7 @@ def register(bp: Blueprint, services: Services) -> None:
         return jsonify(report.as_json(examples))
 
 
-def _options(raw: str | bytes) -> tuple[bool, int]:
+def parse_options(raw: str | bytes) -> tuple[bool, int]:
     """(repair, examples) from an optional JSON body; 400 naming what is wrong."""
     if not raw.strip():
         return False, DEFAULT_EXAMPLES
