@@ -10,9 +10,12 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
+
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.dicom_api import CheckReport
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
+from slicerweb.engine.headless.dicomdb import check as check_module
 from slicerweb.engine.headless.dicomdb.health import object_files
 
 
@@ -128,5 +131,25 @@ def test_a_clean_database_and_a_store_in_progress_report_nothing(tmp_path: Path)
     assert not failed
     assert [r.findings for r in reports] == [()] * len(reports)
     assert db.check_now().instances == 6 + 12 * 4
+    other.close()
+    db.close()
+
+
+def test_a_store_between_the_snapshot_and_the_walk_is_not_an_orphan(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk runs unlocked after the row snapshot: a file another process stores in between is
+    on disk but not in the snapshot; the confirmation under the lock must not call it an orphan."""
+    db = HeadlessDicom(tmp_path / "dicom")
+    db.store_files(sources(0))
+    other = HeadlessDicom(tmp_path / "dicom")
+    walk = check_module.object_files
+
+    def store_then_walk(objects: Path) -> list[Path]:
+        assert not other.store_files(sources(1, 1, 2)).failed  # after the snapshot, before the walk
+        return walk(objects)
+
+    monkeypatch.setattr(check_module, "object_files", store_then_walk)
+    report = db.check_now()
+    assert report.findings == () and report.files == 8 and report.instances == 6
     other.close()
     db.close()

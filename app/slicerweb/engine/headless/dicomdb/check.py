@@ -6,11 +6,13 @@ ingest (size_mismatch, hash_mismatch), a file that no longer parses as DICOM (un
 orphan, or an indexed file whose bytes changed), and a row whose stored DICOM JSON is empty or not
 a JSON object (missing_json). Like Orthanc's "reconstruct", but read-only unless asked.
 
-Safe beside a running server: the list of rows, the journal (`pending`: stores and deletes in
-flight, never reported) and the file walk are taken together inside one write transaction, the
-lock every writer of every process takes, so they agree; hashing and parsing run after it. Every
-missing file is confirmed under the lock again before it is reported or repaired (a delete may
-have removed row and file meanwhile).
+Safe beside a running server: the rows and the journal (`pending`: stores and deletes in flight,
+never reported) are read in one write transaction (the lock every writer of every process takes),
+the file walk and the hashing run after it, unlocked, and every candidate is confirmed under the
+lock again before it is reported or repaired: an orphan must still be a file no row and no journal
+entry names (a store may have placed it after the snapshot), a missing file's row must still be
+there with its file still gone (a delete may have removed both). So a store or delete in flight is
+never reported, and writers wait only for short transactions, not for the walk.
 
 `repair` first finishes what dead processes left half-done (`Writer.recover`), re-indexes orphan
 files through the ordinary store path (a file away from its canonical place is stored there and the
@@ -54,7 +56,8 @@ def check(index: DicomIndex, storage: Storage, writer: Writer, *, repair: bool =
     limit = writer.max_pixel_bytes if max_pixel_bytes is None else max_pixel_bytes
     if repair:
         writer.recover()
-    indexed, in_flight, files = _snapshot(index, storage)
+    indexed, in_flight = _snapshot(index)
+    files = {storage.relative(p) for p in object_files(storage.objects)}
     findings: list[CheckFinding] = []
     missing: list[IndexedFile] = []
     for row in indexed.values():
@@ -72,7 +75,7 @@ def check(index: DicomIndex, storage: Storage, writer: Writer, *, repair: bool =
             findings.append(_changed(path, row, "hash_mismatch",
                                      f"SHA-256 {digest[:16]}... on disk, {row.digest[:16]}... indexed", limit))
     findings.extend(_missing_json(index, set(indexed)))
-    orphans = sorted(files - set(indexed) - in_flight)
+    orphans = _confirmed_orphans(index, storage, sorted(files - set(indexed) - in_flight))
     findings.extend(_missing_files(index, storage, missing, repair))
     findings.extend(_orphans(writer, storage, orphans, repair, limit))
     findings.sort(key=lambda f: (f.path, f.kind))
@@ -80,14 +83,24 @@ def check(index: DicomIndex, storage: Storage, writer: Writer, *, repair: bool =
                        findings=tuple(findings), repaired=repair)
 
 
-def _snapshot(index: DicomIndex, storage: Storage) -> tuple[dict[str, IndexedFile], set[str], set[str]]:
-    """Rows, journaled paths and files on disk, all at one point in time (under the write lock)."""
+def _snapshot(index: DicomIndex) -> tuple[dict[str, IndexedFile], set[str]]:
+    """Rows and journaled paths at one point in time (under the write lock)."""
     with index.writing(), index.transaction() as conn:
         indexed = {r[0]: IndexedFile(r[0], int(r[1]), r[2], r[3])
                    for r in conn.execute("SELECT path, size, digest, sop_uid FROM instance")}
         in_flight = {r[0] for r in conn.execute("SELECT path FROM pending")}
-        files = {storage.relative(p) for p in object_files(storage.objects)}
-    return indexed, in_flight, files
+    return indexed, in_flight
+
+
+def _confirmed_orphans(index: DicomIndex, storage: Storage, candidates: list[str]) -> list[str]:
+    """The candidates that, under the lock, are still files that no row and no journal entry names."""
+    if not candidates:
+        return []
+    with index.writing(), index.transaction() as conn:
+        # One scan of each (instance.path has no index; a candidate per query would scan per file).
+        named = {r[0] for r in conn.execute("SELECT path FROM instance")}
+        named.update(r[0] for r in conn.execute("SELECT path FROM pending"))
+        return [path for path in candidates if path not in named and storage.absolute(path).is_file()]
 
 
 def _sha256(path: Path) -> str | None:
