@@ -142,11 +142,9 @@ def test_a_store_between_the_snapshot_and_the_walk_is_not_an_orphan(tmp_path: Pa
     db = HeadlessDicom(tmp_path / "dicom")
     db.store_files(sources(0))
     other = HeadlessDicom(tmp_path / "dicom")
-    walk = check_module.object_files
-
     def store_then_walk(objects: Path) -> list[Path]:
         assert not other.store_files(sources(1, 1, 2)).failed  # after the snapshot, before the walk
-        return walk(objects)
+        return object_files(objects)
 
     monkeypatch.setattr(check_module, "object_files", store_then_walk)
     report = db.check_now()
