@@ -24,6 +24,7 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
+from . import admin_dicom
 from .audit_pages import MAX_LIMIT, OUTCOMES, AuditFilter, BadCursor, Position, read_page
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .features import DEFAULT_EXEC_MINUTES, TOGGLEABLE, FeatureFlags, FeatureRefused
@@ -81,7 +82,7 @@ def create_blueprint(services: Services) -> Blueprint:
 
     _console_api(bp, services)
     _watch_expiry(bp, flags)
-    # i14-data: the integrity check (`slicerweb dicom check`) joins here as POST /admin/api/dicom/check.
+    admin_dicom.register(bp, services)  # POST /admin/api/dicom/check
     return bp
 
 

@@ -1,4 +1,5 @@
-"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import | dicom reindex.
+"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import/reindex/check/delete |
+backup | restore.
 
 Start-up problems (bad policy, no free port, unreadable certificate, a damaged DICOM index) print
 one line and exit 2.
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from .data_arguments import add_backup_arguments, add_dicom_arguments
 from .engine.errors import IndexDamaged, Unavailable
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
@@ -75,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "are moved to quarantine/")
     dicom_reindex.add_argument("--policy")
     dicom_reindex.add_argument("--data-dir")
+    add_dicom_arguments(dicom_commands)
+    add_backup_arguments(commands)
     shown = dicom_import.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="print nothing but errors (the exit status tells)")
     shown.add_argument("--json", action="store_true", help="print one JSON summary on stdout (no progress bar)")
@@ -100,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_feature(policy, args))
         if args.command == "dicom" and args.dicom_command == "reindex":
             return _dicom_reindex(policy)
+        if args.command in ("backup", "restore") or (args.command == "dicom" and
+                                                       args.dicom_command in ("check", "delete")):
+            from . import data_commands  # engine and SQLite only: no Quart to start
+
+            return data_commands.run(policy, args)
         if args.command == "dicom":
             return _dicom_import(policy, Path(args.directory), args.processes, quiet=args.quiet,
                                     as_json=args.json)

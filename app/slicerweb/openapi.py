@@ -128,6 +128,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (JSON, {"type": "object", "required": ["entries", "next", "scanned_bytes"], "properties": {
             "entries": {"type": "array", "items": AUDIT_ENTRY}, "next": {"type": ["string", "null"]},
             "scanned_bytes": {"type": "integer"}}})),
+    ("POST", "/admin/api/dicom/check"): _op(
+        "Compare the DICOM index with the stored files; repair re-indexes orphans and drops rows of missing "
+        "files (audited)", answer=(JSON, {"type": "object", "required": ["counts", "damaged", "examples"]}),
+        body=(JSON, {"type": "object", "properties": {"repair": {"type": "boolean"},
+                                                      "examples": {"type": "integer", "minimum": 0,
+                                                                   "maximum": 1000}}})),
     ("GET", "/slicer/system/version"): _op("Application and engine version (slicerio's liveness probe)", answer=(JSON, {
         "type": "object", "required": ["applicationName"], "properties": {"applicationName": STRING}})),
     ("DELETE", "/slicer/system"): _op("Shut the application down gracefully", answer=(JSON, SUCCESS)),

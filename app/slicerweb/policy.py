@@ -48,6 +48,7 @@ ACTIONS = (
     "static",
     "dicomweb_read",
     "dicomweb_write",
+    "dicomweb_delete",
     "slicer_read",
     "slicer_write",
     "exec",
@@ -240,7 +241,8 @@ def _cross_checks(policy: Policy, fail: Fail) -> None:
             raise fail("auth", "algorithms", alg,
                        f"[{index}] only asymmetric algorithms are accepted (RS256, ES256, PS256, EdDSA)")
     for index, action in enumerate(auth.public):
-        if action not in ACTIONS or action in ("exec", "admin", "dicomweb_write", "slicer_write"):
+        if action not in ACTIONS or action in ("exec", "admin", "dicomweb_write", "dicomweb_delete",
+                                                          "slicer_write"):
             raise fail("auth", "public", action,
                        f"[{index}] only read actions can be public: static, dicomweb_read, slicer_read")
     if auth.mode == "jwt" and not (auth.issuer and auth.audience):

@@ -77,6 +77,9 @@ class FeaturesSection:
     static: bool = setting(True, "Serve static pages from the docroot at /.")
     dicomweb: bool = setting(True, "Serve the DICOM database as DICOMweb at /dicom.")
     dicomweb_write: bool = setting(False, "Accept STOW-RS uploads (POST /dicom/studies).")
+    dicomweb_delete: bool = setting(
+        False, "Accept DELETE of studies, series and instances at /dicom (policy only: no runtime switch turns "
+               "it on).")
     slicer: bool = setting(True, "Serve the Slicer REST API at /slicer.")
     exec: bool = setting(
         False,
@@ -260,6 +263,8 @@ class ScopesSection:
     static: tuple[str, ...] = setting(("slicerweb.static",), "Scopes that may read static pages.")
     dicomweb_read: tuple[str, ...] = setting(("dicomweb.read",), "Scopes for QIDO/WADO.")
     dicomweb_write: tuple[str, ...] = setting(("dicomweb.write",), "Scopes for STOW-RS.")
+    dicomweb_delete: tuple[str, ...] = setting(
+        ("dicomweb.delete",), "Scopes for DELETE /dicom/studies/... (also needs features.dicomweb_delete).")
     slicer_read: tuple[str, ...] = setting(("slicer.read",), "Scopes for GET on /slicer.")
     slicer_write: tuple[str, ...] = setting(("slicer.write",), "Scopes for scene-changing /slicer calls.")
     exec: tuple[str, ...] = setting(("slicer.exec",), "Scopes for /slicer/exec (also needs exec on).")

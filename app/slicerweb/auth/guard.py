@@ -25,7 +25,7 @@ from .identity import Principal
 
 __all__ = ["ANONYMOUS", "PRIVILEGED", "admit", "audit_privileged", "bearer_challenge", "make_guard"]
 
-PRIVILEGED = frozenset({"exec", "admin", "dicomweb_write", "slicer_write"})
+PRIVILEGED = frozenset({"exec", "admin", "dicomweb_write", "dicomweb_delete", "slicer_write"})
 ANONYMOUS = Principal(subject="anonymous", via="anonymous")
 
 

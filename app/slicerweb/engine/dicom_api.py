@@ -145,6 +145,71 @@ class ImportReport:
     refusals: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class DeleteReport:
+    """What a delete removed: the UIDs asked for and how many studies, series, instances and file
+    bytes went (a study or series is removed once its last instance is)."""
+
+    study_uid: str
+    series_uid: str | None
+    sop_uid: str | None
+    studies: int
+    series: int
+    instances: int
+    bytes: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"study": self.study_uid, "series": self.series_uid, "instance": self.sop_uid,
+                "deleted": {"studies": self.studies, "series": self.series, "instances": self.instances,
+                            "bytes": self.bytes}}
+
+
+CheckKind = Literal["missing_file", "orphan_file", "size_mismatch", "hash_mismatch", "unparsable_file",
+                    "missing_json"]
+CHECK_KINDS: tuple[CheckKind, ...] = ("missing_file", "orphan_file", "size_mismatch", "hash_mismatch",
+                                      "unparsable_file", "missing_json")
+
+
+@dataclass(frozen=True)
+class CheckFinding:
+    """One disagreement between the index and the stored files; `path` is relative to the DICOM root."""
+
+    kind: CheckKind
+    path: str
+    sop_uid: str
+    detail: str
+    repaired: bool = False
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """`dicom check`: what was compared, every finding (in path order), and what `repair` fixed."""
+
+    instances: int
+    files: int
+    in_flight: int
+    findings: tuple[CheckFinding, ...]
+    repaired: bool
+
+    def counts(self) -> dict[str, int]:
+        return {kind: sum(f.kind == kind for f in self.findings) for kind in CHECK_KINDS}
+
+    @property
+    def damaged(self) -> bool:
+        """Whether anything was found that is still damaged (not repaired)."""
+        return any(not f.repaired for f in self.findings)
+
+    def as_json(self, examples: int) -> dict[str, Any]:
+        """Counts per kind and the first `examples` findings of each kind."""
+        shown: list[dict[str, Any]] = []
+        for kind in CHECK_KINDS:
+            shown.extend({"kind": f.kind, "path": f.path, "sop_uid": f.sop_uid, "detail": f.detail,
+                          "repaired": f.repaired} for f in [f for f in self.findings if f.kind == kind][:examples])
+        return {"instances": self.instances, "files": self.files, "in_flight": self.in_flight,
+                "damaged": self.damaged, "repair": self.repaired, "counts": self.counts(),
+                "repaired": sum(f.repaired for f in self.findings), "examples": shown}
+
+
 # PS3.18 Table 10.5.3-2 / PS3.4 Annex B failure reasons used by STOW-RS.
 FAILURE_PROCESSING = 0x0110          # processing failure
 FAILURE_DUPLICATE = 0x0111           # duplicate SOP instance (different content, same UID)
@@ -234,4 +299,16 @@ class DicomService(Protocol):
         (`already_stored`); one with different bytes fails with FAILURE_DUPLICATE and the stored
         copy is kept. Parts of another study than `study_uid` fail with FAILURE_STUDY_MISMATCH.
         """
+        ...
+
+    async def delete(self, study_uid: str, series_uid: str | None = None,
+                     sop_uid: str | None = None) -> DeleteReport:
+        """Remove a study, series or instance: index rows and files together, crash-safe (the rows go
+        in one transaction that journals the files; a crash before the files are gone is finished by
+        start-up recovery). NotFound when nothing matches."""
+        ...
+
+    async def check(self, repair: bool = False) -> CheckReport:
+        """Compare the index with the stored files (`CheckKind`); read-only unless `repair`, which
+        re-indexes orphan files and drops the rows of missing ones."""
         ...

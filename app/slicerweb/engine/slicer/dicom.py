@@ -27,6 +27,8 @@ from ..dicom_api import (
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
     FAILURE_STUDY_MISMATCH,
+    CheckReport,
+    DeleteReport,
     Frame,
     RenderParams,
     SearchQuery,
@@ -36,7 +38,7 @@ from ..dicom_api import (
     StoreReport,
     StowPart,
 )
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound
 from .dicom_catalog import InstanceEntry
 from .dicom_match import Row, search_rows
 
@@ -207,6 +209,16 @@ class SlicerDicom:
             await self._catalog.update_displayed_fields()
         return StoreReport(outcomes)
 
+    async def delete(self, study_uid: str, series_uid: str | None = None,
+                     sop_uid: str | None = None) -> DeleteReport:
+        """Not offered: Slicer's DICOM browser owns its database (removal there keeps its views right)."""
+        raise Forbidden("deleting from 3D Slicer's DICOM database is done in Slicer's DICOM browser")
+
+    async def check(self, repair: bool = False) -> CheckReport:
+        """Not offered: ctkDICOMDatabase has no stored digests to compare against."""
+        raise Forbidden("the integrity check covers the headless engine's database only")
+
+
 
 def _spill(source: Any) -> str:
     source.seek(0)
@@ -215,5 +227,3 @@ def _spill(source: Any) -> str:
         while chunk := source.read(1 << 20):
             out.write(chunk)
     return name
-
-

@@ -126,6 +126,14 @@ class DicomIndex:
             raise
         conn.execute("COMMIT")
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A durable write transaction for the maintenance modules (delete, check); hold `writing()`."""
+        if self.damaged is not None:
+            raise IndexDamaged(self.path, self.damaged)
+        with self._transaction() as conn:
+            yield conn
+
     # -- writes -----------------------------------------------------------------------------------
 
     @contextmanager

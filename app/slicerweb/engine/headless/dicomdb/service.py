@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
 from ....formats.dicom import pixels
 from ....formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
-from ....formats.dicom.ingest import ParsedInstance, Refusal
+from ....formats.dicom.ingest import ParsedInstance, Refusal, check_uid
 from ....formats.dicom.instance_row import InstanceRow
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
+    CheckReport,
+    DeleteReport,
     Frame,
     RenderParams,
     SearchQuery,
@@ -30,6 +33,8 @@ from ...dicom_api import (
 )
 from ...errors import NotFound
 from . import health
+from .check import check as check_database
+from .delete import delete as delete_data
 from .index import DicomIndex
 from .storage import Storage
 from .writer import Writer
@@ -56,6 +61,14 @@ class LRU(Generic[K, V]):
                 self._items.move_to_end(key)
             return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             self._items[key] = value
@@ -67,9 +80,11 @@ class LRU(Generic[K, V]):
 class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
-    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, *,
+                 startup_checks: bool = True) -> None:
         """Open (or create) the database; IndexDamaged if its index fails the start-up checks
-        (`health`), Unavailable while `slicerweb dicom reindex` holds it."""
+        (`health`), Unavailable while `slicerweb dicom reindex` holds it. `startup_checks=False`
+        (`dicom check`) skips recovery and the file count, which would refuse the damage it reports."""
         self.root = Path(root)
         self.max_pixel_bytes = max_pixel_bytes
         self.storage = Storage(self.root)  # first: it takes the database lock a reindex would hold
@@ -82,6 +97,8 @@ class HeadlessDicom:
             self.storage.close()
             raise
         self.writer = Writer(self.storage, self.index, max_pixel_bytes)
+        if not startup_checks:
+            return
         try:
             self.recover()
             counts = self.index.stored_counts(lambda: health.count_objects(self.storage.objects))
@@ -131,6 +148,19 @@ class HeadlessDicom:
             raise NotFound(f"instance {sop_uid} not found in series {series_uid} of study {study_uid}")
         return row
 
+    @contextmanager
+    def _present(self, row: InstanceRow) -> Iterator[None]:
+        """A file gone while reading was deleted (by another process sharing the directory, since this
+        one cached its row): NotFound, and the row is forgotten."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            raise self._forget(row) from exc
+
+    def _forget(self, row: InstanceRow) -> NotFound:
+        self.rows.discard(row.sop_uid)
+        return NotFound(f"instance {row.sop_uid} not found")
+
     def _stored(self, row: InstanceRow) -> StoredInstance:
         return StoredInstance(row.study_uid, row.series_uid, row.sop_uid, row.sop_class, row.transfer_syntax,
                               str(self.storage.absolute(row.path)), row.size)
@@ -142,7 +172,10 @@ class HeadlessDicom:
         return [self._stored(r) for r in await asyncio.to_thread(self._rows, study_uid, series_uid)]
 
     async def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> StoredInstance:
-        return self._stored(await self._row(study_uid, series_uid, sop_uid))
+        row = await self._row(study_uid, series_uid, sop_uid)
+        if not self.storage.absolute(row.path).exists():  # deleted by another process since it was cached
+            raise self._forget(row)
+        return self._stored(row)
 
     async def locate_instance(self, sop_uid: str) -> StoredInstance:
         row = await asyncio.to_thread(self.index.locate, sop_uid)
@@ -152,7 +185,8 @@ class HeadlessDicom:
 
     async def read_instance(self, instance: StoredInstance, transfer_syntax: str) -> bytes:
         row = await self._row(instance.study_uid, instance.series_uid, instance.sop_uid)
-        return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax)
+        with self._present(row):
+            return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax)
 
     def _assemble(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> bytes:
         documents = self.index.documents(study_uid, series_uid, sop_uid)
@@ -186,16 +220,18 @@ class HeadlessDicom:
                                        frames: list[int], transfer_syntax: str | None) -> list[Frame]:
         row = await self._row(study_uid, series_uid, sop_uid)
         path = self.storage.absolute(row.path)
-        if pixels.is_raw(row) and transfer_syntax in (None, "*", EXPLICIT_VR_LITTLE_ENDIAN) and \
-                (row.size <= INLINE_READ_BYTES):
-            # A pread of a file this small from the page cache is cheaper than a thread hop.
-            return pixels.read_frames(path, row, frames, transfer_syntax)
-        return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax)
+        with self._present(row):
+            if pixels.is_raw(row) and transfer_syntax in (None, "*", EXPLICIT_VR_LITTLE_ENDIAN) and \
+                    (row.size <= INLINE_READ_BYTES):
+                # A pread of a file this small from the page cache is cheaper than a thread hop.
+                return pixels.read_frames(path, row, frames, transfer_syntax)
+            return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax)
 
     async def retrieve_instance_rendered(self, study_uid: str, series_uid: str, sop_uid: str,
                                          frame: int, params: RenderParams) -> bytes:
         row = await self._row(study_uid, series_uid, sop_uid)
-        return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params)
+        with self._present(row):
+            return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params)
 
     async def representative_instance(self, study_uid: str, series_uid: str | None) -> StoredInstance:
         def run() -> InstanceRow:
@@ -207,7 +243,8 @@ class HeadlessDicom:
 
     async def retrieve_bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag: int) -> bytes:
         row = await self._row(study_uid, series_uid, sop_uid)
-        return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag)
+        with self._present(row):
+            return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag)
 
     # -- store ------------------------------------------------------------------------------------
 
@@ -219,6 +256,36 @@ class HeadlessDicom:
         """Parse, write (fsynced temp), journal, rename and index `sources`; report each one
         (`writer.Writer.store_files`)."""
         return self.writer.store_files(sources, study_uid, parsed_sources)
+
+    # -- maintenance ------------------------------------------------------------------------------
+
+    async def delete(self, study_uid: str, series_uid: str | None = None,
+                     sop_uid: str | None = None) -> DeleteReport:
+        return await asyncio.to_thread(self.delete_now, study_uid, series_uid, sop_uid)
+
+    def delete_now(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> DeleteReport:
+        """`delete.delete`, then forget what this process cached about the deleted instances."""
+        for uid, name in ((study_uid, "StudyInstanceUID"), (series_uid, "SeriesInstanceUID"),
+                          (sop_uid, "SOPInstanceUID")):
+            if uid is not None:
+                check_uid(uid, name)
+        try:
+            return delete_data(self.index, self.storage, study_uid, series_uid, sop_uid)
+        finally:
+            self.rows.clear()
+            self.cache.clear()  # a study's version is its instance count: a delete may bring an old one back
+
+    async def check(self, repair: bool = False) -> CheckReport:
+        return await asyncio.to_thread(self.check_now, repair)
+
+    def check_now(self, repair: bool = False) -> CheckReport:
+        """`check.check` over this database (repair drops rows: the caches are cleared after it)."""
+        try:
+            return check_database(self.index, self.storage, self.writer, repair=repair)
+        finally:
+            if repair:
+                self.rows.clear()
+                self.cache.clear()
 
     async def seed(self, studies: Callable[[], list[BinaryIO]]) -> int:
         """Store the Part-10 files `studies()` makes (demo content) into an empty database; returns how many

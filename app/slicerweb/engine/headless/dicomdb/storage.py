@@ -132,7 +132,12 @@ class Storage:
             if not final.parent.is_dir():
                 final.parent.mkdir(parents=True, exist_ok=True)
                 touched.update((final.parent.parent, final.parent.parent.parent))
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except FileNotFoundError:  # a delete removed the emptied folder just now (delete.py)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                touched.update((final.parent.parent, final.parent.parent.parent))
+                os.replace(temp, final)
             touched.add(final.parent)
         for done in [self._syncer.submit(fsync_path, directory) for directory in touched]:
             done.result()  # in parallel (each costs a journal commit); all done before the index commit
