@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.pixels import as_pixel_options, get_decoder, pack_bits
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.utils import as_pixel_options, pack_bits
 from pydicom.uid import UID
 
 from ...engine.errors import Invalid, NotFound, NotRepresentable
@@ -48,7 +49,7 @@ class PixelSource:
         self.pixel_vr = ""
         self.value_offset = 0
         self.value_length = 0
-        self.fp: IO[bytes] | BinaryIO
+        self.fp: BinaryIO
 
     def __enter__(self) -> PixelSource:
         try:
@@ -133,8 +134,9 @@ class PixelSource:
             try:
                 array, changes = decoder.as_array(self.fp, index=index, **opts)
             except Exception as exc:  # codecs raise assorted errors on damaged data
-                raise NotRepresentable(f"the pixel data of frame {index + 1} cannot be decoded "
-                                       f"({type(exc).__name__}: {exc})") from exc
+                raise NotRepresentable(f"the pixel data of frame {index + 1} (stored as {self.transfer_syntax}) "
+                                       "cannot be decoded by the installed codecs: it is damaged, or a variant "
+                                       "they do not support; transfer-syntax=* serves it as stored") from exc
             yield array, changes
 
 

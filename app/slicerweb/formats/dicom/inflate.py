@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import tempfile
 import zlib
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 from pydicom.filebase import DicomFileLike
 from pydicom.filereader import _read_file_meta_info
 from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN
 from ...engine.errors import Invalid
+from .reasons import plain_reason
 
 CHUNK = 1 << 20
 SPOOL_BYTES = 1 << 20
@@ -30,7 +32,7 @@ HEADER_ALLOWANCE = 64 << 20
 """Inflated bytes allowed beyond the pixel data a caller expects (the non-pixel elements)."""
 
 
-def inflated(fp: BinaryIO, limit: int) -> IO[bytes]:
+def inflated(fp: BinaryIO, limit: int) -> BinaryIO:
     """A Part-10 spool holding the deflated object in `fp` inflated (Invalid past `limit` bytes or on a
     broken stream); the caller closes it."""
     fp.seek(128)
@@ -39,8 +41,8 @@ def inflated(fp: BinaryIO, limit: int) -> IO[bytes]:
     try:
         meta = _read_file_meta_info(fp)
     except Exception as exc:  # pydicom raises assorted errors on a damaged meta group
-        raise Invalid(f"not a readable DICOM Part-10 object: its File Meta Information is damaged ({exc})") from exc
-    meta.TransferSyntaxUID = EXPLICIT_VR_LITTLE_ENDIAN
+        raise Invalid(f"not a readable DICOM Part-10 object: {plain_reason(exc)}") from exc
+    meta.TransferSyntaxUID = UID(EXPLICIT_VR_LITTLE_ENDIAN)
     out = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115  # handed to the caller, who closes it
     try:
         out.write(b"\0" * 128 + b"DICM")
@@ -50,7 +52,7 @@ def inflated(fp: BinaryIO, limit: int) -> IO[bytes]:
     except BaseException:
         out.close()
         raise
-    return out
+    return cast(BinaryIO, out)  # SpooledTemporaryFile is a binary file object
 
 
 def _inflate_into(fp: BinaryIO, out: IO[bytes], limit: int) -> None:
@@ -69,7 +71,7 @@ def _inflate_into(fp: BinaryIO, out: IO[bytes], limit: int) -> None:
                 break
         piece = inflater.flush()
     except zlib.error as exc:
-        raise Invalid(f"the deflated data set is not a valid deflate stream ({exc})") from exc
+        raise Invalid("the deflated data set is damaged: it is not a valid deflate stream") from exc
     if written + len(piece) > limit:
         raise Invalid(f"the deflated data set inflates to more than {limit} bytes")
     out.write(piece)

@@ -18,7 +18,7 @@ import json
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
@@ -36,6 +36,7 @@ from .geometry import DEFAULT_MAX_PIXEL_BYTES, Refused
 from .inflate import HEADER_ALLOWANCE, inflated
 from .jsonmodel import to_json_model
 from .part10 import as_part10
+from .reasons import plain_reason
 from .transfer import BIG_ENDIAN, DEFLATED
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -148,7 +149,7 @@ def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES)
     """
     fp.seek(128)
     if fp.read(4) != b"DICM":
-        normalized = as_part10(fp)
+        normalized = cast(BinaryIO, as_part10(fp))  # a SpooledTemporaryFile: a binary file object
         parsed = parse_instance(normalized, max_pixel_bytes)
         return dataclasses.replace(parsed, normalized=normalized)
     fp.seek(0)
@@ -226,7 +227,7 @@ def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[An
         raise Invalid(nesting.TOO_DEEP) from exc
     except (InvalidDicomError, BytesLengthException, EOFError, ValueError, LookupError, TypeError, struct.error,
             AttributeError, NotImplementedError, OSError) as exc:
-        raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
+        raise Invalid(f"not a readable DICOM Part-10 object: {plain_reason(exc)}") from exc
     return document, transfer_syntax, meta_sop_class, pixel, base
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi
 
 from ...engine.dicom_api import RenderParams
 from ...engine.errors import NotRepresentable

@@ -30,7 +30,9 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.multival import MultiValue
-from pydicom.pixels import get_encoder, pack_bits
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.pixels.utils import pack_bits
+from pydicom.uid import UID
 
 from ...engine.dicom_api import IMPLICIT_VR_LITTLE_ENDIAN
 from ...engine.errors import NotRepresentable
@@ -104,7 +106,7 @@ def transcode(path: Path, stored: str, target: str, limit: int) -> bytes:
     out = DicomBytesIO()
     out.write(b"\0" * 128 + b"DICM")
     meta = FileMetaDataset(header.file_meta)
-    meta.TransferSyntaxUID = target
+    meta.TransferSyntaxUID = UID(target)
     write_file_meta_info(out, meta, enforce_standard=False)
     out.write(data)
     return out.getvalue()
@@ -169,7 +171,8 @@ def encode_frame(array: np.ndarray, header: Dataset, target: str) -> bytes:
     try:
         return bytes(get_encoder(syntax).encode(array, **kwargs))
     except Exception as exc:  # encoders refuse some geometries (bit depths, signedness) with assorted errors
-        raise NotRepresentable(f"cannot encode these pixels in transfer syntax {target} ({exc})") from exc
+        raise NotRepresentable(f"the installed encoder cannot write these pixels ({header.BitsAllocated}-bit "
+                               f"{header.PhotometricInterpretation}) in transfer syntax {target}") from exc
 
 
 def _apply(header: Dataset, changes: dict[str, str | int]) -> None:

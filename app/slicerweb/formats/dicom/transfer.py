@@ -8,7 +8,8 @@ decoding through pydicom's pixel-data plugins, encoding through the lossless enc
 
 from __future__ import annotations
 
-from pydicom.pixels import get_decoder, get_encoder
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.encoders.base import get_encoder
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 
