@@ -205,12 +205,17 @@ def _encapsulated(frames: list[bytes]) -> bytes:
         position += 8 + len(item)
     table = struct.pack(f"<{len(offsets)}I", *offsets) if position < 1 << 32 else b""
     out = io.BytesIO()
-    out.write(struct.pack("<II", ITEM, len(table)) + table)
+    out.write(_item_header(ITEM, len(table)) + table)
     for item in items:
-        out.write(struct.pack("<II", ITEM, len(item)))
+        out.write(_item_header(ITEM, len(item)))
         out.write(item)
-    out.write(struct.pack("<II", SEQUENCE_DELIMITER, 0))
+    out.write(_item_header(SEQUENCE_DELIMITER, 0))
     return out.getvalue()
+
+
+def _item_header(tag: int, length: int) -> bytes:
+    """(FFFE,xxxx) as group then element, each little endian (not one 32-bit number), then the length."""
+    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, length)
 
 
 def _tail(source: PixelSource) -> Dataset | None:
