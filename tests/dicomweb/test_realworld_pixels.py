@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import io
 import struct
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom.data
@@ -23,12 +25,13 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut
 
-from .conftest import STOW_TYPE, stow_body
+from .conftest import STOW_TYPE, DicomApp, stow_body
 from .test_wado import split_multipart
 
 TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
 EXPLICIT = "1.2.840.10008.1.2.1"
 OCTET = 'multipart/related; type="application/octet-stream"'
+AppFactory = Callable[..., Awaitable[DicomApp]]
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns on the odd bundled files
 
 
@@ -36,32 +39,32 @@ def base_of(ds: Dataset) -> str:
     return f"/dicom/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
 
 
-async def stow(app, *names: str) -> tuple[dict, list[Dataset]]:
+async def stow(app: DicomApp, *names: str) -> tuple[dict[str, Any], list[Dataset]]:
     files = [(TEST_FILES / name).read_bytes() for name in names]
     response = await app.client.post("/dicom/studies", data=stow_body(files), headers={"Content-Type": STOW_TYPE})
     assert response.headers["Content-Type"] == "application/dicom+json"
     return await response.get_json(), [dcmread(io.BytesIO(data)) for data in files]
 
 
-async def frame(app, ds: Dataset, number: int) -> bytes:
+async def frame(app: DicomApp, ds: Dataset, number: int) -> bytes:
     response = await app.client.get(f"{base_of(ds)}/frames/{number}", headers={"Accept": OCTET})
     assert response.status_code == 200, await response.get_data()
-    (headers, data), = split_multipart(await response.get_data())[1]
+    (headers, data), = split_multipart(await response.get_data(as_text=False))[1]
     assert headers["Content-Type"] == f"application/octet-stream; transfer-syntax={EXPLICIT}"
     return data
 
 
-async def rendered(app, ds: Dataset, query: str = "", frame_number: int = 1) -> np.ndarray:
+async def rendered(app: DicomApp, ds: Dataset, query: str = "", frame_number: int = 1) -> np.ndarray:
     response = await app.client.get(f"{base_of(ds)}/frames/{frame_number}/rendered{query}",
                                     headers={"Accept": "image/png"})
     assert response.status_code == 200, await response.get_data()
     assert response.headers["Content-Type"] == "image/png"
-    return np.asarray(Image.open(io.BytesIO(await response.get_data())))
+    return np.asarray(Image.open(io.BytesIO(await response.get_data(as_text=False))))
 
 
 @pytest.mark.parametrize("name", ["MR_small_bigendian.dcm", "rtdose_expb.dcm", "ExplVR_BigEnd.dcm",
                                   "image_dfl.dcm", "liver_expb_1frame.dcm"])
-async def test_big_endian_and_deflated_objects_serve_their_pixels(dicom_app, name: str) -> None:
+async def test_big_endian_and_deflated_objects_serve_their_pixels(dicom_app: AppFactory, name: str) -> None:
     app = await dicom_app(features__dicomweb_write=True)
     body, (ds,) = await stow(app, name)
     assert "00081198" not in body, body
@@ -80,7 +83,7 @@ async def test_big_endian_and_deflated_objects_serve_their_pixels(dicom_app, nam
     image = await rendered(app, ds, frame_number=frames)
     assert image.shape[:2] == (ds.Rows, ds.Columns)
     retrieved = await app.client.get(base_of(ds), headers={"Accept": 'multipart/related; type="application/dicom"'})
-    (_headers, data), = split_multipart(await retrieved.get_data())[1]
+    (_headers, data), = split_multipart(await retrieved.get_data(as_text=False))[1]
     converted = dcmread(io.BytesIO(data))
     assert converted.file_meta.TransferSyntaxUID == EXPLICIT
     assert converted.SOPInstanceUID == ds.SOPInstanceUID  # rtdose_expb's meta UID differs: kept as stored too
@@ -88,7 +91,7 @@ async def test_big_endian_and_deflated_objects_serve_their_pixels(dicom_app, nam
     assert np.array_equal(converted.pixel_array, expected)
 
 
-async def test_multi_frame_serves_any_frame_and_a_compressed_copy_keeps_its_uid(dicom_app) -> None:
+async def test_multi_frame_serves_any_frame_and_a_compressed_copy_keeps_its_uid(dicom_app: AppFactory) -> None:
     app = await dicom_app(features__dicomweb_write=True)
     _, (ds,) = await stow(app, "rtdose_rle.dcm")
     for number in (1, 8, 15):
@@ -96,14 +99,14 @@ async def test_multi_frame_serves_any_frame_and_a_compressed_copy_keeps_its_uid(
     missing = await app.client.get(f"{base_of(ds)}/frames/16", headers={"Accept": OCTET})
     assert missing.status_code == 404 and "frame 16" in (await missing.get_json())["message"]
     single = await app.client.get(base_of(ds), headers={"Accept": "application/dicom"})
-    converted = dcmread(io.BytesIO(await single.get_data()))
+    converted = dcmread(io.BytesIO(await single.get_data(as_text=False)))
     assert converted.SOPInstanceUID == ds.SOPInstanceUID
     assert converted.file_meta.MediaStorageSOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID
     assert converted.file_meta.TransferSyntaxUID == EXPLICIT
     assert np.array_equal(converted.pixel_array, ds.pixel_array)
 
 
-async def test_palette_colour_renders_in_colour(dicom_app) -> None:
+async def test_palette_colour_renders_in_colour(dicom_app: AppFactory) -> None:
     app = await dicom_app(features__dicomweb_write=True)
     _, (ds,) = await stow(app, "examples_palette.dcm")
     image = await rendered(app, ds)
@@ -113,7 +116,16 @@ async def test_palette_colour_renders_in_colour(dicom_app) -> None:
     assert (image[..., 0] != image[..., 2]).any()  # not grey indices
 
 
-async def test_monochrome1_is_inverted_and_window_applies(dicom_app) -> None:
+async def test_ybr_multi_frame_renders_as_rgb(dicom_app: AppFactory) -> None:
+    app = await dicom_app(features__dicomweb_write=True)
+    _, (ds,) = await stow(app, "examples_ybr_color.dcm")  # JPEG baseline, YBR_FULL_422, 30 frames
+    image = await rendered(app, ds, frame_number=30)
+    expected = ds.pixel_array[29]  # pydicom converts YBR to RGB
+    assert image.shape == expected.shape
+    assert np.abs(image.astype(int) - expected.astype(int)).max() <= 2  # plugins round YCbCr -> RGB alike
+
+
+async def test_monochrome1_is_inverted_and_window_applies(dicom_app: AppFactory) -> None:
     app = await dicom_app(features__dicomweb_write=True)
     _, (inverted,) = await stow(app, "dicomdirtests/77654033/CR1/6154")
     as_monochrome2 = copy.deepcopy(inverted)
@@ -136,7 +148,7 @@ async def test_monochrome1_is_inverted_and_window_applies(dicom_app) -> None:
     assert np.count_nonzero((soft > 0) & (soft < 255)) > 0
 
 
-async def test_pixels_no_codec_decodes_are_406_and_served_as_stored(dicom_app) -> None:
+async def test_pixels_no_codec_decodes_are_406_and_served_as_stored(dicom_app: AppFactory) -> None:
     try:
         assert dcmread(TEST_FILES / "JPGExtended.dcm").pixel_array.size
     except RuntimeError:
@@ -169,7 +181,7 @@ def _rle_with_offset_table_past_the_end() -> bytes:
     return buffer.getvalue()
 
 
-async def test_stow_refuses_truncated_pixel_data_in_plain_words(dicom_app) -> None:
+async def test_stow_refuses_truncated_pixel_data_in_plain_words(dicom_app: AppFactory) -> None:
     app = await dicom_app(features__dicomweb_write=True)
     truncated = (TEST_FILES / "MR_truncated.dcm").read_bytes()
     broken_table = _rle_with_offset_table_past_the_end()
