@@ -22,7 +22,7 @@ from pydicom.filebase import DicomFileLike
 from pydicom.filereader import _read_file_meta_info, read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import BaseTag
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.values import converters
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
@@ -86,10 +86,10 @@ def _top_level_header() -> Callable[[BaseTag, str | None, int], bool]:
 
 def _file_meta(meta: Dataset, syntax: str, sop_class: str, sop_instance: str) -> FileMetaDataset:
     file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = sop_class
-    file_meta.MediaStorageSOPInstanceUID = sop_instance
-    file_meta.TransferSyntaxUID = syntax
-    file_meta.ImplementationClassUID = str(meta.get("ImplementationClassUID", "")) or PYDICOM_IMPLEMENTATION_UID
+    file_meta.MediaStorageSOPClassUID = UID(sop_class)
+    file_meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    file_meta.TransferSyntaxUID = UID(syntax)
+    file_meta.ImplementationClassUID = UID(str(meta.get("ImplementationClassUID", "")) or PYDICOM_IMPLEMENTATION_UID)
     return file_meta
 
 
