@@ -14,6 +14,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -184,8 +185,9 @@ def rle_series_object(seed: int, frames: int, side: int, noisy: bool) -> tuple[b
     pixels = (np.random.default_rng(seed).integers(0, 4096, (frames, side, side), dtype=np.uint16) if noisy
               else np.zeros((frames, side, side), np.uint16))
     encoder = get_encoder(RLELossless)
-    opts = {"rows": side, "columns": side, "samples_per_pixel": 1, "bits_allocated": 16, "bits_stored": 16,
-            "pixel_representation": 0, "photometric_interpretation": "MONOCHROME2", "number_of_frames": 1}
+    opts: dict[str, Any] = {"rows": side, "columns": side, "samples_per_pixel": 1, "bits_allocated": 16,
+                            "bits_stored": 16, "pixel_representation": 0, "photometric_interpretation": "MONOCHROME2",
+                            "number_of_frames": 1}
     fragments = [encoder.encode(pixels[n], **opts) for n in range(frames if noisy else 1)]
     ds.NumberOfFrames = frames
     ds.PixelData = encapsulate(fragments if noisy else fragments * frames)
