@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from quart import Quart
+from quart.testing import TestApp
 
 from slicerweb.app import create_app
 from slicerweb.demo import demo_instances
@@ -43,13 +44,23 @@ def make_policy(tmp_path: Path) -> Callable[..., Policy]:
     return factory
 
 
+class PatientTestApp(TestApp):
+    """Quart's test app with start-up and shutdown timeouts for a loaded 2-core CI machine: Quart's 6 s
+    default is shorter than seeding the demo studies takes there (a TimeoutError, not a failure of ours)."""
+
+    def __init__(self, app: Quart, startup_timeout: int = 60, shutdown_timeout: int = 60) -> None:
+        super().__init__(app, startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout)
+
+
 @pytest.fixture
 def make_app(make_policy: Callable[..., Policy]) -> Callable[..., tuple[Quart, HeadlessEngine]]:
     def factory(policy: Policy | None = None, **kwargs: Any) -> tuple[Quart, HeadlessEngine]:
         policy = policy or make_policy()
         demo_studies = demo_instances if kwargs.pop("demo", False) else None
         engine = HeadlessEngine(Path(policy.server.data_dir), demo_studies=demo_studies)
-        return create_app(policy, engine, **kwargs), engine
+        app = create_app(policy, engine, **kwargs)
+        app.test_app_class = PatientTestApp
+        return app, engine
 
     return factory
 

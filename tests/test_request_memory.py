@@ -14,10 +14,14 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from pydicom.encaps import encapsulate
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.uid import RLELossless
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.limits import REQUEST_WORKING_BYTES
@@ -170,3 +174,56 @@ def test_a_slowly_decoded_upload_is_paced_not_buffered(server: LiveServer) -> No
         assert growth < len(voxels) + REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
         assert client.get("/slicer/volume?id=paced").content.endswith(voxels)
         assert client.delete("/slicer/mrml?id=" + response.json()["id"]).status_code == 200
+
+
+def rle_series_object(seed: int, frames: int, side: int, noisy: bool) -> tuple[bytes, str]:
+    """An RLE Lossless object of `frames` 16-bit frames (`noisy`: random pixels, else zeros: a few KB per
+    frame that decode to side x side x 2 bytes each) and its instance URL path."""
+    ds = generate_study(seed, series_count=1, instances_per_series=1)[0]
+    ds.Rows = ds.Columns = side
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    pixels = (np.random.default_rng(seed).integers(0, 4096, (frames, side, side), dtype=np.uint16) if noisy
+              else np.zeros((frames, side, side), np.uint16))
+    encoder = get_encoder(RLELossless)
+    opts: dict[str, Any] = {"rows": side, "columns": side, "samples_per_pixel": 1, "bits_allocated": 16,
+                            "bits_stored": 16, "pixel_representation": 0, "photometric_interpretation": "MONOCHROME2",
+                            "number_of_frames": 1}
+    fragments = [encoder.encode(pixels[n], **opts) for n in range(frames if noisy else 1)]
+    ds.NumberOfFrames = frames
+    ds.PixelData = encapsulate(fragments if noisy else fragments * frames)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    path = f"/dicom/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    return part10(ds), path
+
+
+def test_a_conversion_past_the_volume_limit_is_refused_before_decoding(server: LiveServer) -> None:
+    """180 tiny RLE frames that decode to 90 MiB (under the 96 MiB upload limit, over max_volume_bytes):
+    a default retrieve is 406 without decoding; all 64 frames a request may ask stream within the
+    working bound (they used to be decoded all at once: the whole 90 MiB array per batch of frames)."""
+    data, path = rle_series_object(61, 180, 512, noisy=False)
+    with server.client() as client:
+        stored = client.post("/dicom/studies", content=stow_body([data]), headers={"Content-Type": STOW_TYPE})
+        assert stored.status_code == 200, stored.text
+        response, growth = measured(server, lambda: client.get(path, headers={"Accept": "application/dicom"}))
+        assert_json_error(response, 406, "limits.max_volume_bytes")
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
+        frames = ",".join(str(n) for n in range(1, 65))
+        response, growth = measured(server, lambda: client.get(f"{path}/frames/{frames}",
+                                                                headers={"Accept": OCTET_ACCEPT}))
+        assert response.status_code == 200
+        assert len(response.content) > 64 * 512 * 512 * 2
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
+
+
+def test_a_conversion_within_the_limit_holds_about_its_output(server: LiveServer) -> None:
+    """A 16 MiB multi-frame RLE object converted to Explicit VR Little Endian: decoded a frame at a time."""
+    data, path = rle_series_object(62, 64, 256, noisy=True)
+    with server.client() as client:
+        stored = client.post("/dicom/studies", content=stow_body([data]), headers={"Content-Type": STOW_TYPE})
+        assert stored.status_code == 200, stored.text
+        response, growth = measured(server, lambda: client.get(path, headers={"Accept": "application/dicom"}))
+        assert response.status_code == 200, response.text
+        assert len(response.content) > 64 * 256 * 256 * 2
+        assert growth < MAX_VOLUME + REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
+        print(f"16 MiB conversion: peak RSS growth {growth / MB:.1f} MiB")

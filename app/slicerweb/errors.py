@@ -93,6 +93,7 @@ ENGINE_STATUS: dict[type[engine_errors.EngineError], type[ApiError]] = {
     engine_errors.Invalid: BadRequest,
     engine_errors.Conflict: Conflict,
     engine_errors.Unsupported: UnsupportedMediaType,
+    engine_errors.NotRepresentable: NotAcceptable,
     engine_errors.Forbidden: Forbidden,
     engine_errors.TooLarge: PayloadTooLarge,
     engine_errors.Unavailable: ServiceUnavailable,

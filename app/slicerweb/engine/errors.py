@@ -23,6 +23,11 @@ class Unsupported(EngineError):
     """Well-formed, but this engine cannot do it (unsupported media type, transfer syntax, file type)."""
 
 
+class NotRepresentable(Unsupported):
+    """A stored object cannot be produced in the representation asked for (no codec for its pixels, no
+    encoder for the target, damaged pixel data, or a conversion beyond the policy's size limit): 406."""
+
+
 class Forbidden(EngineError):
     """The engine refuses the operation by configuration (e.g. a local path outside allowed roots)."""
 

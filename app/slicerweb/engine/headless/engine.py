@@ -34,7 +34,7 @@ class HeadlessEngine:
         self.demo_studies = demo_studies
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
-        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes)
+        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes, voxel_limits.max_bytes)
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
         self.started = False
 

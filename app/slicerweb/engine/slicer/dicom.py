@@ -23,6 +23,7 @@ from pydicom.filereader import read_file_meta_info
 from ...formats.dicom import pixels
 from ...formats.dicom.ingest import ParsedInstance, Refusal, parse_instance, parse_or_error
 from ...formats.dicom.instance_row import InstanceRow
+from ...formats.voxels import DEFAULT_LIMITS
 from ..dicom_api import (
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
@@ -59,8 +60,10 @@ class Catalog(Protocol):
 class SlicerDicom:
     """ctkDICOMDatabase of the running Slicer, as a DicomService."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, max_conversion_bytes: int = DEFAULT_LIMITS.max_bytes) -> None:
+        """`max_conversion_bytes`: decoded bytes one transfer-syntax conversion may produce."""
         self._catalog = catalog
+        self._limit = max_conversion_bytes
         self._parsed: dict[tuple[str, float], ParsedInstance] = {}
         self._syntaxes: dict[tuple[str, float], str] = {}
 
@@ -138,7 +141,7 @@ class SlicerDicom:
 
     async def read_instance(self, instance: StoredInstance, transfer_syntax: str) -> bytes:
         return await asyncio.to_thread(
-            lambda: pixels.read_part10(Path(instance.path), self._row(instance), transfer_syntax))
+            lambda: pixels.read_part10(Path(instance.path), self._row(instance), transfer_syntax, self._limit))
 
     async def _metadata(self, instances: list[StoredInstance]) -> bytes:
         documents = await asyncio.to_thread(lambda: [self._parse(i.path).json for i in instances])
@@ -157,13 +160,14 @@ class SlicerDicom:
                                        frames: list[int], transfer_syntax: str | None) -> list[Frame]:
         instance = await self.retrieve_instance(study_uid, series_uid, sop_uid)
         return await asyncio.to_thread(
-            lambda: pixels.read_frames(Path(instance.path), self._row(instance), frames, transfer_syntax))
+            lambda: pixels.read_frames(Path(instance.path), self._row(instance), frames, transfer_syntax,
+                                       self._limit))
 
     async def retrieve_instance_rendered(self, study_uid: str, series_uid: str, sop_uid: str,
                                          frame: int, params: RenderParams) -> bytes:
         instance = await self.retrieve_instance(study_uid, series_uid, sop_uid)
         return await asyncio.to_thread(
-            lambda: pixels.render(Path(instance.path), self._row(instance), frame, params))
+            lambda: pixels.render(Path(instance.path), self._row(instance), frame, params, self._limit))
 
     async def representative_instance(self, study_uid: str, series_uid: str | None) -> StoredInstance:
         instances = await self._instances(study_uid, series_uid)
@@ -173,7 +177,7 @@ class SlicerDicom:
     async def retrieve_bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag: int) -> bytes:
         instance = await self.retrieve_instance(study_uid, series_uid, sop_uid)
         return await asyncio.to_thread(
-            lambda: pixels.read_bulkdata(Path(instance.path), self._row(instance), tag))
+            lambda: pixels.read_bulkdata(Path(instance.path), self._row(instance), tag, self._limit))
 
     # -- store ------------------------------------------------------------------------------------
 

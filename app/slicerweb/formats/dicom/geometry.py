@@ -12,6 +12,7 @@ Only item headers are read (8 bytes each, from the file), never the pixel data i
 
 from __future__ import annotations
 
+import itertools
 import struct
 from typing import Any, BinaryIO
 
@@ -79,15 +80,19 @@ def check(fp: BinaryIO, size: int, instance: dict[str, Any], transfer_syntax: st
             raise Refused(FAILURE_DATASET_MISMATCH, f"Pixel Data holds {length} bytes, shorter than the "
                           f"{declared} its geometry declares ({geometry})")
         return
-    fragments = _count_fragments(fp, offset, size)
+    fragments, table, fragment_bytes = _count_fragments(fp, offset, size)
     if fragments < frames:
         raise Refused(FAILURE_DATASET_MISMATCH, f"NumberOfFrames is {frames} but the encapsulated Pixel Data "
                       f"holds only {fragments} fragment(s)")
+    _check_offset_table(fp, table, frames, fragment_bytes)
 
 
-def _count_fragments(fp: BinaryIO, position: int, size: int) -> int:
-    """Fragments of the item sequence at `position` (the Basic Offset Table item not counted)."""
+def _count_fragments(fp: BinaryIO, position: int, size: int) -> tuple[int, tuple[int, int], int]:
+    """(fragments, (offset, length) of the Basic Offset Table's value, bytes of the fragment items) of the
+    item sequence at `position` (the Basic Offset Table item not counted as a fragment)."""
     items = 0
+    table = (position + 8, 0)
+    first_fragment = position
     while True:
         if position + 8 > size:
             raise Refused(FAILURE_CANNOT_UNDERSTAND, "the encapsulated Pixel Data runs past the end of the "
@@ -96,10 +101,13 @@ def _count_fragments(fp: BinaryIO, position: int, size: int) -> int:
         group, element, length = _ITEM_HEADER.unpack(fp.read(8))
         tag = (group << 16) | element
         if tag == SEQUENCE_DELIMITER:
-            return max(0, items - 1)
+            return max(0, items - 1), table, max(0, position - first_fragment)
         if tag != ITEM:
             raise Refused(FAILURE_CANNOT_UNDERSTAND, f"the encapsulated Pixel Data holds a ({group:04X},"
                           f"{element:04X}) element where an item belongs")
+        if items == 0:
+            table = (position + 8, length)
+            first_fragment = position + 8 + length
         position += 8 + length
         if position > size:
             raise Refused(FAILURE_CANNOT_UNDERSTAND, f"an encapsulated Pixel Data item of {length} bytes runs "
@@ -108,3 +116,21 @@ def _count_fragments(fp: BinaryIO, position: int, size: int) -> int:
         if items > MAX_FRAGMENTS:
             raise Refused(FAILURE_DATASET_MISMATCH, f"the encapsulated Pixel Data holds more than "
                           f"{MAX_FRAGMENTS} fragments")
+
+
+def _check_offset_table(fp: BinaryIO, table: tuple[int, int], frames: int, fragment_bytes: int) -> None:
+    """PS3.5 A.4: an empty Basic Offset Table, or one ascending offset per frame, each inside the fragments."""
+    position, length = table
+    if length == 0:
+        return
+    if length % 4 or length // 4 != frames:
+        raise Refused(FAILURE_DATASET_MISMATCH, f"the Basic Offset Table lists {length / 4:g} frame offsets but "
+                      f"NumberOfFrames is {frames}")
+    fp.seek(position)
+    offsets = struct.unpack(f"<{frames}I", fp.read(length))
+    if offsets[0] != 0 or any(b <= a for a, b in itertools.pairwise(offsets)):
+        raise Refused(FAILURE_DATASET_MISMATCH, "the Basic Offset Table's frame offsets do not start at 0 and "
+                      "ascend")
+    if offsets[-1] >= fragment_bytes:
+        raise Refused(FAILURE_CANNOT_UNDERSTAND, f"the Basic Offset Table points {offsets[-1]} bytes into fragments "
+                      f"that hold only {fragment_bytes}: the object is truncated")

@@ -24,6 +24,7 @@ from pydicom import dcmread
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.filereader import _read_file_meta_info
 
 from ...engine.dicom_api import (
     BASE_URL_PLACEHOLDER,
@@ -32,8 +33,11 @@ from ...engine.dicom_api import (
 from ...engine.errors import Invalid
 from . import fastread, geometry, jsonmodel, nesting
 from .geometry import DEFAULT_MAX_PIXEL_BYTES, Refused
+from .inflate import HEADER_ALLOWANCE, inflated
 from .jsonmodel import to_json_model
 from .part10 import as_part10
+from .reasons import plain_reason
+from .transfer import BIG_ENDIAN, DEFLATED
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
@@ -158,6 +162,8 @@ def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES)
             head = chunk
         size += len(chunk)
     fast = fastread.read(head, complete=len(head) == size)
+    if fast is None and _meta_syntax(fp) == DEFLATED:
+        return _parse_deflated(fp, max_pixel_bytes, digest.hexdigest(), size)
     document = None
     if fast is not None:
         uids = tuple(fastread.text(fast.elements.get(t)) for t in (0x0020000D, 0x0020000E, 0x00080018))
@@ -182,6 +188,23 @@ def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES)
     return parsed
 
 
+def _meta_syntax(fp: BinaryIO) -> str:
+    """The File Meta's Transfer Syntax UID ("" if the meta group does not read)."""
+    fp.seek(132)
+    try:
+        return str(_read_file_meta_info(fp).get("TransferSyntaxUID", ""))
+    except Exception:  # a damaged meta group: the pydicom path reports it in plain words
+        return ""
+
+
+def _parse_deflated(fp: BinaryIO, max_pixel_bytes: int, digest: str, size: int) -> ParsedInstance:
+    """A deflated object parsed from its inflated form (bounded: `inflate.py`); offsets refer to that form,
+    the digest and size to the stored bytes."""
+    with inflated(fp, max_pixel_bytes + HEADER_ALLOWANCE) as plain:
+        parsed = parse_instance(plain, max_pixel_bytes)
+    return dataclasses.replace(parsed, transfer_syntax=DEFLATED, digest=digest, size=size, normalized=None)
+
+
 def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[Any, ...], str]:
     nesting.check_depth(fp)  # pydicom recurses per sequence level: refuse hostile nesting first
     fp.seek(0)
@@ -204,7 +227,7 @@ def _read_with_pydicom(fp: BinaryIO) -> tuple[dict[str, Any], str, str, tuple[An
         raise Invalid(nesting.TOO_DEEP) from exc
     except (InvalidDicomError, BytesLengthException, EOFError, ValueError, LookupError, TypeError, struct.error,
             AttributeError, NotImplementedError, OSError) as exc:
-        raise Invalid(f"not a readable DICOM Part-10 object: {exc}") from exc
+        raise Invalid(f"not a readable DICOM Part-10 object: {plain_reason(exc)}") from exc
     return document, transfer_syntax, meta_sop_class, pixel, base
 
 
@@ -265,20 +288,21 @@ def _pixel_header(fp: BinaryIO, ds: Dataset) -> tuple[int | None, int | None, st
     header = fp.read(12)
     if len(header) < 8:
         return None, None, "", None
-    group, element = struct.unpack("<HH", header[:4])
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    order = ">" if syntax == BIG_ENDIAN else "<"
+    group, element = struct.unpack(f"{order}HH", header[:4])
     tag = (group << 16) | element
     if tag not in PIXEL_TAGS:
         return None, None, "", None
-    meta = ds.file_meta
-    implicit = str(meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2"
+    implicit = syntax == "1.2.840.10008.1.2"
     if implicit or not (header[4:6].isalpha() and header[4:6].isupper()):
         # no VR where one belongs: an implicit-VR header inside an explicit dataset (pydicom reads it so too)
-        (length,) = struct.unpack("<I", header[4:8])
+        (length,) = struct.unpack(f"{order}I", header[4:8])
         vr = "OW" if tag == 0x7FE00010 else ("OF" if tag == 0x7FE00008 else "OD")
         offset = start + 8
     else:
         vr = header[4:6].decode("ascii", "replace")
-        (length,) = struct.unpack("<I", header[8:12])
+        (length,) = struct.unpack(f"{order}I", header[8:12])
         offset = start + 12
     return offset, (-1 if length == UNDEFINED_LENGTH else length), vr, tag
 

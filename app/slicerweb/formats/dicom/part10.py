@@ -27,6 +27,7 @@ from pydicom.values import converters
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from ...engine.errors import Invalid
+from .reasons import plain_reason
 
 SPOOL_BYTES = 1 << 20
 COPY_BYTES = 1 << 20
@@ -58,7 +59,7 @@ def as_part10(fp: BinaryIO) -> BinaryIO:
     except Invalid:
         raise
     except Exception as exc:  # anything pydicom raises on garbage means: not a DICOM object
-        raise Invalid(f"not a readable DICOM object: {type(exc).__name__}: {exc}") from exc
+        raise Invalid(f"not a readable DICOM object: {plain_reason(exc)}") from exc
     return _write(fp, start, _file_meta(meta, syntax, sop_class, sop_instance))
 
 

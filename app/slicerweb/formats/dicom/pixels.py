@@ -1,7 +1,9 @@
 """Pixel work on stored files: frames, rendering, bulk data and transfer-syntax conversion.
 
-Uncompressed frames are read with one `os.pread` at the offset the index recorded; everything else
-(encapsulated frames, decompression, rendering) goes through pydicom and Pillow. Blocking: call it
+Uncompressed little-endian frames are read with one `os.pread` at the offset the index recorded;
+everything else goes through `decode.PixelSource` (one frame at a time, big endian and deflated
+included), `transcode.py` (conversions that keep the instance's identity) and `rendering.py`.
+`limit` is the policy's `limits.max_volume_bytes`: the decoded bytes one conversion may produce. Blocking: call it
 from a worker thread. Used by both engines (Slicer's database also keeps Part-10 files on disk).
 """
 
@@ -9,20 +11,22 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 from pydicom import dcmread
-from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
-from pydicom.uid import UID
 
 from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, Frame, RenderParams
-from ...engine.errors import Invalid, NotFound, Unsupported
+from ...engine.errors import Invalid, NotFound, NotRepresentable
+from ..voxels import DEFAULT_LIMITS
 from . import nesting
+from .decode import PixelSource, little_endian_bytes
 from .instance_row import InstanceRow
-from .transfer import UNCOMPRESSED, frame_media_type, native_transfer_syntax
+from .rendering import to_display
+from .transcode import encode_frame, transcode
+from .transfer import BIG_ENDIAN, DEFLATED, UNCOMPRESSED, can_convert, frame_media_type, native_transfer_syntax
 
 PIXEL_DATA = 0x7FE00010
 
@@ -45,28 +49,44 @@ def _check_frames(row: InstanceRow, numbers: list[int]) -> None:
             raise NotFound(f"frame {number} does not exist (instance {row.sop_uid} has {count})")
 
 
-def read_frames(path: Path, row: InstanceRow, numbers: list[int], transfer_syntax: str | None) -> list[Frame]:
-    """Frames `numbers` (1-based); `transfer_syntax` None = Explicit VR LE, "*" = as stored."""
+def read_frames(path: Path, row: InstanceRow, numbers: list[int], transfer_syntax: str | None,
+                limit: int = DEFAULT_LIMITS.max_bytes) -> list[Frame]:
+    """Frames `numbers` (1-based); `transfer_syntax` None = Explicit VR LE, "*" = as stored (raw pixels of
+    any native syntax are served little endian). Decoded one frame at a time; NotRepresentable (406) when
+    the frames cannot be decoded or encoded."""
     _check_frames(row, numbers)
     native = native_transfer_syntax(row.transfer_syntax)
-    target = EXPLICIT_VR_LITTLE_ENDIAN if transfer_syntax is None else transfer_syntax
-    if target in ("*", native):
-        if row.transfer_syntax in UNCOMPRESSED:
-            return _raw_frames(path, row, numbers)
-        ds = dcmread(path)
-        return [Frame(n, get_frame(ds.PixelData, n - 1, number_of_frames=frame_count(row)), native,
-                      frame_media_type(native)) for n in numbers]
-    if target == EXPLICIT_VR_LITTLE_ENDIAN:
-        arrays = _decoded_frames_from(dcmread(path), numbers)
-        return [Frame(n, a.tobytes(), target, "application/octet-stream") for n, a in zip(numbers, arrays, strict=True)]
-    raise Unsupported(f"cannot provide transfer syntax {target} for an instance stored as {row.transfer_syntax}")
+    target = native if transfer_syntax == "*" else transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN
+    if target == EXPLICIT_VR_LITTLE_ENDIAN and is_raw(row):
+        return _raw_frames(path, row, numbers)
+    if target != native and not can_convert(row.transfer_syntax, target):
+        raise NotRepresentable(f"cannot provide transfer syntax {target} for frames stored as {row.transfer_syntax}")
+    with PixelSource(path, row.transfer_syntax, limit) as source:
+        if target == native and target != EXPLICIT_VR_LITTLE_ENDIAN:  # encapsulated, as stored
+            source.fp.seek(source.value_offset)
+            return [Frame(n, _stored_frame(source, n), native, frame_media_type(native)) for n in numbers]
+        bits = int(source.header.get("BitsAllocated", 8) or 8)
+        frames = []
+        for n, (array, _changes) in zip(numbers, source.frames([n - 1 for n in numbers]), strict=True):
+            data = little_endian_bytes(array, bits) if target == EXPLICIT_VR_LITTLE_ENDIAN \
+                else encode_frame(array, source.header, target)
+            frames.append(Frame(n, data, target, frame_media_type(target)))
+        return frames
+
+
+def _stored_frame(source: PixelSource, number: int) -> bytes:
+    """Frame `number`'s encapsulated bytes, read fragment by fragment from the file."""
+    try:
+        return bytes(get_frame(source.fp, number - 1, number_of_frames=source.frame_count))
+    except (ValueError, OSError, struct.error) as exc:
+        raise NotRepresentable(f"frame {number} cannot be cut from the stored pixel data ({exc})") from exc
 
 
 def _raw_frames(path: Path, row: InstanceRow, numbers: list[int]) -> list[Frame]:
     bits = row.bits_allocated or 8
     size = (row.rows or 0) * (row.columns or 0) * (row.samples_per_pixel or 1) * bits // 8
     if size <= 0 or row.pixel_offset is None:
-        raise Unsupported("cannot locate frames in this instance (missing Rows/Columns/BitsAllocated)")
+        raise NotRepresentable("cannot locate frames in this instance (missing Rows/Columns/BitsAllocated)")
     frames = []
     with open(path, "rb") as fh:
         for number in numbers:
@@ -75,8 +95,11 @@ def _raw_frames(path: Path, row: InstanceRow, numbers: list[int]) -> list[Frame]
     return frames
 
 
-def read_bulkdata(path: Path, row: InstanceRow, tag: int) -> bytes:
-    """The raw value of `tag` (the first occurrence, top level first)."""
+def read_bulkdata(path: Path, row: InstanceRow, tag: int, limit: int = DEFAULT_LIMITS.max_bytes) -> bytes:
+    """The raw value of `tag` (the first occurrence, top level first); Pixel Data of big-endian and
+    deflated objects as little endian (PS3.18: bulk data's default syntax is Explicit VR Little Endian)."""
+    if tag == PIXEL_DATA and row.transfer_syntax in (BIG_ENDIAN, DEFLATED) and row.pixel_offset is not None:
+        return b"".join(f.data for f in read_frames(path, row, list(range(1, frame_count(row) + 1)), None, limit))
     if tag == PIXEL_DATA and row.pixel_offset is not None and row.pixel_length is not None \
             and row.pixel_length >= 0:
         with open(path, "rb") as fh:
@@ -93,30 +116,20 @@ def read_bulkdata(path: Path, row: InstanceRow, tag: int) -> bytes:
     return bytes(element.value)
 
 
-def read_part10(path: Path, row: InstanceRow, transfer_syntax: str) -> bytes:
-    """The file's bytes in `transfer_syntax` ("*" = as stored), converting when possible."""
+def read_part10(path: Path, row: InstanceRow, transfer_syntax: str, limit: int = DEFAULT_LIMITS.max_bytes) -> bytes:
+    """The file's bytes in `transfer_syntax` ("*" = as stored), converted keeping its identity (`transcode`)."""
     if transfer_syntax in ("*", row.transfer_syntax):
         return path.read_bytes()
-    if transfer_syntax != EXPLICIT_VR_LITTLE_ENDIAN:
-        raise Unsupported(f"cannot convert {row.transfer_syntax} to {transfer_syntax}")
-    ds = dcmread(path)
-    try:
-        if row.transfer_syntax not in UNCOMPRESSED:
-            ds.decompress()
-        ds.file_meta.TransferSyntaxUID = UID(EXPLICIT_VR_LITTLE_ENDIAN)
-        buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-    except Exception as exc:  # codecs raise assorted errors; the client gets 406 via Unsupported
-        raise Unsupported(f"cannot convert {row.transfer_syntax} to {transfer_syntax}: {exc}") from exc
-    return buffer.getvalue()
+    return transcode(path, row.transfer_syntax, transfer_syntax, limit)
 
 
-def render(path: Path, row: InstanceRow, frame: int, params: RenderParams) -> bytes:
-    """Frame `frame` as JPEG or PNG: modality LUT, window (given or stored, else min/max), viewport."""
+def render(path: Path, row: InstanceRow, frame: int, params: RenderParams,
+           limit: int = DEFAULT_LIMITS.max_bytes) -> bytes:
+    """Frame `frame` as JPEG or PNG (`rendering.to_display`: colour, LUTs, window), fitted into the viewport."""
     _check_frames(row, [frame])
-    ds = dcmread(path)
-    (pixels,) = _decoded_frames_from(ds, [frame])
-    image = Image.fromarray(_to_8bit(ds, pixels, params))
+    with PixelSource(path, row.transfer_syntax, limit) as source:
+        ((array, changes),) = list(source.frames([frame - 1]))
+        image = Image.fromarray(to_display(source.header, array, changes, params))
     if params.viewport is not None:
         width, height = params.viewport
         image.thumbnail((max(1, width), max(1, height)), Image.Resampling.LANCZOS)
@@ -124,48 +137,5 @@ def render(path: Path, row: InstanceRow, frame: int, params: RenderParams) -> by
     if params.media_type == "image/png":
         image.save(out, "PNG")
     else:
-        image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode).save(
-            out, "JPEG", quality=params.quality)
+        image.save(out, "JPEG", quality=params.quality)
     return out.getvalue()
-
-
-def _decoded_frames_from(ds: Dataset, numbers: list[int]) -> list[np.ndarray]:
-    try:
-        array = ds.pixel_array
-    except Exception as exc:  # missing codec plugins raise assorted errors
-        raise Unsupported(f"cannot decode pixel data stored as {ds.file_meta.TransferSyntaxUID}: {exc}") from exc
-    if int(ds.get("NumberOfFrames", 1) or 1) == 1:
-        return [array]
-    return [array[n - 1] for n in numbers]
-
-
-def _to_8bit(ds: Dataset, pixels: np.ndarray, params: RenderParams) -> np.ndarray:
-    if pixels.ndim == 3 and int(ds.get("SamplesPerPixel", 1)) == 3:
-        if pixels.dtype == np.uint8:
-            return pixels
-        scaled: np.ndarray = np.clip(pixels / max(1, pixels.max()) * 255.0, 0, 255).astype(np.uint8)
-        return scaled
-    values = pixels.astype(np.float64) * float(ds.get("RescaleSlope", 1) or 1) + float(
-        ds.get("RescaleIntercept", 0) or 0)
-    if params.window is not None:
-        center, width, function = params.window
-    elif "WindowCenter" in ds and "WindowWidth" in ds:
-        center, width, function = _first(ds.WindowCenter), _first(ds.WindowWidth), "linear"
-    else:
-        low, high = float(values.min()), float(values.max())
-        center, width, function = (low + high) / 2, max(1.0, high - low), "linear"
-    width = max(width, 1.0)
-    if function.lower() == "sigmoid":
-        scaled = 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
-    else:
-        scaled = np.clip((values - (center - 0.5)) / (width - 1 if width > 1 else 1) + 0.5, 0.0, 1.0)
-    out = (scaled * 255.0 + 0.5).astype(np.uint8)
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        out = 255 - out
-    return out
-
-
-def _first(value: object) -> float:
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return float(value[0])  # type: ignore[index]
-    return float(value)  # type: ignore[arg-type]

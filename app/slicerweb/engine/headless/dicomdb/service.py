@@ -19,6 +19,7 @@ from ....formats.dicom import pixels
 from ....formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
 from ....formats.dicom.ingest import ParsedInstance, Refusal, check_uid
 from ....formats.dicom.instance_row import InstanceRow
+from ....formats.voxels import DEFAULT_LIMITS
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     CheckReport,
@@ -80,13 +81,15 @@ class LRU(Generic[K, V]):
 class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
-    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, *,
-                 startup_checks: bool = True) -> None:
+    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
+                 max_conversion_bytes: int = DEFAULT_LIMITS.max_bytes, *, startup_checks: bool = True) -> None:
         """Open (or create) the database; IndexDamaged if its index fails the start-up checks
-        (`health`), Unavailable while `slicerweb dicom reindex` holds it. `startup_checks=False`
+        (`health`), Unavailable while `slicerweb dicom reindex` holds it. `max_conversion_bytes`: decoded
+        bytes one transfer-syntax conversion may produce (`limits.max_volume_bytes`). `startup_checks=False`
         (`dicom check`) skips recovery and the file count, which would refuse the damage it reports."""
         self.root = Path(root)
         self.max_pixel_bytes = max_pixel_bytes
+        self.max_conversion_bytes = max_conversion_bytes
         self.storage = Storage(self.root)  # first: it takes the database lock a reindex would hold
         self.cache: LRU[tuple[str, str | None, int], bytes] = LRU(CACHE_ENTRIES)
         self.rows: LRU[str, InstanceRow] = LRU(ROW_ENTRIES)
@@ -186,7 +189,8 @@ class HeadlessDicom:
     async def read_instance(self, instance: StoredInstance, transfer_syntax: str) -> bytes:
         row = await self._row(instance.study_uid, instance.series_uid, instance.sop_uid)
         with self._present(row):
-            return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax)
+            return await asyncio.to_thread(pixels.read_part10, Path(instance.path), row, transfer_syntax,
+                                           self.max_conversion_bytes)
 
     def _assemble(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> bytes:
         documents = self.index.documents(study_uid, series_uid, sop_uid)
@@ -225,13 +229,15 @@ class HeadlessDicom:
                     (row.size <= INLINE_READ_BYTES):
                 # A pread of a file this small from the page cache is cheaper than a thread hop.
                 return pixels.read_frames(path, row, frames, transfer_syntax)
-            return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax)
+            return await asyncio.to_thread(pixels.read_frames, path, row, frames, transfer_syntax,
+                                           self.max_conversion_bytes)
 
     async def retrieve_instance_rendered(self, study_uid: str, series_uid: str, sop_uid: str,
                                          frame: int, params: RenderParams) -> bytes:
         row = await self._row(study_uid, series_uid, sop_uid)
         with self._present(row):
-            return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params)
+            return await asyncio.to_thread(pixels.render, self.storage.absolute(row.path), row, frame, params,
+                                           self.max_conversion_bytes)
 
     async def representative_instance(self, study_uid: str, series_uid: str | None) -> StoredInstance:
         def run() -> InstanceRow:
@@ -244,7 +250,8 @@ class HeadlessDicom:
     async def retrieve_bulkdata(self, study_uid: str, series_uid: str, sop_uid: str, tag: int) -> bytes:
         row = await self._row(study_uid, series_uid, sop_uid)
         with self._present(row):
-            return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag)
+            return await asyncio.to_thread(pixels.read_bulkdata, self.storage.absolute(row.path), row, tag,
+                                           self.max_conversion_bytes)
 
     # -- store ------------------------------------------------------------------------------------
 
