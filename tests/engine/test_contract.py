@@ -52,13 +52,15 @@ def main_thread() -> Iterator[MainThreadDispatcher]:
 
 def slicer_engine(data: Path, dispatcher: MainThreadDispatcher) -> SlicerEngine:
     """The Slicer engine over the stand-in scene, DICOM database and application object."""
-    world = World()
-    slicer = fake_slicer(world)
+    # The stand-in of tests/engine/slicer/test_scene.py is untyped test scaffolding.
+    world = World()  # type: ignore[no-untyped-call]
+    slicer = fake_slicer(world)  # type: ignore[no-untyped-call]
     for name, value in VERSION.items():
         setattr(slicer.app, name, value)
     (data / "ctk").mkdir(parents=True)
     slicer.dicomDatabase = StandInDicomDatabase(data / "ctk", "stand-in-main")
-    return SlicerEngine(slicer, SimpleNamespace(), dispatcher, data, vtk=fake_vtk(world))  # type: ignore[arg-type]
+    vtk = fake_vtk(world)  # type: ignore[no-untyped-call]
+    return SlicerEngine(slicer, SimpleNamespace(), dispatcher, data, vtk=vtk)  # type: ignore[arg-type]  # duck-typed stand-ins
 
 
 @pytest.fixture(params=["headless", "slicer"])
