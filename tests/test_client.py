@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from slicerweb.client import Client, SlicerWebError
-from slicerweb.engine.headless.nrrd_io import write_nrrd
+from slicerweb.formats.nrrd import write_nrrd
 
 
 def certificate_files(directory):

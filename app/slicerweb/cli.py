@@ -136,7 +136,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     # Imported here (and in the other commands) so `slicerweb dicom import` starts without Quart.
     from .app import create_app
     from .engine.headless import HeadlessEngine
-    from .engine.headless.voxel_decode import VoxelLimits
+    from .formats.voxels import VoxelLimits
     from .sd_notify import notify, watchdog, watchdog_interval
     from .server import hypercorn_config, listen, run
 

@@ -18,6 +18,7 @@ from .test_wado import split_multipart
 
 RLE = "1.2.840.10008.1.2.5"
 EXPLICIT = "1.2.840.10008.1.2.1"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
 
 
 async def stored_rle(dicom_app):
@@ -61,3 +62,20 @@ async def test_retrieve_transcodes_to_the_default_and_rendering_decodes(dicom_ap
     assert headers["Content-Type"] == f"application/dicom; transfer-syntax={RLE}"
     rendered = await app.client.get(f"{base}/frames/2/rendered", headers={"Accept": "image/png"})
     assert rendered.status_code == 200 and (await rendered.get_data())[:4] == b"\x89PNG"
+
+
+async def test_htj2k_frames_carry_their_media_type(dicom_app) -> None:
+    """One media-type table (formats/dicom/transfer.py): WADO once had its own, without HTJ2K."""
+    app = await dicom_app()
+    ds = dcmread(Path(pydicom.data.__file__).parent / "test_files" / "SC_rgb_rle_2frame.dcm")
+    ds.file_meta.TransferSyntaxUID = HTJ2K_LOSSLESS  # served as stored: the fragments are never decoded here
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    report = await app.engine.dicom.store_instances([StowPart("application/dicom", io.BytesIO(buffer.getvalue()))])
+    assert not report.failed
+    base = f"/dicom/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    response = await app.client.get(f"{base}/frames/1", headers={"Accept": 'multipart/related; type="*/*"'})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith('multipart/related; type="image/jphc"')
+    (headers, _), = split_multipart(await response.get_data())[1]
+    assert headers["Content-Type"] == f"image/jphc; transfer-syntax={HTJ2K_LOSSLESS}"

@@ -14,7 +14,7 @@ from pydicom.uid import RLELossless
 from slicerweb.demo.dicom_studies import generate_study
 from tests.conftest import start_server
 
-from ..engine.headless.dicomdb.test_geometry import absurd, cut_in_half, rle, sample
+from ..formats.dicom.test_geometry import absurd, cut_in_half, rle, sample
 from .conftest import STOW_TYPE, part10, stow_body
 
 

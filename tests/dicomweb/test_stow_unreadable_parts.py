@@ -1,4 +1,4 @@
-"""STOW-RS with parts pydicom cannot decode (found by tests/engine/headless/test_ingest_fuzz.py): an
+"""STOW-RS with parts pydicom cannot decode (found by tests/formats/dicom/test_ingest_fuzz.py): an
 element with an unknown VR in the File Meta, a value whose length is not a multiple of its VR's
 size. Each part fails with 0xC000 and a reason; the request answers 409, never 500; nothing is stored."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 
 from slicerweb.demo.dicom_studies import generate_study
-from tests.engine.headless.test_ingest_fuzz import _mutate
+from tests.formats.dicom.test_ingest_fuzz import _mutate
 
 from .conftest import STOW_TYPE, part10, stow_body
 

@@ -8,7 +8,7 @@ import threading
 import httpx
 import numpy as np
 
-from slicerweb.engine.headless.nrrd_io import iter_nrrd
+from slicerweb.formats.nrrd import iter_nrrd
 
 
 def test_long_exec_does_not_stall_other_requests(live_server, tmp_path):

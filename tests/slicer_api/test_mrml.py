@@ -8,7 +8,7 @@ import nrrd
 import numpy as np
 import pytest
 
-from slicerweb.engine.headless.nrrd_io import write_nrrd
+from slicerweb.formats.nrrd import write_nrrd
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from threading import Thread
 import numpy as np
 import pytest
 
-from slicerweb.engine.headless.nrrd_io import iter_nrrd
+from slicerweb.formats.nrrd import iter_nrrd
 
 VOLUME = b"".join(iter_nrrd(np.arange(8, dtype=np.int16).reshape(2, 2, 2), np.eye(4)))
 DETACHED = b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 2 2\nencoding: raw\ndata file: /etc/hostname\n\n"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import slicerio.server
 
-from slicerweb.engine.headless.nrrd_io import write_nrrd
 from slicerweb.engine.headless.segmentation_io import write_segmentation
 from slicerweb.engine.scene_api import Segment
+from slicerweb.formats.nrrd import write_nrrd
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import gzip
 
 import pytest
 
-from slicerweb.engine.headless.voxel_decode import DEFAULT_LIMITS
+from slicerweb.formats.voxels import DEFAULT_LIMITS
 
 MB = 1 << 20
 

@@ -9,9 +9,9 @@ import nrrd
 import numpy as np
 import pytest
 
-from slicerweb.engine.headless.nrrd_io import iter_nrrd
 from slicerweb.engine.scene_api import NodeFilter, VolumeData
-from tests.engine.headless.test_nrrd_io import DTYPES, OBLIQUE, geometry_2d, header, volume
+from slicerweb.formats.nrrd import iter_nrrd
+from tests.formats.test_nrrd import DTYPES, OBLIQUE, geometry_2d, header, volume
 
 
 @pytest.fixture

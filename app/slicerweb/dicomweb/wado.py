@@ -20,8 +20,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from quart import Blueprint, Response, request
 
 from ..engine import errors as engine_errors
-from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, Frame, StoredInstance
+from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, Frame, StoredInstance
 from ..errors import BadRequest, NotAcceptable
+from ..formats.dicom.transfer import OCTET_STREAM as OCTET
+from ..formats.dicom.transfer import frame_media_type, native_transfer_syntax
 from ..services import Services
 from . import multipart
 from .accept import FrameChoice, frame_choices, negotiate_dicom_json, negotiate_instances
@@ -33,25 +35,10 @@ WHOLE_FILE = 8 << 20
 INLINE_FILE = 1 << 20
 BATCH_BYTES = 4 << 20
 FRAME_LIST = re.compile(r"^\d+(,\d+)*$")
-_JPEG = "image/jpeg"
-COMPRESSED_MEDIA_TYPES = {
-    "1.2.840.10008.1.2.4.50": _JPEG, "1.2.840.10008.1.2.4.51": _JPEG, "1.2.840.10008.1.2.4.57": _JPEG,
-    "1.2.840.10008.1.2.4.70": _JPEG, "1.2.840.10008.1.2.4.80": "image/jls", "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2", "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.5": "image/dicom-rle",
-}
-OCTET = "application/octet-stream"
-
-
-def native_syntax(stored: str) -> str:
-    """The syntax frames go out in unconverted: raw little endian is labelled Explicit VR LE."""
-    return EXPLICIT_VR_LITTLE_ENDIAN if stored in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN) else stored
-
-
 def pick_frame_syntax(choices: list[FrameChoice], stored: str) -> tuple[str | None, str, str, bool]:
     """(syntax asked of the engine, part media type, part transfer-syntax label, multipart) or 406."""
-    native = native_syntax(stored)
-    native_type = COMPRESSED_MEDIA_TYPES.get(native, OCTET)
+    native = native_transfer_syntax(stored)
+    native_type = frame_media_type(native)
     for choice in choices:
         ts, media = choice.transfer_syntax, choice.media_type
         if media == "*/*":

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 from quart import Response
 
-from ..engine.headless.nrrd_io import iter_nrrd, nrrd_header
+from ..formats.nrrd import iter_nrrd, nrrd_header
 
 
 def nrrd_response(array: np.ndarray, ijk_to_ras: np.ndarray, name: str, dimension: int = 3,

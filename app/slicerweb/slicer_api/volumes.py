@@ -7,7 +7,7 @@ Voxels go out in their own type (the original cast everything but short and doub
 
 `POST /volume?id=` accepts what the docs promise (uncompressed 3D little-endian short in LPS) and
 every other integer and float type, 2D images, RAS space and CRLF headers; everything else is
-refused with 400/413/415 before the scene is touched (`nrrd_io.upload_header`, checked before any voxel
+refused with 400/413/415 before the scene is touched (`formats/nrrd.upload_header`, checked before any voxel
 buffer is allocated; the body streams into that one buffer). The reply is valid JSON.
 """
 
@@ -19,10 +19,10 @@ import numpy as np
 from quart import Blueprint, Response, jsonify
 
 from ..auth.actions import requires
-from ..engine.headless.nrrd_io import UploadHeader, header_complete, upload_header
-from ..engine.headless.voxel_decode import VoxelLimits, VoxelSink
 from ..engine.scene_api import VolumeUpload
 from ..errors import BadRequest
+from ..formats.nrrd import UploadHeader, header_complete, upload_header
+from ..formats.voxels import VoxelLimits, VoxelSink
 from ..limits import body_chunks, upload
 from ..services import Services
 from .nrrd_response import nrrd_response

@@ -17,7 +17,7 @@ from pathlib import Path
 from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import SearchQuery
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
-from slicerweb.engine.headless.dicomdb.ingest import parse_instance
+from slicerweb.formats.dicom.ingest import parse_instance
 from tests.conftest import subprocess_env
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from slicerweb.engine.errors import Forbidden, NotFound, Unsupported
 from slicerweb.engine.headless.markups_io import markups_json
-from slicerweb.engine.headless.nrrd_io import write_nrrd
 from slicerweb.engine.headless.scene import HeadlessScene
 from slicerweb.engine.headless.segmentation_io import write_segmentation
 from slicerweb.engine.headless.transforms_io import read_tfm, write_tfm
 from slicerweb.engine.scene_api import ControlPoint, NodeFilter, Segment
+from slicerweb.formats.nrrd import write_nrrd
 
 
 @pytest.fixture

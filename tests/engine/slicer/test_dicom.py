@@ -14,7 +14,7 @@ from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import FAILURE_DATASET_MISMATCH, Match, SearchQuery, StowPart
 from slicerweb.engine.slicer.dicom import SlicerDicom
 from slicerweb.engine.slicer.dicom_catalog import DicomCatalog
-from tests.engine.headless.dicomdb.test_geometry import sample, short_pixel_data
+from tests.formats.dicom.test_geometry import sample, short_pixel_data
 from tests.slicer_standin.dicomdb import StandInDicomDatabase
 
 from .test_mainthread import main_loop  # noqa: F401  # the stand-in Qt main loop fixture

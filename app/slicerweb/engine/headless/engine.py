@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from ...formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
+from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..feature_state import SqliteFeatureStore
 from ..health_api import OK, IndexStatistics, Readiness
 from . import health
 from .dicomdb import HeadlessDicom
-from .dicomdb.geometry import DEFAULT_MAX_PIXEL_BYTES
 from .scene import HeadlessScene
 from .system import HeadlessSystem
-from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 
 class HeadlessEngine:

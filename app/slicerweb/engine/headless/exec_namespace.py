@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import NotFound
+from ..file_access import FileAccess
 from ..scene_api import LAYOUTS, ControlPoint, GuiState
 from . import files, sampledata
-from .files import FileAccess
 from .nodes import MarkupsNode, Node, VolumeNode, frozen_array, is_a
 
 if TYPE_CHECKING:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import Forbidden, NotFound, Unsupported
+from ...formats.nrrd import read_nrrd, write_nrrd
+from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
+from ..errors import NotFound, Unsupported
+from ..file_access import FileAccess, base_name
 from .markups_io import markups_json, read_markups
 from .nifti_io import read_nifti
 from .nodes import (
@@ -28,42 +30,12 @@ from .nodes import (
     VolumeNode,
     frozen_array,
 )
-from .nrrd_io import read_nrrd, write_nrrd
 from .segmentation_io import read_segmentation, write_segmentation
 from .store import SceneStore
 from .transforms_io import read_grid, read_tfm, write_grid, write_tfm
-from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 FILE_TYPES = ("VolumeFile", "SegmentationFile", "MarkupsFile", "TransformFile")
 TRUE = ("true", "1", "yes", "on")
-
-
-@dataclass(frozen=True)
-class FileAccess:
-    """Directories the caller may read from and write to; `roots=None` means unrestricted."""
-
-    roots: tuple[str, ...] | None = None
-
-    def check(self, path: Path) -> Path:
-        """The resolved path, or Forbidden when it lies outside every root."""
-        resolved = Path(os.path.realpath(path))
-        if self.roots is None:
-            return resolved
-        for root in self.roots:
-            base = Path(os.path.realpath(root))
-            if resolved == base or base in resolved.parents:
-                return resolved
-        raise Forbidden(f"'{path}' is outside the directories this server may access (server.file_roots)")
-
-
-def base_name(path: Path) -> str:
-    """Node name from a file name, as Slicer derives it: `MRHead.nrrd` -> `MRHead`."""
-    name = path.name
-    for suffix in (".seg.nrrd", ".seg.nhdr", ".mrk.json", ".nii.gz", ".nrrd", ".nhdr", ".json", ".fcsv",
-                   ".tfm", ".txt", ".h5"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def load(store: SceneStore, path: Path, filetype: str, properties: dict[str, str],

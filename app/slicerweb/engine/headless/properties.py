@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ...formats.nrrd import NRRD_TYPES
 from .nodes import (
     GridTransformNode,
     LinearTransformNode,
@@ -21,7 +22,6 @@ from .nodes import (
     SegmentationNode,
     VolumeNode,
 )
-from .nrrd_io import NRRD_TYPES
 
 VTK_SCALAR_NAMES = {"int8": "signed char", "uint8": "unsigned char", "int16": "short",
                     "uint16": "unsigned short", "int32": "int", "uint32": "unsigned int", "int64": "long long",

@@ -19,9 +19,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..dicom_api import SearchQuery, StowPart
 from ..downloads import download
 from ..errors import Invalid, NotFound, Unsupported
+from ..file_access import FileAccess
 from ..scene_api import (
     LAYOUTS,
     DicomWebSource,
@@ -39,7 +41,6 @@ from . import files, sampledata
 from .dicom_series import read_series
 from .dicomweb_fetch import fetch_study
 from .exec_namespace import run_source
-from .files import FileAccess
 from .nodes import (
     GridTransformNode,
     LinearTransformNode,
@@ -54,7 +55,6 @@ from .properties import node_properties
 from .render import HeadlessRendering, HeadlessViews
 from .store import SceneStore
 from .tracking import TRACKER_NAME, set_tracker
-from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 T = TypeVar("T")
 VOLUME_CLASSES = ("vtkMRMLVolumeNode",)

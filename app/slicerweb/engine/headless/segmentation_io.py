@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ...formats.nrrd import NrrdImage, read_nrrd, write_nrrd
+from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..errors import Invalid
 from ..scene_api import Segment
-from .nrrd_io import NrrdImage, read_nrrd, write_nrrd
-from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 PALETTE = ((0.5, 0.68, 0.5), (0.94, 0.84, 0.57), (0.69, 0.48, 0.4), (0.43, 0.72, 0.82), (0.87, 0.51, 0.39))
 

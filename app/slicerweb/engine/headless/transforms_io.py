@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...formats.nrrd import NrrdImage, read_nrrd, write_nrrd
+from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..errors import Invalid, Unsupported
-from .nrrd_io import NrrdImage, read_nrrd, write_nrrd
-from .voxel_decode import DEFAULT_LIMITS, VoxelLimits
 
 FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 ITK_LINEAR = ("AffineTransform", "MatrixOffsetTransformBase", "Euler3DTransform", "VersorRigid3DTransform",

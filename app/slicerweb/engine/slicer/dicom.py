@@ -3,7 +3,7 @@
 `DicomCatalog` (dicom_catalog.py) holds every ctkDICOMDatabase call, each one short call on Slicer's
 main thread (directly, or across the process boundary of bridge.py). Reading and parsing files
 (metadata, frames, rendering, transcoding) runs in worker threads with the same code as the headless
-engine (`headless/dicomdb/ingest.py`, `pixels.py`), because Slicer keeps Part-10 files on disk too.
+engine (`formats/dicom/ingest.py`, `pixels.py`), because Slicer keeps Part-10 files on disk too.
 Searches read attribute values with `instanceValue` (ctk's tag cache) and match in Python
 (`dicom_match.py`). Differences from the headless engine: no series-metadata cache across processes
 (a per-file parse cache instead) and instance-level `includefield` is limited to the indexed attributes.
@@ -20,6 +20,9 @@ from typing import Any, Protocol
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
 
+from ...formats.dicom import pixels
+from ...formats.dicom.ingest import ParsedInstance, Refusal, parse_instance, parse_or_error
+from ...formats.dicom.instance_row import InstanceRow
 from ..dicom_api import (
     FAILURE_DUPLICATE,
     FAILURE_PROCESSING,
@@ -34,9 +37,6 @@ from ..dicom_api import (
     StowPart,
 )
 from ..errors import NotFound
-from ..headless.dicomdb import pixels
-from ..headless.dicomdb.index import InstanceRow
-from ..headless.dicomdb.ingest import ParsedInstance, Refusal, parse_instance, parse_or_error
 from .dicom_catalog import InstanceEntry
 from .dicom_match import Row, search_rows
 

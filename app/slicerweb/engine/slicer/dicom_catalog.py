@@ -19,8 +19,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
+from ...formats.dicom.attributes import ATTRIBUTES
 from ..dicom_api import SearchQuery
-from ..headless.dicomdb.attributes import ATTRIBUTES
 from .dicom_match import Row
 from .mainthread import Dispatcher
 

@@ -2,7 +2,7 @@
 
 The headless engine matches in SQL (`headless/dicomdb/search.py`); Slicer's database has no SQL we
 may use, so the Slicer engine collects one row per study/series/instance ({attribute column: value},
-columns named as in `headless/dicomdb/attributes.py`) and filters here with the same semantics:
+columns named as in `formats/dicom/attributes.py`) and filters here with the same semantics:
 PN case-insensitive (trailing empty components ignored), other wildcards case-sensitive, DA/TM
 ranges as strings, lists as "any of", fuzzy as token prefixes.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ...formats.dicom.attributes import BY_TAG, LEVEL_RANK, TIER_RANK, Attribute
+from ...formats.dicom.ingest import fold_name, name_tokens
+from ...formats.dicom.records import element, returned_attributes
 from ..dicom_api import DicomJson, Match, SearchQuery
-from ..headless.dicomdb.attributes import BY_TAG, LEVEL_RANK, TIER_RANK, Attribute
-from ..headless.dicomdb.ingest import fold_name, name_tokens
-from ..headless.dicomdb.search import element, returned_attributes
 
 Row = dict[str, Any]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..downloads import download
 from ..feature_state import SqliteFeatureStore
-from ..headless.files import base_name
+from ..file_access import base_name
 from ..protocol import VersionInfo
 from .bridge import BridgeClient, RemoteService
 from .dicom import SlicerDicom

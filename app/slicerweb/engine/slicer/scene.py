@@ -20,7 +20,7 @@ import numpy as np
 
 from ..downloads import download
 from ..errors import Invalid, NotFound
-from ..headless.files import FileAccess, base_name
+from ..file_access import FileAccess, base_name
 from ..scene_api import (
     DicomWebSource,
     GridTransformData,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
-from slicerweb.engine.headless.dicomdb.ingest import parse_instance
+from slicerweb.formats.dicom.ingest import parse_instance
 
 
 def one_object() -> bytes:

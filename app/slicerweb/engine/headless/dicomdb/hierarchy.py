@@ -7,7 +7,7 @@ used as a study by one instance and as a series by another).
 
 from __future__ import annotations
 
-from .ingest import ParsedInstance
+from ....formats.dicom.ingest import ParsedInstance
 
 
 class RequestHierarchy:

@@ -18,8 +18,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import BinaryIO
 
+from ....formats.dicom.ingest import ParsedInstance, Refusal, parse_or_error
 from ...dicom_api import ImportReport, StoreReport
-from .ingest import ParsedInstance, Refusal, parse_or_error
 from .service import HeadlessDicom
 
 IMPORT_BATCH = 100

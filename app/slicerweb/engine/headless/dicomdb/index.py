@@ -17,36 +17,16 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ....formats.dicom.ingest import ParsedInstance
+from ....formats.dicom.instance_row import InstanceRow
+from ....formats.dicom.records import record, returned_attributes
 from ...dicom_api import SearchQuery, SearchResult
 from ...errors import IndexDamaged, InsufficientStorage
-from .ingest import ParsedInstance
 from .schema import DDL, SCHEMA_VERSION
-from .search import FROM, ORDER, record, returned_attributes, unsupported_keys, where_clause
-
-
-@dataclass(frozen=True)
-class InstanceRow:
-    """What retrieval needs about one stored instance."""
-
-    study_uid: str
-    series_uid: str
-    sop_uid: str
-    sop_class: str
-    transfer_syntax: str
-    path: str
-    size: int
-    rows: int | None
-    columns: int | None
-    bits_allocated: int | None
-    samples_per_pixel: int | None
-    number_of_frames: int | None
-    pixel_offset: int | None
-    pixel_length: int | None
-
+from .search import FROM, ORDER, unsupported_keys, where_clause
 
 INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transfer_syntax, i.path, i.size, "
                     "i.n_rows, i.n_columns, i.bits_allocated, i.samples_per_pixel, i.number_of_frames, "

@@ -15,12 +15,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ....formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
+from ....formats.dicom.ingest import ParsedInstance, Refusal, parse_or_error
 from ...errors import Unavailable
-from .geometry import DEFAULT_MAX_PIXEL_BYTES
 from .health import INDEX_FILE, object_files
 from .hierarchy import RequestHierarchy
 from .index import DicomIndex
-from .ingest import ParsedInstance, Refusal, parse_or_error
 from .storage import fsync_path, lock_database
 
 BATCH = 500

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
 from ....demo.dicom_studies import generate_study
+from ....formats.dicom import pixels
+from ....formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
+from ....formats.dicom.ingest import ParsedInstance, Refusal
+from ....formats.dicom.instance_row import InstanceRow
 from ...dicom_api import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     Frame,
@@ -26,10 +30,8 @@ from ...dicom_api import (
     StowPart,
 )
 from ...errors import NotFound
-from . import health, pixels
-from .geometry import DEFAULT_MAX_PIXEL_BYTES
-from .index import DicomIndex, InstanceRow
-from .ingest import ParsedInstance, Refusal
+from . import health
+from .index import DicomIndex
 from .storage import Storage
 from .writer import Writer
 

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import BinaryIO
 
+from ....formats.dicom.ingest import ParsedInstance, Refusal, parse_or_error
 from ...dicom_api import (
     FAILURE_DATASET_MISMATCH,
     FAILURE_DUPLICATE,
@@ -29,7 +30,6 @@ from ...dicom_api import (
 from ...errors import IndexDamaged, InsufficientStorage
 from .hierarchy import RequestHierarchy
 from .index import DicomIndex
-from .ingest import ParsedInstance, Refusal, parse_or_error
 from .storage import DISK_FULL, Storage
 
 PENDING_WAIT_SECONDS = 30.0

@@ -1,4 +1,4 @@
-"""Fuzzing the DICOM reader of the index (`dicomdb/fastread.py`, `dicomdb/ingest.py`): a mutated,
+"""Fuzzing the DICOM reader of the index (`formats/dicom/fastread.py`, `formats/dicom/ingest.py`): a mutated,
 truncated or preamble-less Part-10 object ends in a ParsedInstance with valid UIDs or in `Invalid`
 (STOW's failure reason), never another exception; `fastread.read` answers a dataset or None (hand
 over to pydicom), never raises; peak memory stays under 64 MiB plus a small multiple of the object."""
@@ -17,8 +17,8 @@ from pydicom.sequence import Sequence
 from audit.known_open import owner_of
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.errors import Invalid
-from slicerweb.engine.headless.dicomdb import fastread
-from slicerweb.engine.headless.dicomdb.ingest import UID_PATTERN, parse_instance
+from slicerweb.formats.dicom import fastread
+from slicerweb.formats.dicom.ingest import UID_PATTERN, parse_instance
 from tests.fuzzing import MiB, bounded_memory
 
 # pydicom warns (UserWarning) about damaged input and carries on; the server does the same (the

@@ -1,4 +1,4 @@
-"""voxel_decode and read_nrrd: every encoding pynrrd reads, decoded into one buffer within the limits."""
+"""formats/voxels.py and read_nrrd: every encoding pynrrd reads, decoded into one buffer within the limits."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from slicerweb.engine.errors import Forbidden, Invalid, TooLarge, Unsupported
+from slicerweb.engine.file_access import FileAccess
 from slicerweb.engine.headless import files
-from slicerweb.engine.headless.files import FileAccess
-from slicerweb.engine.headless.nrrd_io import read_nrrd
 from slicerweb.engine.headless.segmentation_io import write_segmentation
 from slicerweb.engine.headless.store import SceneStore
-from slicerweb.engine.headless.voxel_decode import VoxelLimits, VoxelSink, expected_bytes, parse_sizes
 from slicerweb.engine.scene_api import Segment
+from slicerweb.formats.nrrd import read_nrrd
+from slicerweb.formats.voxels import VoxelLimits, VoxelSink, expected_bytes, parse_sizes
 
 MB = 1 << 20
 # more than one inflate piece (1 MiB) of output, incompressible then highly compressible

@@ -25,8 +25,8 @@ from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 from pydicom.values import converters
 
-from ...dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
-from ...errors import Invalid
+from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from ...engine.errors import Invalid
 
 SPOOL_BYTES = 1 << 20
 COPY_BYTES = 1 << 20

@@ -1,4 +1,4 @@
-"""Fuzzing `engine/headless/nrrd_io.py` (`parse_upload`, the `POST /slicer/volume` reader): any body
+"""Fuzzing `formats/nrrd.py` (`parse_upload`, the `POST /slicer/volume` reader): any body
 ends in a volume whose voxel count matches its header and whose geometry is finite and invertible,
 or in an engine error (400/413/415), never another exception; peak memory stays under a bound set by
 the body and a fixed allowance, never by the sizes the header claims."""
@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from audit.known_open import owner_of
 from slicerweb.engine.errors import EngineError
-from slicerweb.engine.headless.nrrd_io import parse_upload
-from slicerweb.engine.headless.voxel_decode import DEFAULT_LIMITS, VoxelLimits
+from slicerweb.formats.nrrd import parse_upload
+from slicerweb.formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from tests.fuzzing import MiB, bounded_memory
 
 pytestmark = pytest.mark.fuzz

@@ -17,30 +17,13 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 
-from ...dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, Frame, RenderParams
-from ...errors import Invalid, NotFound, Unsupported
+from ...engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, Frame, RenderParams
+from ...engine.errors import Invalid, NotFound, Unsupported
 from . import nesting
-from .index import InstanceRow
+from .instance_row import InstanceRow
+from .transfer import UNCOMPRESSED, frame_media_type, native_transfer_syntax
 
-UNCOMPRESSED = frozenset({IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN})
-_JPEG = "image/jpeg"
-COMPRESSED_MEDIA_TYPES = {
-    "1.2.840.10008.1.2.4.50": _JPEG, "1.2.840.10008.1.2.4.51": _JPEG, "1.2.840.10008.1.2.4.57": _JPEG,
-    "1.2.840.10008.1.2.4.70": _JPEG, "1.2.840.10008.1.2.4.80": "image/jls", "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2", "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.201": "image/jphc", "1.2.840.10008.1.2.4.202": "image/jphc",
-    "1.2.840.10008.1.2.4.203": "image/jphc", "1.2.840.10008.1.2.5": "image/dicom-rle",
-}
 PIXEL_DATA = 0x7FE00010
-
-
-def native_transfer_syntax(stored: str) -> str:
-    """The syntax frames are served in without conversion (little-endian raw is labelled explicit)."""
-    return EXPLICIT_VR_LITTLE_ENDIAN if stored in UNCOMPRESSED else stored
-
-
-def frame_media_type(transfer_syntax: str) -> str:
-    return COMPRESSED_MEDIA_TYPES.get(transfer_syntax, "application/octet-stream")
 
 
 def is_raw(row: InstanceRow) -> bool:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from pydicom.datadict import dictionary_VR
 
-from ...errors import Invalid
+from ...engine.errors import Invalid
 
 MAX_SEQUENCE_DEPTH = 32
 UNDEFINED = 0xFFFFFFFF

@@ -1,4 +1,4 @@
-"""Sequence nesting depth (dicomdb/nesting.py): hostile nesting is a 4xx failure, never a RecursionError 500.
+"""Sequence nesting depth (formats/dicom/nesting.py): hostile nesting is a 4xx failure, never a RecursionError 500.
 
 A 1,000-deep nested sequence made pydicom recurse past Python's limit: STOW answered 500, and an
 object already on disk made `bulkdata` answer 500. Objects nesting up to MAX_SEQUENCE_DEPTH levels
@@ -18,7 +18,7 @@ from pydicom.sequence import Sequence
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.errors import Invalid
-from slicerweb.engine.headless.dicomdb.nesting import MAX_SEQUENCE_DEPTH, check_depth
+from slicerweb.formats.dicom.nesting import MAX_SEQUENCE_DEPTH, check_depth
 from tests.dicomweb.conftest import STOW_TYPE, part10, stow_body
 
 SQ_TAG = (0x0008, 0x1140)  # ReferencedImageSequence

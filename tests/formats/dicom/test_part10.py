@@ -14,8 +14,8 @@ from pydicom.sequence import Sequence
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.errors import Invalid
-from slicerweb.engine.headless.dicomdb.ingest import parse_instance
-from slicerweb.engine.headless.dicomdb.part10 import as_part10
+from slicerweb.formats.dicom.ingest import parse_instance
+from slicerweb.formats.dicom.part10 import as_part10
 
 MB = 1 << 20
 

@@ -25,11 +25,11 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 
-from ...dicom_api import (
+from ...engine.dicom_api import (
     BASE_URL_PLACEHOLDER,
     FAILURE_CANNOT_UNDERSTAND,
 )
-from ...errors import Invalid
+from ...engine.errors import Invalid
 from . import fastread, geometry, jsonmodel, nesting
 from .geometry import DEFAULT_MAX_PIXEL_BYTES, Refused
 from .jsonmodel import to_json_model

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from slicerweb.engine.errors import Forbidden, Invalid, Unsupported
-from slicerweb.engine.headless.files import FileAccess
-from slicerweb.engine.headless.nrrd_io import iter_nrrd, parse_upload, read_nrrd, write_nrrd
+from slicerweb.engine.file_access import FileAccess
+from slicerweb.formats.nrrd import iter_nrrd, parse_upload, read_nrrd, write_nrrd
 
 DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "float32", "float64")
 OBLIQUE = np.array([[-0.8660254037844386, -0.5, 0.0, 12.345678901234567],

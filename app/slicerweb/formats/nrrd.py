@@ -32,8 +32,8 @@ from typing import Any, BinaryIO
 import nrrd
 import numpy as np
 
-from ..errors import Invalid, Unsupported
-from .voxel_decode import COMPRESSED, DEFAULT_LIMITS, VoxelLimits, VoxelSink, expected_bytes, parse_sizes
+from ..engine.errors import Invalid, Unsupported
+from .voxels import COMPRESSED, DEFAULT_LIMITS, VoxelLimits, VoxelSink, expected_bytes, parse_sizes
 
 # numpy dtype -> canonical NRRD type name
 NRRD_TYPES: dict[str, str] = {
@@ -219,7 +219,7 @@ def read_nrrd(path: Path, check_path: Callable[[Path], None] | None = None,
     """Read a .nrrd or .nhdr file (raw, ascii, gzip, bzip2); `check_path` vets a detached data file.
 
     The header is checked against `limits` before the voxel buffer is allocated, and compressed data
-    is inflated into that one buffer (voxel_decode), never past the announced size or ratio.
+    is inflated into that one buffer (formats/voxels.py), never past the announced size or ratio.
     """
     path = Path(path)
     try:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import struct
 from typing import Any, BinaryIO
 
-from ...dicom_api import FAILURE_CANNOT_UNDERSTAND, FAILURE_DATASET_MISMATCH
-from ...errors import Invalid
+from ...engine.dicom_api import FAILURE_CANNOT_UNDERSTAND, FAILURE_DATASET_MISMATCH
+from ...engine.errors import Invalid
 
 DEFAULT_MAX_PIXEL_BYTES = 4 << 30
 """Decoded pixel bytes one object may declare (as `limits.upload_max_body_bytes` by default)."""

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import Invalid, TooLarge, Unsupported
+from ..engine.errors import Invalid, TooLarge, Unsupported
 
 PIECE = 1 << 20  # largest piece one inflate call may produce
 RATIO_GRACE = 1 << 20  # output below this never counts as a bomb (headers, tiny images)

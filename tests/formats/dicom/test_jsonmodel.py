@@ -18,9 +18,9 @@ from pydicom import dcmread
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.errors import Invalid
-from slicerweb.engine.headless.dicomdb import fastread
-from slicerweb.engine.headless.dicomdb.ingest import parse_instance
-from slicerweb.engine.headless.dicomdb.jsonmodel import to_json_model
+from slicerweb.formats.dicom import fastread
+from slicerweb.formats.dicom.ingest import parse_instance
+from slicerweb.formats.dicom.jsonmodel import to_json_model
 
 
 def bulk(element: object) -> str:

@@ -23,7 +23,7 @@ from slicerweb.demo.dicom_studies import generate_study, write_studies
 from slicerweb.engine.dicom_api import FAILURE_CANNOT_UNDERSTAND, FAILURE_DATASET_MISMATCH
 from slicerweb.engine.errors import Invalid
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
-from slicerweb.engine.headless.dicomdb.ingest import Refusal, parse_instance, parse_or_error
+from slicerweb.formats.dicom.ingest import Refusal, parse_instance, parse_or_error
 from tests.conftest import subprocess_env
 
 
