@@ -43,6 +43,8 @@ class AppProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start_app(directory: Path, policy_toml: str, *, data_dir: Path | None = None, args: list[str] | None = None,
@@ -56,8 +58,9 @@ def start_app(directory: Path, policy_toml: str, *, data_dir: Path | None = None
     log_path = directory / f"app-{time.monotonic_ns()}.log"
     command = [sys.executable, "-m", "slicerweb", "serve", "--port", str(port), "--data-dir", str(data_dir),
                "--policy", str(policy), *(args or [])]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
-                               env=child_env(), cwd=directory)
+    with log_path.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env=child_env(), cwd=directory)
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

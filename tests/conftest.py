@@ -86,6 +86,8 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start_server(tmp_path: Path, *, policy_toml: str | None = None, args: list[str] | None = None,
@@ -103,21 +105,24 @@ def start_server(tmp_path: Path, *, policy_toml: str | None = None, args: list[s
         command += ["--policy", str(policy_file)]
     command = [*(prefix or []), *command, *(args or [])]
     log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
-    stderr = log_path.open("w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                               env={**subprocess_env(), **(env or {})}, cwd=tmp_path)
+    with log_path.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**subprocess_env(), **(env or {})}, cwd=tmp_path)
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             if process.poll() is not None:
+                process.stdout.close()
                 raise RuntimeError(f"server exited ({process.returncode}): {log_path.read_text()}")
             continue
         if "serving on " in line:
             url = line.strip().rsplit("serving on ", 1)[1]
             return LiveServer(url.rstrip("/"), data_dir, process, log_path)
     process.kill()
+    process.wait(5)
+    process.stdout.close()
     raise RuntimeError(f"server did not start: {log_path.read_text()}")
 
 

@@ -56,6 +56,9 @@ class RunningIssuer:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start_issuer(directory: Path, *, extra_args: list[str] | None = None, timeout: float = 30) -> RunningIssuer:
@@ -66,8 +69,8 @@ def start_issuer(directory: Path, *, extra_args: list[str] | None = None, timeou
                "--client", f"{CLIENT}:{SECRET}:{ALL_SCOPES.replace(' ', ',')}",
                "--client", "browser::slicer.read,dicomweb.read", "--redirect-uri", "http://127.0.0.1/cb",
                *(extra_args or [])]
-    log = (directory / "issuer.log").open("w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=subprocess_env())
+    with (directory / "issuer.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=subprocess_env())
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -78,6 +81,8 @@ def start_issuer(directory: Path, *, extra_args: list[str] | None = None, timeou
         if not line and process.poll() is not None:
             break
     process.kill()
+    process.wait(5)
+    process.stdout.close()
     raise RuntimeError(f"issuer did not start: {(directory / 'issuer.log').read_text()}")
 
 

@@ -50,6 +50,7 @@ async def test_error_responses_carry_cors_headers_too(cors_app):
     response = await cors_app().get("/slicer/nope", headers={"Origin": ALLOWED})
     assert response.status_code == 404
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert (await response.get_json())["code"] == "not_found"  # the body a cross-origin script may now read
 
 
 async def test_preflight_allowed(cors_app):

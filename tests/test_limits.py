@@ -1,26 +1,40 @@
-"""Body limits: `limits.body_timeout` ends a trickled upload body with 408 JSON on every streaming reader;
-the route's size limit holds for a streamed body without Content-Length.
+"""`limits.py`: body limits per route and the body timeout, as a client meets them: `limits.body_timeout`
+ends a trickled upload body with 408 JSON on every streaming reader; the route's size limit holds for a
+streamed body without Content-Length.
 
-A real server with a 2 s body timeout; the client sends the request head, then one body byte every
-0.3 s. STOW-RS used to keep such a request open for as long as the client liked (still open at 45 s
-with a 15 s limit); /slicer/volume already answered 408.
+Body limits (in-process app): a route marked `@upload` takes up to `limits.upload_max_body_bytes`,
+exec up to `limits.exec_max_body_bytes`, every other route `limits.max_body_bytes`; beyond its limit
+a request gets 413 JSON, whether the size is announced (Content-Length) or only streamed (chunked),
+and nothing is changed.
+
+Body timeout: a real server with a 2 s body timeout; the client sends the request head, then one
+body byte every 0.3 s. STOW-RS used to keep such a request open for as long as the client liked
+(still open at 45 s with a 15 s limit); /slicer/volume already answered 408.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from quart import Quart
 
 from slicerweb.dicomweb.multipart import SPOOL_BYTES
 from slicerweb.engine.dicom_api import SearchQuery
-from slicerweb.limits import REQUEST_WORKING_BYTES
+from slicerweb.engine.headless import HeadlessEngine
+from slicerweb.limits import REQUEST_WORKING_BYTES, largest_limit, limit_for
+from slicerweb.policy import Policy
 from tests.conftest import REPO, LiveServer, start_server
+
+MakeApp = Callable[..., tuple[Quart, HeadlessEngine]]
+MakePolicy = Callable[..., Policy]
 
 POLICY = """
 [features]
@@ -118,3 +132,97 @@ async def test_a_streamed_body_without_length_is_refused_at_the_route_limit(make
     assert response.headers["Content-Type"] == "application/json"
     assert (await response.get_json())["code"] == "payload_too_large"
     assert (await engine.dicom.search_for_studies(SearchQuery(level="study"))).records == []
+def volume_nrrd(edge: int) -> bytes:
+    """A raw uint8 NRRD of edge**3 voxels (its size is about edge**3 bytes)."""
+    return (f"NRRD0004\ntype: uint8\ndimension: 3\nspace: left-posterior-superior\nsizes: {edge} {edge} {edge}\n"
+            "space directions: (1,0,0) (0,1,0) (0,0,1)\nkinds: domain domain domain\nencoding: raw\n"
+            "space origin: (0,0,0)\n\n").encode() + bytes(edge ** 3)
+
+
+def assert_413(response_status: int, content_type: str, body: dict[str, object]) -> None:
+    assert response_status == 413
+    assert content_type == "application/json"
+    assert body == {"success": False, "message": "request body too large", "code": "payload_too_large"}
+
+
+def test_each_kind_of_route_has_its_own_limit(make_policy: MakePolicy) -> None:
+    policy = make_policy(**{"limits.max_body_bytes": 100, "limits.upload_max_body_bytes": 5000,
+                            "limits.exec_max_body_bytes": 300})
+    assert limit_for(policy, "upload", "slicer_write") == 5000
+    assert limit_for(policy, None, "exec") == 300
+    assert limit_for(policy, None, "slicer_write") == limit_for(policy, None, None) == 100
+    assert largest_limit(policy) == 5000
+
+
+async def test_a_plain_route_refuses_a_body_over_max_body_bytes(make_app: MakeApp, make_policy: MakePolicy) -> None:
+    app, _ = make_app(make_policy(**{"limits.max_body_bytes": 64}))
+    client = app.test_client()
+    body = b'{"enabled": true, "minutes": 1}'
+    refused = await client.put("/admin/features/exec", data=body + b" " * (65 - len(body)))
+    assert_413(refused.status_code, refused.headers["Content-Type"], await refused.get_json())
+    state = await client.get("/admin/features/exec")
+    assert (await state.get_json())["enabled"] is False  # nothing changed
+    accepted = await client.put("/admin/features/exec", data=body + b" " * (64 - len(body)))
+    assert accepted.status_code == 200 and (await accepted.get_json())["enabled"] is True
+
+
+async def test_an_upload_route_takes_more_up_to_its_own_limit(make_app: MakeApp, make_policy: MakePolicy) -> None:
+    app, engine = make_app(make_policy(**{"limits.max_body_bytes": 64, "limits.upload_max_body_bytes": 20000}))
+    async with app.test_app() as running:
+        client = running.test_client()
+        small = volume_nrrd(16)  # ~4 KiB: over the plain limit, under the upload limit
+        created = await client.post("/slicer/volume?id=small", data=small)
+        assert created.status_code == 200, await created.get_data()
+        assert (await created.get_json())["name"] == "small"
+        refused = await client.post("/slicer/volume?id=big", data=volume_nrrd(28))  # ~22 KiB
+        assert_413(refused.status_code, refused.headers["Content-Type"], await refused.get_json())
+        names = [node.name for node in await engine.scene.volumes()]
+        assert "small" in names and "big" not in names
+
+
+async def test_exec_has_its_own_small_limit(make_app: MakeApp, make_policy: MakePolicy) -> None:
+    app, _ = make_app(make_policy(**{"features.exec": True, "limits.exec_max_body_bytes": 64}))
+    async with app.test_app() as running:
+        client = running.test_client()
+        ran = await client.post("/slicer/exec", data=b"__execResult = {'n': 1}")
+        assert ran.status_code == 200 and (await ran.get_json()) == {"n": 1}
+        refused = await client.post("/slicer/exec", data=b"__execResult = {'n': 2}" + b" " * 64)
+        assert_413(refused.status_code, refused.headers["Content-Type"], await refused.get_json())
+
+
+def test_a_streamed_body_is_cut_at_the_limit_and_the_server_keeps_serving(server: LiveServer) -> None:
+    """No Content-Length (chunked): the limit is enforced while the body arrives (1 MiB default)."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 65536  # 2.5 MiB in all
+
+    with server.client() as client:
+        refused = client.put("/admin/features/exec", content=chunks(),
+                             headers={"Content-Type": "application/json"})
+        assert "content-length" not in refused.request.headers
+        assert_413(refused.status_code, refused.headers["content-type"], refused.json())
+        assert client.get("/admin/features/exec").json()["enabled"] is False
+        assert client.get("/slicer/system/version").status_code == 200
+
+
+def test_an_announced_oversized_body_is_refused_without_reading_it(server: LiveServer) -> None:
+    """Content-Length over the limit: 413 JSON while the client has sent only the head.
+
+    (Hypercorn answers `Expect: 100-continue` with 100 itself, before the app sees the request, so
+    the interim 100 comes first; the final answer is the app's 413.)"""
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(b"PUT /admin/features/exec HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n")
+        answer = b""
+        while not re.search(rb"HTTP/1.1 [2-5]\d\d .*?\r\n\r\n.*\}", answer, re.S):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    final = answer[answer.index(b"HTTP/1.1 413"):]
+    head, _, body = final.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["code"] == "payload_too_large"
+    assert httpx.get(f"{server.url}/slicer/system/version").status_code == 200

@@ -60,6 +60,8 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 class SlicerWebServer:
@@ -93,10 +95,10 @@ class SlicerWebServer:
     def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.policy.write_text(BENCH_POLICY)
-        log = (self.workdir / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "slicerweb", "serve", "--port", "0", "--data-dir", str(self.data_dir),
-             "--policy", str(self.policy)], stdout=subprocess.PIPE, stderr=log, env=child_env(), cwd=self.workdir)
+        with (self.workdir / "server.log").open("wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "slicerweb", "serve", "--port", "0", "--data-dir", str(self.data_dir),
+                 "--policy", str(self.policy)], stdout=subprocess.PIPE, stderr=log, env=child_env(), cwd=self.workdir)
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -153,9 +155,9 @@ class OrthancServer:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         config = self.workdir / "orthanc.json"
         config.write_text(json.dumps(self.config(), indent=1))
-        log = (self.workdir / "orthanc.log").open("wb")
-        self.process = subprocess.Popen([ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.workdir)
+        with (self.workdir / "orthanc.log").open("wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen([ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.workdir)
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2) as client:
             while time.monotonic() < deadline:

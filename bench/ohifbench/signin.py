@@ -67,8 +67,8 @@ class BenchIssuer:
     signin: Signin
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
+        with self.process:  # waits, and closes its stdout pipe
+            self.process.terminate()
 
 
 def start_bench_issuer(directory: Path, https_ports: list[int]) -> BenchIssuer:

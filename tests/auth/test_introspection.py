@@ -30,6 +30,10 @@ client_secret_file = "{secret_file}"
             assert ok.status_code == 200
             scoped = http.get("/dicom/studies", headers={"Authorization": f"Bearer {token}"})
             assert scoped.status_code == 403
+            assert scoped.headers["www-authenticate"] == (
+                'Bearer realm="slicerweb", error="insufficient_scope", '
+                'error_description="needs one of the scopes: dicomweb.read", scope="dicomweb.read"')
+            assert scoped.json()["code"] == "insufficient_scope"
             unknown = http.get("/slicer/system/version", headers={"Authorization": "Bearer made-up"})
             assert unknown.status_code == 401
             assert 'error="invalid_token"' in unknown.headers["www-authenticate"]

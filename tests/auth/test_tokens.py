@@ -62,9 +62,12 @@ def test_valid_token_without_the_scope_is_403_insufficient_scope(server: LiveSer
                                                                  issuer: RunningIssuer) -> None:
     response = get(server, "/dicom/studies", issuer.mint("slicer.read"))
     assert response.status_code == 403
-    challenge = response.headers["www-authenticate"]
-    assert 'error="insufficient_scope"' in challenge and 'scope="dicomweb.read"' in challenge
-    assert response.json()["code"] == "insufficient_scope"
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="slicerweb", error="insufficient_scope", '
+        'error_description="needs one of the scopes: dicomweb.read", scope="dicomweb.read"')
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"success": False, "code": "insufficient_scope",
+                               "message": "insufficient scope: needs one of the scopes: dicomweb.read"}
 
 
 @pytest.mark.parametrize("name", sorted([
@@ -82,9 +85,17 @@ def test_bad_token_is_refused(server: LiveServer, issuer: RunningIssuer, name: s
 
 
 def test_token_in_query_string_is_refused(server: LiveServer, issuer: RunningIssuer) -> None:
-    response = get(server, "/dicom/studies", params={"access_token": issuer.mint(READ)})
+    token = issuer.mint(READ)
+    response = get(server, "/dicom/studies", params={"access_token": token})
     assert response.status_code == 400
-    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="slicerweb", error="invalid_request", error_description="token in query string"')
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"success": False, "code": "bad_request", "message":
+                               "access tokens are accepted only in the Authorization header (RFC 6750 §2.1)"}
+    assert token not in response.text
+    denied = [r for r in audit(server) if r["event"] == "access.denied" and r["reason"] == "token in query string"]
+    assert denied and denied[-1]["status"] == 400 and token not in json.dumps(denied)
 
 
 def test_two_credentials_are_invalid_request(server: LiveServer, issuer: RunningIssuer) -> None:
@@ -92,13 +103,22 @@ def test_two_credentials_are_invalid_request(server: LiveServer, issuer: Running
     with server.client() as http:
         response = http.get("/dicom/studies", headers={"Authorization": f"Bearer {token}, Bearer {token}"})
     assert response.status_code == 400
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="slicerweb", error="invalid_request", '
+        'error_description="more than one credential in Authorization"')
+    assert response.json() == {"success": False, "code": "bad_request",
+                               "message": "more than one credential in Authorization"}
+    assert token not in response.text
 
 
 def test_a_small_clock_skew_is_tolerated(server: LiveServer, issuer: RunningIssuer) -> None:
     # The policy's leeway is 5 s: a token that expired 2 s ago still passes, one 60 s ago does not.
     now = time.time()
     assert get(server, "/dicom/studies", issuer.mint(READ, now=now - 62, lifetime=60)).status_code in (200, 204)
-    assert get(server, "/dicom/studies", issuer.mint(READ, now=now - 120, lifetime=60)).status_code == 401
+    expired = get(server, "/dicom/studies", issuer.mint(READ, now=now - 120, lifetime=60))
+    assert expired.status_code == 401
+    assert expired.headers["www-authenticate"].startswith('Bearer realm="slicerweb", error="invalid_token", ')
+    assert expired.json()["code"] == "unauthorized" and expired.json()["message"].startswith("invalid token: ")
 
 
 def test_verify_endpoint_decides_like_the_app(server: LiveServer, issuer: RunningIssuer) -> None:
@@ -113,8 +133,13 @@ def test_verify_endpoint_decides_like_the_app(server: LiveServer, issuer: Runnin
         assert denied.status_code == 403
         assert 'scope="dicomweb.write"' in denied.headers["www-authenticate"]
         query = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": f"/dicom/studies?access_token={issuer.mint(READ)}"}
-        assert http.get("/auth/verify", headers=query).status_code == 400
-        assert http.get("/auth/verify?edge=nginx", headers=query).status_code == 403
+        refused = http.get("/auth/verify", headers=query)
+        assert refused.status_code == 400
+        assert refused.headers["www-authenticate"] == (
+            'Bearer realm="slicerweb", error="invalid_request", error_description="token in query string"')
+        assert refused.json()["code"] == "bad_request"
+        nginx = http.get("/auth/verify?edge=nginx", headers=query)  # nginx's auth_request passes only 401/403
+        assert nginx.status_code == 403 and nginx.headers["x-auth-status"] == "400"
 
 
 def test_key_rotation_is_picked_up_on_unknown_kid(tmp_path: Path) -> None:

@@ -87,8 +87,10 @@ def test_run_stack_prints_a_working_url_ca_user_and_token(tmp_path: Path, proxy:
     finally:
         process.send_signal(stop)  # SIGINT: what Ctrl-C sends
         process.wait(30)
+        with process.stdout:
+            rest = process.stdout.read()
     assert process.returncode == 0
-    assert "Traceback" not in process.stdout.read()
+    assert "Traceback" not in rest
     with pytest.raises(OSError):  # everything it started is gone
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     with pytest.raises(OSError):

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -25,12 +26,12 @@ POLICY = "[features]\ndicomweb_write = true\n"
 
 
 def indexed(db: Path) -> dict[str, str]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return dict(conn.execute("SELECT path, digest FROM instance").fetchall())
 
 
 def journal(root: Path) -> set[str]:
-    with sqlite3.connect(f"file:{root / 'index.sqlite'}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{root / 'index.sqlite'}?mode=ro", uri=True)) as conn:
         return {r[0] for r in conn.execute("SELECT path FROM pending")}
 
 

@@ -65,6 +65,10 @@ async def test_duplicates_identical_succeed_different_fail(dicom_app) -> None:
     only_duplicate = await app.client.post("/dicom/studies", data=stow_body([part10(changed)]),
                                            headers={"Content-Type": STOW_TYPE})
     assert only_duplicate.status_code == 409
+    assert only_duplicate.headers["Content-Type"] == "application/dicom+json"
+    (refused,) = (await only_duplicate.get_json())["00081198"]["Value"]
+    assert refused["00081155"]["Value"] == [original.SOPInstanceUID] and refused["00081197"]["Value"] == [0x0111]
+    assert "00081199" not in await only_duplicate.get_json()  # nothing referenced: nothing stored
     names = await app.client.get("/dicom/studies", query_string={"StudyInstanceUID": original.StudyInstanceUID})
     assert (await names.get_json())[0]["00100010"]["Value"][0]["Alphabetic"] == str(original.PatientName)
 
@@ -75,7 +79,11 @@ async def test_study_in_the_url_must_match(dicom_app) -> None:
     response = await app.client.post(f"/dicom/studies/{app.study_uid(2)}", data=stow_body([part10(ds)]),
                                       headers={"Content-Type": STOW_TYPE})
     assert response.status_code == 409
-    assert (await response.get_json())["00081198"]["Value"][0]["00081197"]["Value"] == [0xA900]
+    assert response.headers["Content-Type"] == "application/dicom+json"
+    (refused,) = (await response.get_json())["00081198"]["Value"]
+    assert refused["00081155"]["Value"] == [ds.SOPInstanceUID] and refused["00081197"]["Value"] == [0xA900]
+    assert app.study_uid(2) in response.headers["Warning"]
+    assert await study_count(app) == 4
 
 
 @pytest.mark.parametrize(("body", "content_type", "status"), [
@@ -121,4 +129,7 @@ async def test_body_limit_from_the_policy(dicom_app) -> None:
     response = await app.client.post("/dicom/studies", data=big, headers={"Content-Type": STOW_TYPE})
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/json"
+    assert await response.get_json() == {"success": False, "message": "request body too large",
+                                         "code": "payload_too_large"}
     assert await study_count(app) == 4
+    assert not list(app.engine.dicom.storage.own_tmp.iterdir())  # no spooled part left behind

@@ -77,5 +77,5 @@ def test_sign_in_over_https_with_host_only_secure_cookies(tmp_path: Path) -> Non
             assert tokens.status_code == 200 and tokens.json()["scope"] == "openid dicomweb.read"
             assert browser.authorize().status_code == 303   # the secure session cookie came back
     finally:
-        process.terminate()
-        process.wait(10)
+        with process:  # waits, and closes its stdout pipe
+            process.terminate()

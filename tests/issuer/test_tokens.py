@@ -193,5 +193,5 @@ def test_replayed_code_also_deactivates_opaque_access_tokens(tmp_path: Path) -> 
             assert browser.redeem(code).status_code == 400
             assert not active()
     finally:
-        process.terminate()
-        process.wait(10)
+        with process:  # waits, and closes its stdout pipe
+            process.terminate()

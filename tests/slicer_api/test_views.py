@@ -144,4 +144,5 @@ def test_curl_gets_a_png_from_a_live_server(live_server, tmp_path):
                              f"{server.url}/slicer/slice?view=green&size=64x48&scrollTo=0"],
                             capture_output=True, text=True, timeout=30, check=True)
     assert result.stdout == "200 image/png"
-    assert Image.open(out).size == (64, 48)
+    with Image.open(out) as image:
+        assert image.size == (64, 48)

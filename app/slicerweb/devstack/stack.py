@@ -58,14 +58,17 @@ class Stack:
         """Stop the proxy, then the app, then the issuer (only the processes this stack started)."""
         for name in ("proxy", "app", "issuer"):
             process = self.processes.get(name)
-            if process is None or process.poll() is not None:
+            if process is None:
                 continue
-            process.send_signal(signal.SIGQUIT if name == "proxy" and self.proxy == "nginx" else signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            if process.poll() is None:
+                process.send_signal(signal.SIGQUIT if name == "proxy" and self.proxy == "nginx" else signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -138,7 +141,8 @@ def start_issuer(directory: Path, audience: str, clients: list[str], *, redirect
     if certfile is not None:
         command += ["--certfile", str(certfile), "--keyfile", str(keyfile)]
     command += extra_args or []
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=child_env())
+    with log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_env())
     return process, _wait_line(process, "serving on ", log, "issuer")
 
 
@@ -167,10 +171,11 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
         stack.processes["issuer"], stack.issuer_url = issuer
     try:
         app_log = run_dir / "app.log"
-        app = subprocess.Popen(
-            [sys.executable, "-m", "slicerweb", "serve", "--policy", str(policy), "--unix-socket", str(socket_path),
-             "--data-dir", str(data_dir), *(app_args or [])],
-            stdout=subprocess.PIPE, stderr=app_log.open("w"), text=True, env=child_env(), cwd=directory)
+        with app_log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+            app = subprocess.Popen(
+                [sys.executable, "-m", "slicerweb", "serve", "--policy", str(policy), "--unix-socket",
+                 str(socket_path), "--data-dir", str(data_dir), *(app_args or [])],
+                stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_env(), cwd=directory)
         stack.processes["app"] = app
         _wait_line(app, "serving on ", app_log, "app")
         stack.https_port = https_port or free_port()
@@ -191,8 +196,9 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
         else:
             command = [binary, "run", "--config", str(config), "--adapter", "caddyfile"]
             env = child_env({"XDG_DATA_HOME": str(run_dir), "XDG_CONFIG_HOME": str(run_dir), "HOME": str(run_dir)})
-        stack.processes["proxy"] = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                                    text=True, env=env, cwd=run_dir)
+        with log.open("w") as output:
+            stack.processes["proxy"] = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                                        text=True, env=env, cwd=run_dir)
         _wait_port(stack.processes["proxy"], "127.0.0.1", stack.https_port, log, proxy)
         _wait_port(stack.processes["proxy"], "127.0.0.1", stack.http_port, log, proxy)
     except BaseException:

@@ -85,8 +85,12 @@ def register(bp: Blueprint, services: Services) -> None:
         media_type, _params = multipart.parse_content_type(content_type)
         if media_type == "application/dicom":  # single-part convenience (as Google's API accepts)
             spooled = multipart.Part("application/dicom", multipart.spool())
-            async for chunk in body_chunks():
-                spooled.data.write(chunk)
+            try:
+                async for chunk in body_chunks():
+                    spooled.data.write(chunk)
+            except BaseException:  # refused mid-body (413, 408) or the client went away: drop the spool now
+                spooled.data.close()
+                raise
             spooled.data.seek(0)
             parts = [spooled]
         else:

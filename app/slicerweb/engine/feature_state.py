@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from .protocol import FeatureOverride
@@ -32,10 +33,12 @@ class SqliteFeatureStore:
         with self._connect() as db:
             db.execute(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> closing[sqlite3.Connection]:
+        # `with sqlite3.connect(...)` only ends a transaction; closing() also closes the connection
+        # (otherwise each call leaks one until the garbage collector finds it: a ResourceWarning).
         db = sqlite3.connect(self._path, timeout=10, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return closing(db)
 
     def _read(self, now: float) -> dict[str, FeatureOverride]:
         with self._connect() as db:

@@ -11,6 +11,7 @@ import io
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from slicerweb.demo.dicom_studies import generate_study, write_studies
@@ -88,7 +89,7 @@ def test_cli_import_is_recursive_idempotent_and_skips_non_dicom(tmp_path: Path) 
 
 def test_an_index_from_schema_1_is_migrated(tmp_path: Path) -> None:
     (tmp_path / "dicom").mkdir()
-    with sqlite3.connect(tmp_path / "dicom" / "index.sqlite") as conn:
+    with closing(sqlite3.connect(tmp_path / "dicom" / "index.sqlite")) as conn, conn:
         conn.execute("CREATE TABLE pending (path TEXT PRIMARY KEY, sop_uid TEXT NOT NULL)")
         conn.execute("INSERT INTO pending VALUES ('objects/1/2/3.dcm', '3')")
     db = HeadlessDicom(tmp_path / "dicom")  # recovery treats the owner-less journal row as a dead owner's

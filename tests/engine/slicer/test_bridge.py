@@ -8,14 +8,23 @@ import os
 import pickle
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
+import pytest
 
 from slicerweb.engine import downloads
 from slicerweb.engine.errors import NotFound
 from slicerweb.engine.scene_api import NodeFilter
 from slicerweb.engine.slicer.bridge import HEADER, BridgeServer, FrameBuffer, InlineDispatcher, encode
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected socket pair (the bridge's end, the other process's end), both closed afterwards."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        yield ours, theirs
 
 
 class Scene:
@@ -43,8 +52,8 @@ def replies(sock: socket.socket, count: int) -> list[tuple]:
     return out
 
 
-def test_calls_come_back_with_values_and_engine_errors() -> None:
-    ours, theirs = socket.socketpair()
+def test_calls_come_back_with_values_and_engine_errors(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
     server = BridgeServer(ours, {"scene": Scene()})
     theirs.sendall(encode(("call", 1, "scene", "volume", (), {})) + encode(("call", 2, "scene", "select",
                                                                             (NodeFilter(id="missing"),), {})))
@@ -54,8 +63,8 @@ def test_calls_come_back_with_values_and_engine_errors() -> None:
     assert second[:2] == ("error", 2) and isinstance(second[2], NotFound)
 
 
-def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving() -> None:
-    ours, theirs = socket.socketpair()
+def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
     server = BridgeServer(ours, {"scene": Scene()})
     crafted = pickle.dumps(("call", 1, "scene", "select", (os.system,), {}))  # would name os.system
     theirs.sendall(HEADER.pack(len(crafted)) + crafted + encode(("call", 2, "scene", "select", (NodeFilter(id="a"),),
@@ -70,8 +79,8 @@ def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving() -> None:
     assert private[:2] == ("error", 3)
 
 
-def test_a_burst_of_calls_yields_to_the_gui_between_budgets() -> None:
-    ours, theirs = socket.socketpair()
+def test_a_burst_of_calls_yields_to_the_gui_between_budgets(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
     deferred: list[Callable[[], None]] = []
     server = BridgeServer(ours, {"scene": Scene()}, defer=deferred.append, budget=0.015)
     theirs.sendall(b"".join(encode(("call", i, "scene", "slow", (), {})) for i in range(10)))
@@ -105,8 +114,8 @@ def test_only_value_types_are_rebuilt_not_functions() -> None:
     assert ok[2][0] == NodeFilter(id="x") and ok[2][1] == 2.5 and ok[2][2].dtype == np.int16
 
 
-def test_the_server_going_away_is_reported_once() -> None:
-    ours, theirs = socket.socketpair()
+def test_the_server_going_away_is_reported_once(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
     closed: list[bool] = []
     server = BridgeServer(ours, {"scene": Scene()}, on_closed=lambda: closed.append(True))
     theirs.close()
@@ -115,10 +124,11 @@ def test_the_server_going_away_is_reported_once() -> None:
     assert closed == [True] and server.closed
 
 
-def test_a_nested_event_loop_inside_a_call_does_not_start_the_next_call() -> None:
+def test_a_nested_event_loop_inside_a_call_does_not_start_the_next_call(
+        pair: tuple[socket.socket, socket.socket]) -> None:
     """slicer.app.processEvents() inside a call (screenshots) lets Qt call the bridge again; the next call
     must wait for the current one, and answers keep their order."""
-    ours, theirs = socket.socketpair()
+    ours, theirs = pair
     order: list[str] = []
 
     class Nested:

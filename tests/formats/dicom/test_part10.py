@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 from pathlib import Path
+from typing import IO, BinaryIO
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from pydicom.sequence import Sequence
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.errors import Invalid
+from slicerweb.formats.dicom import ingest
 from slicerweb.formats.dicom.ingest import parse_instance
 from slicerweb.formats.dicom.part10 import as_part10
 
@@ -51,7 +53,10 @@ def test_a_bare_dataset_becomes_the_same_dataset_in_a_part10_file(tmp_path: Path
     assert read.AnatomicRegionSequence[0].CodeValue == "T-D0050"
     assert read.PixelData == ds.PixelData
     with open(source, "rb") as fp:
-        assert parse_instance(fp).sop_uid == ds.SOPInstanceUID
+        parsed = parse_instance(fp)
+    assert parsed.normalized is not None  # the rewritten Part-10 copy, the caller's to close
+    with parsed.normalized:
+        assert parsed.sop_uid == ds.SOPInstanceUID
 
 
 def test_wrapping_a_large_bare_dataset_holds_no_copy_of_it_in_memory(tmp_path: Path) -> None:
@@ -87,3 +92,20 @@ def test_garbage_is_refused_after_a_few_elements(tmp_path: Path, data: bytes, re
     finally:
         tracemalloc.stop()
     assert peak < MB
+
+
+def test_a_refused_bare_dataset_leaves_no_open_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Part-10 copy of a dataset that is then refused is closed at once (its temporary file with it)."""
+    copies: list[IO[bytes]] = []
+
+    def tracked(fp: BinaryIO) -> IO[bytes]:
+        copies.append(as_part10(fp))
+        return copies[-1]
+
+    monkeypatch.setattr(ingest, "as_part10", tracked)
+    _, data = bare_dataset(implicit=False)
+    source = tmp_path / "short.dcm"
+    source.write_bytes(data[:-1000])  # Pixel Data shorter than its header says
+    with open(source, "rb") as fp, pytest.raises(Invalid):
+        parse_instance(fp)
+    assert len(copies) == 1 and copies[0].closed

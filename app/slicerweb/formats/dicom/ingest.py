@@ -150,7 +150,11 @@ def parse_instance(fp: BinaryIO, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES)
     fp.seek(128)
     if fp.read(4) != b"DICM":
         normalized = as_part10(fp)
-        parsed = parse_instance(normalized, max_pixel_bytes)
+        try:
+            parsed = parse_instance(normalized, max_pixel_bytes)
+        except BaseException:
+            normalized.close()  # refused: nobody else will ever see this copy
+            raise
         return dataclasses.replace(parsed, normalized=normalized)
     fp.seek(0)
     digest = hashlib.sha256()

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -79,12 +80,12 @@ def truncated_header(index: Path) -> None:
 
 
 def unknown_schema(index: Path) -> None:
-    with sqlite3.connect(index) as conn:
+    with closing(sqlite3.connect(index)) as conn, conn:
         conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema'")
 
 
 def fewer_rows_than_files(index: Path) -> None:
-    with sqlite3.connect(index) as conn:
+    with closing(sqlite3.connect(index)) as conn, conn:
         conn.execute("DELETE FROM instance WHERE pk IN (SELECT pk FROM instance LIMIT 5)")
 
 
@@ -163,7 +164,7 @@ def test_index_damaged_at_run_time_answers_503_and_stow_writes_nothing(tmp_path:
     data, _ = archive
     server = start_server(tmp_path, data_dir=data, policy_toml="[features]\ndicomweb_write = true\n")
     try:
-        with sqlite3.connect(index_of(data)) as conn:
+        with closing(sqlite3.connect(index_of(data))) as conn, conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = index_of(data).stat().st_size
         with index_of(data).open("r+b") as fh:  # every page but the schema page
