@@ -67,14 +67,15 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep engine field order on the wire
     audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
     flags = FeatureFlags(policy, engine.features, audit)
+    metrics = AppMetrics(engine, flags)
     services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
-                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy))
+                        authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy),
+                        metrics=metrics)
     gate = ExecGate(flags, audit)
     limiter = FailureLimiter(policy)
     app.extensions["slicerweb"] = services
     app.extensions["slicerweb.exec_gate"] = gate
     install_error_handlers(app)
-    metrics = AppMetrics(engine, flags)
     audit.observers.append(metrics.observe_audit)
     app.extensions["slicerweb.metrics"] = metrics
     app.before_request(label_request)

@@ -20,6 +20,7 @@ from hypercorn.config import Config
 from quart import Quart
 
 from .policy import Policy
+from .response_aborted import ServerLogger
 
 
 class PortsExhausted(OSError):
@@ -94,6 +95,7 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config.include_server_header = False
     config.accesslog = None
     config.errorlog = "-" if policy.logging.console else None
+    config.logger_class = ServerLogger  # a ResponseAborted was logged in one line where it was raised
     config.h11_max_incomplete_size = 64 * 1024
     config.graceful_timeout = 5
     if certfile:
@@ -118,4 +120,4 @@ async def run(app: Quart, config: Config, *, on_ready: Callable[[], None] | None
         if on_ready is not None:
             on_ready()
 
-    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=stop.wait)

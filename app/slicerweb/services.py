@@ -1,4 +1,4 @@
-"""Services: what a blueprint factory is given (policy, engine, flags, audit, auth, proxy trust).
+"""Services: what a blueprint factory is given (policy, engine, flags, audit, auth, proxy trust, metrics).
 
 Blueprints are built by `create_blueprint(services)` functions and close over this object, so no
 handler reaches for process-wide globals.
@@ -13,6 +13,7 @@ from .auth.authenticator import Authenticator
 from .engine.protocol import Engine
 from .features import FeatureFlags
 from .forwarded import ProxyTrust
+from .metrics import AppMetrics
 from .policy import Policy
 
 
@@ -24,3 +25,4 @@ class Services:
     audit: AuditLog
     authenticator: Authenticator
     trust: ProxyTrust
+    metrics: AppMetrics
