@@ -21,6 +21,7 @@ from .attributes import (
     TIER_RANK,
     Attribute,
 )
+from .jsonmodel import annex_f
 
 STUDY_UID, SERIES_UID = 0x0020000D, 0x0020000E
 
@@ -68,8 +69,8 @@ def element(attribute: Attribute, value: Any) -> dict[str, Any] | None:
         return {"vr": "PN", "Value": names}
     if attribute.numeric:
         return {"vr": attribute.vr, "Value": [int(value)]}
-    if attribute.multi:
-        return {"vr": attribute.vr, "Value": str(value).split("\\")}
+    if attribute.multi:  # an empty component is null (PS3.18 F.2.5)
+        return {"vr": attribute.vr, "Value": [v or None for v in str(value).split("\\")]}
     return {"vr": attribute.vr, "Value": [value]}
 
 
@@ -78,7 +79,7 @@ def record(row: tuple[Any, ...], attributes: list[Attribute], document: str | No
     """A QIDO record from an index row (plus, for instances, attributes from the stored JSON)."""
     out: DicomJson = {}
     if document is not None:
-        stored = json.loads(document)
+        stored = annex_f(json.loads(document))  # an older index's JSON, corrected as it is read
         if include_all:
             out.update(stored)
         else:
