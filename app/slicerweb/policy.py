@@ -148,6 +148,9 @@ SETTINGS: tuple[Setting, ...] = (
        minimum=1),
     _s("limits", "body_timeout", int, 600, "Seconds a request body may take to arrive.", minimum=1),
     _s("limits", "qido_default_limit", int, 100, "QIDO results when no limit is asked.", minimum=1),
+    _s("limits", "qido_instance_default_limit", int, 1000,
+       "QIDO instance-level results when no limit is asked (a series of up to this many instances comes back "
+       "in one answer; Google's default, Orthanc has none); at most limits.qido_max_limit.", minimum=1),
     _s("limits", "qido_max_limit", int, 1000, "Largest QIDO limit honoured.", minimum=1),
     # [logging]
     _s("logging", "console", bool, True, "Log messages to the console (stderr)."),

@@ -23,6 +23,7 @@ from ..errors import NotAcceptable
 from ..services import Services
 from . import multipart
 from .accept import instance_choices, negotiate_dicom_json
+from .compression import text_answer
 from .qido import public_root, xml_response
 from .wado_context import Wado, request_id
 from .wado_frames import retrieve_bulkdata, retrieve_instance_frames
@@ -119,7 +120,7 @@ async def send_metadata(wado: Wado, document: Awaitable[bytes]) -> Response:
     rooted_document = wado.rooted.get(await document, public_root(wado.services))
     if wire == "xml":
         return xml_response(json.loads(rooted_document))
-    return Response(rooted_document, content_type="application/dicom+json")
+    return text_answer(rooted_document, "application/dicom+json")
 
 
 async def retrieve_study_metadata(wado: Wado, study: str) -> Response:

@@ -4,6 +4,9 @@ Matching follows PS3.4 C.2.2.2 as PS3.18 §8.3.4 uses it: single value, wildcard
 case-insensitive, other VRs case-sensitive through `PRAGMA case_sensitive_like`, which is also
 PostgreSQL's LIKE), ranges on DA/TM/DT, UID and code lists, and fuzzy PN matching (every query
 token is a prefix of a name token, case-insensitive). Values are always bound parameters.
+Keys the index has no column for (standard attributes outside it, sequence keys such as
+`RequestAttributeSequence.ScheduledProcedureStepID`) are matched on the stored DICOM JSON
+(`json_keys`, `JSON_SOURCE`), reading at most MAX_JSON_SCAN candidates' JSON per search.
 
     >>> sql, params = where_clause(SearchQuery("study", matches=(Match(0x00100010, "PatientName",
     ...                                        "wildcard", ("doe*",)),)))
@@ -14,6 +17,8 @@ token is a prefix of a name token, case-insensitive). Values are always bound pa
 from __future__ import annotations
 
 from typing import Any
+
+from pydicom.datadict import dictionary_VR
 
 from ....formats.dicom.attributes import BY_TAG, Attribute
 from ....formats.dicom.ingest import fold_name
@@ -31,6 +36,16 @@ ORDER = {
     "series": "r.study_pk, r.series_number, r.pk",
     "instance": "i.series_pk, i.instance_number, i.pk",
 }
+# The stored JSON a record's non-indexed attributes come from: the instance's own, or a representative
+# instance's (the first in retrieval order) for series and studies; scalar subqueries, portable SQL.
+JSON_SOURCE = {
+    "instance": "i.json",
+    "series": "(SELECT x.json FROM instance x WHERE x.series_pk = r.pk ORDER BY x.instance_number, x.pk LIMIT 1)",
+    "study": ("(SELECT x.json FROM instance x JOIN series y ON y.pk = x.series_pk WHERE y.study_pk = s.pk "
+              "ORDER BY y.series_number, y.pk, x.instance_number, x.pk LIMIT 1)"),
+}
+NOT_JSON_MATCHABLE = frozenset({"SQ", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+MAX_JSON_SCAN = 10_000  # candidates whose stored JSON one search may read (keys the index cannot match)
 PN_COLUMNS = {"p.patient_name": "p.patient_name_lc", "s.referring_name": "s.referring_name_lc"}
 TOKEN_COLUMNS = {"p.patient_name": "p.patient_name_tokens", "s.referring_name": "s.referring_name_tokens"}
 
@@ -98,7 +113,7 @@ def where_clause(query: SearchQuery) -> tuple[str, list[Any]]:
         params.append(query.series_uid)
     for match in query.matches:
         attribute = BY_TAG.get(match.tag)
-        if attribute is None or not attribute.matchable or not visible(attribute, query.level):
+        if match.path or attribute is None or not attribute.matchable or not visible(attribute, query.level):
             continue
         sql, values = condition(match, attribute)
         parts.append(sql)
@@ -106,8 +121,27 @@ def where_clause(query: SearchQuery) -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "1=1", params
 
 
+def json_matchable(tag: int) -> bool:
+    """A standard attribute with a text or numeric VR: matchable on the stored JSON (private and
+    unknown tags, binary and sequence values are not)."""
+    if (tag >> 16) % 2:
+        return False
+    try:
+        vr = str(dictionary_VR(tag))
+    except KeyError:
+        return False
+    return vr not in NOT_JSON_MATCHABLE and " or " not in vr
+
+
+def json_keys(query: SearchQuery) -> tuple[Match, ...]:
+    """Keys matched on stored DICOM JSON (`formats.dicom.json_match`): sequence keys, and attributes
+    the index holds no column for."""
+    return tuple(m for m in query.matches if m.path or (m.tag not in BY_TAG and json_matchable(m.tag)))
+
+
 def unsupported_keys(query: SearchQuery) -> tuple[str, ...]:
-    """Warnings for matching keys the index cannot match at this level (they were ignored, PS3.18 §8.3.4)."""
+    """Warnings for matching keys that cannot be matched at this level (they were ignored, PS3.18 §8.3.4)."""
+    on_json = json_keys(query)
     return tuple(f"The attribute {m.keyword} is not supported for matching at {query.level} level; it was ignored."
-                 for m in query.matches
-                 if m.tag not in BY_TAG or not BY_TAG[m.tag].matchable or not visible(BY_TAG[m.tag], query.level))
+                 for m in query.matches if m not in on_json and (
+                     m.tag not in BY_TAG or not BY_TAG[m.tag].matchable or not visible(BY_TAG[m.tag], query.level)))
