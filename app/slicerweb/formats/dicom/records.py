@@ -21,7 +21,7 @@ from .attributes import (
     TIER_RANK,
     Attribute,
 )
-from .jsonmodel import annex_f
+from .jsonmodel import annex_f, annex_f_element
 
 STUDY_UID, SERIES_UID = 0x0020000D, 0x0020000E
 
@@ -87,20 +87,20 @@ def element(attribute: Attribute, value: Any) -> dict[str, Any] | None:
     return {"vr": attribute.vr, "Value": [value]}
 
 
-def record(row: tuple[Any, ...], attributes: list[Attribute], document: str | None,
+def record(row: tuple[Any, ...], attributes: list[Attribute], document: str | dict[str, Any] | None,
            include: frozenset[int], include_all: bool) -> DicomJson:
     """A QIDO record from an index row, plus `include` (or, with `include_all`, everything) from the
-    stored JSON `document` (see `from_document`)."""
+    stored JSON `document` (text, or already parsed; see `from_document`)."""
     out: DicomJson = {}
     if document is not None:
-        stored = annex_f(json.loads(document))  # an older index's JSON, corrected as it is read
+        stored = json.loads(document) if isinstance(document, str) else document
         if include_all:
-            out.update(stored)
+            out.update(annex_f(stored))  # an older index's JSON, corrected as it is read
         else:
             for tag in include:
                 key = f"{tag:08X}"
-                if key in stored:
-                    out[key] = stored[key]
+                if key in stored and tag & 0xFFFF:
+                    out[key] = annex_f_element(stored[key])
     for attribute, value in zip(attributes, row, strict=False):
         item = element(attribute, value)
         if item is not None:

@@ -274,22 +274,26 @@ class DicomIndex:
         conn = self.reader()
         select = f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY {ORDER[query.level]}"
         whole, fields = from_document(query)
+        page: list[tuple[tuple[Any, ...], str | dict[str, Any] | None]]
         if on_json:
-            rows, total = self._scan(conn.execute(f"{select} LIMIT ?", [*params, MAX_JSON_SCAN + 1]), query, on_json)
+            scanned, total = self._scan(conn.execute(f"{select} LIMIT ?", [*params, MAX_JSON_SCAN + 1]), query,
+                                        on_json)
+            page = list(scanned)
         else:
             rows = conn.execute(f"{select} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]).fetchall()
+            page = [(row, row[-1] if with_json else None) for row in rows]
             total = query.offset + len(rows)
             if len(rows) >= query.limit or (not rows and query.offset):
                 total = int(conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
-        records = [record(row, attributes, row[-1] if with_json else None, fields, whole) for row in rows]
+        records = [record(row, attributes, document, fields, whole) for row, document in page]
         return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
 
     def _scan(self, cursor: Iterable[tuple[Any, ...]], query: SearchQuery,
-              keys: tuple[Match, ...]) -> tuple[list[tuple[Any, ...]], int]:
-        """(the page, the number of matches) of candidate rows filtered by `keys` on their stored JSON
-        (the row's last column). Memory: one page; work: at most MAX_JSON_SCAN documents parsed, else
-        Invalid (400) asking for an indexed key."""
-        page: list[tuple[Any, ...]] = []
+              keys: tuple[Match, ...]) -> tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], int]:
+        """(the page as (row, parsed JSON), the number of matches) of candidate rows filtered by `keys`
+        on their stored JSON (the row's last column). Memory: one page; work: at most MAX_JSON_SCAN
+        documents parsed, else Invalid (400) asking for an indexed key."""
+        page: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         matched = 0
         for scanned, row in enumerate(cursor, start=1):
             if scanned > MAX_JSON_SCAN:
@@ -297,10 +301,11 @@ class DicomIndex:
                 raise Invalid(f"matching on {names} reads each candidate's stored attributes, at most "
                               f"{MAX_JSON_SCAN} per search; add a matching key the index holds (PatientID, "
                               "StudyInstanceUID, StudyDate, Modality, ...) to narrow the search")
-            if row[-1] is None or not matches(json.loads(row[-1]), keys):
+            document = json.loads(row[-1]) if row[-1] is not None else None
+            if document is None or not matches(document, keys):
                 continue
             if query.offset <= matched < query.offset + query.limit:
-                page.append(row)
+                page.append((row, document))
             matched += 1
         return page, matched
 
