@@ -9,6 +9,11 @@ and images are never compressed here (binary, most already compressed). Streamed
 compressed GZIP_CHUNK bytes at a time in a worker thread and each piece sent as it is ready, so an
 answer holds its (already built) document plus one compressed piece. Every answer that could be
 compressed says `Vary: Accept-Encoding`.
+
+BREACH (why the proxies do not compress, deploy/README.md) needs a secret in a compressed body next
+to text an attacker injects through requests the victim's browser sends with its credentials. These
+bodies hold no secrets (no tokens, no CSRF values) and credentials are bearer tokens, which no
+other site's page can attach (CORS is closed by default, no cookies), so it does not apply here.
 """
 
 from __future__ import annotations
