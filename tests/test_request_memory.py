@@ -170,3 +170,26 @@ def test_a_slowly_decoded_upload_is_paced_not_buffered(server: LiveServer) -> No
         assert growth < len(voxels) + REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
         assert client.get("/slicer/volume?id=paced").content.endswith(voxels)
         assert client.delete("/slicer/mrml?id=" + response.json()["id"]).status_code == 200
+
+
+def test_stored_json_matching_and_gzip_answers_hold_one_page(server: LiveServer) -> None:
+    """QIDO keys matched on stored JSON read candidates one at a time (memory: the page), and a gzip
+    answer holds its document plus one compressed piece, whatever the client asks."""
+    datasets = generate_study(61, series_count=1, instances_per_series=300)
+    st, se = datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID
+    with server.client() as client:
+        stored = client.post("/dicom/studies", content=stow_body([part10(ds) for ds in datasets]),
+                             headers={"Content-Type": STOW_TYPE})
+        assert stored.status_code == 200, stored.text
+        hostile = {"ImageType": "*A*X*I*A*L*", "RequestAttributesSequence.ScheduledProcedureStepID": "*",
+                   "includefield": "all", "limit": "1000000"}
+        response, growth = measured(server, lambda: client.get("/dicom/instances", params=hostile,
+                                                                headers={"Accept-Encoding": "gzip"}))
+        assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+        assert len(response.json()) == 300
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
+        response, growth = measured(server, lambda: client.get(f"/dicom/studies/{st}/series/{se}/metadata",
+                                                                headers={"Accept-Encoding": "gzip"}))
+        assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+        assert len(response.json()) == 300
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
