@@ -98,6 +98,18 @@ async def test_single_instance_frames_and_rendered_decide_before_the_status_line
         assert video.SOPInstanceUID in (await rendered.get_json())["message"]
 
 
+async def test_wado_uri_decides_before_the_status_line_too(dicom_app) -> None:
+    app, video, data = await stored_with_video(dicom_app)
+    uri = f"/dicom?requestType=WADO&objectUID={video.SOPInstanceUID}"
+    for content_type in ("application/dicom", "image/jpeg"):
+        response = await app.client.get(f"{uri}&contentType={content_type}")
+        assert response.status_code == 406, content_type  # rendered was 415, a request-body status
+        body = await response.get_json()
+        assert body["instance"] == video.SOPInstanceUID and body["transfer_syntax"] == MPEG2
+    as_stored = await app.client.get(f"{uri}&contentType=application/dicom&transferSyntax={MPEG2}")
+    assert as_stored.status_code == 200 and await as_stored.get_data() == data
+
+
 def stored(sop: str, syntax: str) -> StoredInstance:
     return StoredInstance("1.2", "1.2.3", sop, "1.2.840.10008.5.1.4.1.1.4", syntax, "/nowhere", 1)
 

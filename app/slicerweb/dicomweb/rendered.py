@@ -11,11 +11,11 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from ..engine import errors as engine_errors
-from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, DicomService, RenderParams
+from ..engine.dicom_api import DicomService, RenderParams
 from ..errors import BadRequest, NotAcceptable
-from ..formats.dicom.transfer import can_convert
 from ..services import Services
 from .accept import negotiate_rendered
+from .wado_plan import check_renderable
 
 THUMBNAIL_VIEWPORT = (128, 128)
 WINDOW_FUNCTIONS = ("linear", "linear_exact", "sigmoid")
@@ -64,11 +64,7 @@ async def rendered(dicom: DicomService, study: str, series: str | None, sop: str
         instance = await dicom.representative_instance(study, series)
     else:
         instance = await dicom.retrieve_instance(study, series, sop)
-    # Decided before the status line (PS3.18 §8.7.3): pixels no installed codec decodes are a 406.
-    if not can_convert(instance.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN):
-        raise NotAcceptable(f"instance {instance.sop_uid} is stored as {instance.transfer_syntax}, which no "
-                            "installed codec decodes: it cannot be rendered", instance=instance.sop_uid,
-                            transfer_syntax=instance.transfer_syntax)
+    check_renderable(instance)  # before the status line (PS3.18 §8.7.3): 406 when no codec decodes it
     try:
         image = await dicom.retrieve_instance_rendered(study, instance.series_uid, instance.sop_uid, frame, params)
     except engine_errors.Unsupported as exc:  # a codec refused this object's pixels

@@ -110,6 +110,14 @@ def plan_frames(choices: Sequence[FrameChoice], instance: StoredInstance) -> Fra
                         f"{stored}; acceptable: {offered}", instance=instance.sop_uid, transfer_syntax=stored)
 
 
+def check_renderable(instance: StoredInstance) -> None:
+    """406 naming the instance when no installed codec decodes its pixels (rendered, thumbnail, WADO-URI)."""
+    if not can_convert(instance.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN):
+        raise NotAcceptable(f"instance {instance.sop_uid} is stored as {instance.transfer_syntax}, which no "
+                            "installed codec decodes: it cannot be rendered", instance=instance.sop_uid,
+                            transfer_syntax=instance.transfer_syntax)
+
+
 async def guarded(body: AsyncIterator[bytes], metrics: AppMetrics, kind: str, request_id: str) -> AsyncIterator[bytes]:
     """`body`, with a failure while streaming logged (one line, with the request id), counted, and
     turned into ResponseAborted (the client sees the connection end before the body does)."""
