@@ -16,7 +16,7 @@ from pydicom.sequence import Sequence
 
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.dicom_api import StowPart
-from slicerweb.engine.headless.dicomdb import index as index_module
+from slicerweb.engine.headless.dicomdb import search as search_module
 
 from .conftest import part10
 
@@ -137,7 +137,7 @@ async def test_instance_searches_have_a_larger_default_limit(dicom_app) -> None:
 
 async def test_stored_json_matching_is_bounded_and_the_server_keeps_serving(dicom_app, monkeypatch) -> None:
     app = await dicom_app()
-    monkeypatch.setattr(index_module, "MAX_JSON_SCAN", 10)
+    monkeypatch.setattr(search_module, "MAX_JSON_SCAN", 10)
     response = await app.client.get("/dicom/instances", query_string={"ImageType": "*AXIAL"})
     assert response.status_code == 400
     body = await response.get_json()

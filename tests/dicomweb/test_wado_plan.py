@@ -18,6 +18,8 @@ from pydicom import dcmread
 from pydicom.encaps import encapsulate
 
 from slicerweb.demo.dicom_studies import generate_study
+from slicerweb.dicomweb.accept import InstanceChoice
+from slicerweb.dicomweb.wado_plan import plan_instances
 from slicerweb.engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, StoredInstance, StowPart
 from slicerweb.errors import NotAcceptable
 from slicerweb.formats.dicom.transfer import can_convert
@@ -115,16 +117,16 @@ def stored(sop: str, syntax: str) -> StoredInstance:
 
 
 def test_plan_prefers_the_first_framing_every_part_fits() -> None:
-    from slicerweb.dicomweb.accept import InstanceChoice
-    from slicerweb.dicomweb.wado_plan import plan_instances
-
     explicit = stored("1", EXPLICIT_VR_LITTLE_ENDIAN)
     video = stored("2", MPEG2)
     plan = plan_instances([explicit, video], [InstanceChoice(False, EXPLICIT_VR_LITTLE_ENDIAN),
                                               InstanceChoice(True, EXPLICIT_VR_LITTLE_ENDIAN),
                                               InstanceChoice(True, "*")])
     assert plan.multipart and plan.syntaxes == (EXPLICIT_VR_LITTLE_ENDIAN, MPEG2)
-    assert not plan.as_stored([explicit, video]) or explicit.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
+    assert plan.as_stored([explicit, video])  # nothing converted: the body's length is known
+    implicit = stored("3", "1.2.840.10008.1.2")
+    converted = plan_instances([implicit], [InstanceChoice(True, EXPLICIT_VR_LITTLE_ENDIAN)])
+    assert converted.syntaxes == (EXPLICIT_VR_LITTLE_ENDIAN,) and not converted.as_stored([implicit])
     with pytest.raises(NotAcceptable) as refused:
         plan_instances([explicit, video], [InstanceChoice(True, EXPLICIT_VR_LITTLE_ENDIAN)])
     assert refused.value.extra == {"instance": "2", "transfer_syntax": MPEG2}

@@ -24,13 +24,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ....formats.dicom.ingest import ParsedInstance
 from ....formats.dicom.instance_row import InstanceRow
-from ....formats.dicom.json_match import matches
 from ....formats.dicom.jsonmodel import annex_f
-from ....formats.dicom.records import from_document, record, returned_attributes
-from ...dicom_api import Match, SearchQuery, SearchResult
-from ...errors import IndexDamaged, InsufficientStorage, Invalid
+from ...dicom_api import SearchQuery, SearchResult
+from ...errors import IndexDamaged, InsufficientStorage
 from .schema import DDL, SCHEMA_VERSION
-from .search import FROM, JSON_SOURCE, MAX_JSON_SCAN, ORDER, json_keys, unsupported_keys, where_clause
+from .search import run as run_search
 
 INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transfer_syntax, i.path, i.size, "
                     "i.n_rows, i.n_columns, i.bits_allocated, i.samples_per_pixel, i.number_of_frames, "
@@ -264,50 +262,8 @@ class DicomIndex:
 
     @guarded
     def search(self, query: SearchQuery) -> SearchResult:
-        """One page of QIDO results, in a stable order, and the total number of matches."""
-        attributes, needs_json = returned_attributes(query)
-        on_json = json_keys(query)
-        where, params = where_clause(query)
-        with_json = needs_json or bool(on_json)
-        columns = [a.column for a in attributes] + ([JSON_SOURCE[query.level]] if with_json else [])
-        source = FROM[query.level]
-        conn = self.reader()
-        select = f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY {ORDER[query.level]}"
-        whole, fields = from_document(query)
-        page: list[tuple[tuple[Any, ...], str | dict[str, Any] | None]]
-        if on_json:
-            scanned, total = self._scan(conn.execute(f"{select} LIMIT ?", [*params, MAX_JSON_SCAN + 1]), query,
-                                        on_json)
-            page = list(scanned)
-        else:
-            rows = conn.execute(f"{select} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]).fetchall()
-            page = [(row, row[-1] if with_json else None) for row in rows]
-            total = query.offset + len(rows)
-            if len(rows) >= query.limit or (not rows and query.offset):
-                total = int(conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
-        records = [record(row, attributes, document, fields, whole) for row, document in page]
-        return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
-
-    def _scan(self, cursor: Iterable[tuple[Any, ...]], query: SearchQuery,
-              keys: tuple[Match, ...]) -> tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], int]:
-        """(the page as (row, parsed JSON), the number of matches) of candidate rows filtered by `keys`
-        on their stored JSON (the row's last column). Memory: one page; work: at most MAX_JSON_SCAN
-        documents parsed, else Invalid (400) asking for an indexed key."""
-        page: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        matched = 0
-        for scanned, row in enumerate(cursor, start=1):
-            if scanned > MAX_JSON_SCAN:
-                names = ", ".join(m.keyword for m in keys)
-                raise Invalid(f"matching on {names} reads each candidate's stored attributes, at most "
-                              f"{MAX_JSON_SCAN} per search; add a matching key the index holds (PatientID, "
-                              "StudyInstanceUID, StudyDate, Modality, ...) to narrow the search")
-            document = json.loads(row[-1]) if row[-1] is not None else None
-            if document is None or not matches(document, keys):
-                continue
-            if query.offset <= matched < query.offset + query.limit:
-                page.append((row, document))
-            matched += 1
-        return page, matched
+        """One page of QIDO results, in a stable order, and the total number of matches (search.run)."""
+        return run_search(self.reader(), query)
 
     @guarded
     def instances(self, study_uid: str, series_uid: str | None = None,

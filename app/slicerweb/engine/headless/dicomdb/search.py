@@ -16,14 +16,19 @@ Keys the index has no column for (standard attributes outside it, sequence keys 
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from pydicom.datadict import dictionary_VR
 
 from ....formats.dicom.attributes import BY_TAG, Attribute
 from ....formats.dicom.ingest import fold_name
-from ....formats.dicom.records import visible
-from ...dicom_api import Match, SearchQuery
+from ....formats.dicom.json_match import matches
+from ....formats.dicom.records import from_document, record, returned_attributes, visible
+from ...dicom_api import Match, SearchQuery, SearchResult
+from ...errors import Invalid
 
 FROM = {
     "study": "study s JOIN patient p ON p.pk = s.patient_pk",
@@ -145,3 +150,50 @@ def unsupported_keys(query: SearchQuery) -> tuple[str, ...]:
     return tuple(f"The attribute {m.keyword} is not supported for matching at {query.level} level; it was ignored."
                  for m in query.matches if m not in on_json and (
                      m.tag not in BY_TAG or not BY_TAG[m.tag].matchable or not visible(BY_TAG[m.tag], query.level)))
+
+
+Page = list[tuple[tuple[Any, ...], str | dict[str, Any] | None]]  # (row, its stored JSON if read)
+
+
+def run(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
+    """One page of QIDO results, in a stable order, and the total number of matches."""
+    attributes, needs_json = returned_attributes(query)
+    on_json = json_keys(query)
+    where, params = where_clause(query)
+    with_json = needs_json or bool(on_json)
+    columns = [a.column for a in attributes] + ([JSON_SOURCE[query.level]] if with_json else [])
+    source = FROM[query.level]
+    select = f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY {ORDER[query.level]}"
+    whole, fields = from_document(query)
+    page: Page
+    if on_json:
+        page, total = _scan(conn.execute(f"{select} LIMIT ?", [*params, MAX_JSON_SCAN + 1]), query, on_json)
+    else:
+        rows = conn.execute(f"{select} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]).fetchall()
+        page = [(row, row[-1] if with_json else None) for row in rows]
+        total = query.offset + len(rows)
+        if len(rows) >= query.limit or (not rows and query.offset):
+            total = int(conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
+    records = [record(row, attributes, document, fields, whole) for row, document in page]
+    return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
+
+
+def _scan(cursor: Iterable[tuple[Any, ...]], query: SearchQuery, keys: tuple[Match, ...]) -> tuple[Page, int]:
+    """(the page as (row, parsed JSON), the number of matches) of candidate rows filtered by `keys` on
+    their stored JSON (the row's last column). Memory: one page; work: at most MAX_JSON_SCAN documents
+    parsed, else Invalid (400) asking for an indexed key."""
+    page: Page = []
+    matched = 0
+    for scanned, row in enumerate(cursor, start=1):
+        if scanned > MAX_JSON_SCAN:
+            names = ", ".join(m.keyword for m in keys)
+            raise Invalid(f"matching on {names} reads each candidate's stored attributes, at most "
+                          f"{MAX_JSON_SCAN} per search; add a matching key the index holds (PatientID, "
+                          "StudyInstanceUID, StudyDate, Modality, ...) to narrow the search")
+        document = json.loads(row[-1]) if row[-1] is not None else None
+        if document is None or not matches(document, keys):
+            continue
+        if query.offset <= matched < query.offset + query.limit:
+            page.append((row, document))
+        matched += 1
+    return page, matched
