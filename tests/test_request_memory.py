@@ -181,8 +181,9 @@ def test_stored_json_matching_and_gzip_answers_hold_one_page(server: LiveServer)
         stored = client.post("/dicom/studies", content=stow_body([part10(ds) for ds in datasets]),
                              headers={"Content-Type": STOW_TYPE})
         assert stored.status_code == 200, stored.text
+        # Scoped to the study: other tests of this module store CT instances in the same server.
         hostile = {"ImageType": "*A*X*I*A*L*", "RequestAttributesSequence.ScheduledProcedureStepID": "*",
-                   "includefield": "all", "limit": "1000000"}
+                   "includefield": "all", "limit": "1000000", "StudyInstanceUID": st}
         response, growth = measured(server, lambda: client.get("/dicom/instances", params=hostile,
                                                                 headers={"Accept-Encoding": "gzip"}))
         assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
