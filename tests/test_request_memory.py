@@ -227,3 +227,25 @@ def test_a_conversion_within_the_limit_holds_about_its_output(server: LiveServer
         assert len(response.content) > 64 * 256 * 256 * 2
         assert growth < MAX_VOLUME + REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
         print(f"16 MiB conversion: peak RSS growth {growth / MB:.1f} MiB")
+def test_stored_json_matching_and_gzip_answers_hold_one_page(server: LiveServer) -> None:
+    """QIDO keys matched on stored JSON read candidates one at a time (memory: the page), and a gzip
+    answer holds its document plus one compressed piece, whatever the client asks."""
+    datasets = generate_study(71, series_count=1, instances_per_series=300)  # 61, 62: the conversion tests
+    st, se = datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID
+    with server.client() as client:
+        stored = client.post("/dicom/studies", content=stow_body([part10(ds) for ds in datasets]),
+                             headers={"Content-Type": STOW_TYPE})
+        assert stored.status_code == 200, stored.text
+        # Scoped to the study: other tests of this module store CT instances in the same server.
+        hostile = {"ImageType": "*A*X*I*A*L*", "RequestAttributesSequence.ScheduledProcedureStepID": "*",
+                   "includefield": "all", "limit": "1000000", "StudyInstanceUID": st}
+        response, growth = measured(server, lambda: client.get("/dicom/instances", params=hostile,
+                                                                headers={"Accept-Encoding": "gzip"}))
+        assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+        assert len(response.json()) == 300
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"
+        response, growth = measured(server, lambda: client.get(f"/dicom/studies/{st}/series/{se}/metadata",
+                                                                headers={"Accept-Encoding": "gzip"}))
+        assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+        assert len(response.json()) == 300
+        assert growth < REQUEST_WORKING_BYTES, f"{growth / MB:.1f} MiB"

@@ -51,6 +51,9 @@ class AppMetrics:
         self.toggles = Counter("slicerweb_feature_toggles", "Runtime feature changes by admins or the operator",
                                ["feature", "enabled"], registry=r)
         self.exec_runs = Counter("slicerweb_exec_runs", "Remote exec calls run", ["outcome"], registry=r)
+        self.stream_failures = Counter("slicerweb_dicomweb_stream_failures",
+                                       "DICOMweb answers cut off after their status line was sent (see the log)",
+                                       ["kind"], registry=r)
         gauge_mode: dict[str, Any] = {"multiprocess_mode": "mostrecent"} if self.multiprocess_dir else {}
         self.feature_enabled = Gauge("slicerweb_feature_enabled", "1 when the feature is on now (policy + override)",
                                      ["feature"], registry=r, **gauge_mode)

@@ -172,6 +172,9 @@ class LimitsSection:
     )
     body_timeout: int = setting(600, "Seconds a request body may take to arrive.", minimum=1)
     qido_default_limit: int = setting(100, "QIDO results when no limit is asked.", minimum=1)
+    qido_instance_default_limit: int = setting(
+        1000, "QIDO instance-level results when no limit is asked (a series of up to this many instances comes "
+              "back in one answer; Google's default, Orthanc has none); at most limits.qido_max_limit.", minimum=1)
     qido_max_limit: int = setting(1000, "Largest QIDO limit honoured.", minimum=1)
 
 

@@ -21,6 +21,7 @@ from hypercorn.config import Config
 from quart import Quart
 
 from .policy import Policy
+from .response_aborted import ServerLogger
 
 
 class PortsExhausted(OSError):
@@ -96,6 +97,7 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config.accesslog = None
     # Hypercorn's own messages go through our handlers (JSON lines for journald when so configured).
     config.errorlog = logging.getLogger("hypercorn.error") if policy.logging.console else None
+    config.logger_class = ServerLogger  # a ResponseAborted was logged in one line where it was raised
     config.h11_max_incomplete_size = 64 * 1024
     config.graceful_timeout = 5
     if certfile:

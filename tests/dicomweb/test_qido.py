@@ -182,9 +182,11 @@ async def test_bad_parameters_answer_400_naming_them(dicom_app, query: str, para
 
 async def test_unsupported_matching_key_is_ignored_with_a_warning(dicom_app) -> None:
     app = await dicom_app()
-    response = await app.client.get("/dicom/studies", query_string={"PatientWeight": "70"})
+    response = await app.client.get("/dicom/studies", query_string={"00091010": "70"})  # private: not matchable
     assert response.status_code == 200 and len(await response.get_json()) == 4
-    assert "PatientWeight is not supported" in response.headers["Warning"]
+    assert "00091010 is not supported" in response.headers["Warning"]
+    response = await app.client.get("/dicom/studies", query_string={"PatientWeight": "70"})  # stored JSON: matched
+    assert response.status_code == 204 and "Warning" not in response.headers
 
 
 async def test_accept_xml_and_406(dicom_app) -> None:

@@ -120,21 +120,29 @@ class InstanceChoice:
     transfer_syntax: str
 
 
-def negotiate_instances(header: str | None, *, single: bool) -> InstanceChoice:
-    """WADO-RS study/series/instance retrieve; `single` allows a bare `application/dicom` body."""
+def instance_choices(header: str | None, *, single: bool) -> list[InstanceChoice]:
+    """WADO-RS study/series/instance retrieve: every acceptable (framing, transfer syntax), by
+    preference; `single` allows a bare `application/dicom` body. 406 when there is none."""
+    choices: list[InstanceChoice] = []
     for r in parse_accept(header):
         syntax = _transfer_syntax(r.transfer_syntax)
         if syntax is False:
             continue
         chosen = EXPLICIT_VR_LITTLE_ENDIAN if syntax is None else str(syntax)
-        if r.media_type == MULTIPART and r.type_param in (None, "application/dicom", "*/*", "application/*"):
-            return InstanceChoice(True, chosen)
-        if r.media_type in ("*/*", "multipart/*"):
-            return InstanceChoice(True, chosen)
-        if r.media_type == "application/dicom" and single:
-            return InstanceChoice(False, chosen)
-    raise NotAcceptable('acceptable media type: multipart/related; type="application/dicom" '
-                        "(transfer-syntax=* or a UID other than Implicit VR Little Endian)")
+        if r.media_type in ("*/*", "multipart/*") or (
+                r.media_type == MULTIPART and r.type_param in (None, "application/dicom", "*/*", "application/*")):
+            choices.append(InstanceChoice(True, chosen))
+        elif r.media_type == "application/dicom" and single:
+            choices.append(InstanceChoice(False, chosen))
+    if not choices:
+        raise NotAcceptable('acceptable media type: multipart/related; type="application/dicom" '
+                            "(transfer-syntax=* or a UID other than Implicit VR Little Endian)")
+    return list(dict.fromkeys(choices))
+
+
+def negotiate_instances(header: str | None, *, single: bool) -> InstanceChoice:
+    """The client's preferred acceptable choice (`instance_choices`)."""
+    return instance_choices(header, single=single)[0]
 
 
 @dataclass(frozen=True)

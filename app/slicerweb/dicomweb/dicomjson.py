@@ -73,6 +73,8 @@ def _attribute(tag: str, element: dict[str, Any]) -> str:
     if "InlineBinary" in element:
         inner.append(f"<InlineBinary>{escape(element['InlineBinary'])}</InlineBinary>")
     for number, value in enumerate(element.get("Value", []), start=1):
+        if value is None:
+            continue  # an empty component (JSON null): its number is skipped, PS3.19 A.1.5
         if vr == "SQ":
             items = "".join(_attribute(t, e) for t, e in value.items())
             inner.append(f'<Item number="{number}">{items}</Item>')

@@ -17,6 +17,7 @@ from ..request_context import current
 from ..services import Services
 from . import multipart
 from .accept import negotiate_dicom_json
+from .compression import text_answer
 from .dicomjson import to_native_xml, with_retrieve_url
 from .query import parse_search
 from .warning_header import folded_warning
@@ -57,19 +58,23 @@ def add_warnings(response: Response, warnings: list[str]) -> None:
 
 def dicom_json_response(body: bytes | list[DicomJson], status: int = 200) -> Response:
     data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(data, status=status, content_type="application/dicom+json")
+    return text_answer(data, "application/dicom+json", status)
 
 
 def xml_response(records: list[DicomJson]) -> Response:
     boundary = multipart.new_boundary()
     body = multipart.encode(boundary, [("application/dicom+xml", to_native_xml(r)) for r in records])
-    return Response(body, content_type=multipart.content_type(boundary, "application/dicom+xml"))
+    return text_answer(body, multipart.content_type(boundary, "application/dicom+xml"))
 
 
 def register(bp: Blueprint, services: Services) -> None:
     """Add the QIDO-RS routes to `bp`."""
     dicom = services.engine.dicom
-    limits = (services.policy.limits.qido_default_limit, services.policy.limits.qido_max_limit)
+    limits = services.policy.limits
+    # Instance searches list a series: a larger default than study/series lists (Google: 100 / 1000).
+    max_limit = limits.qido_max_limit
+    defaults = {"study": limits.qido_default_limit, "series": limits.qido_default_limit,
+                "instance": min(limits.qido_instance_default_limit, max_limit)}
 
     async def run(query: SearchQuery) -> SearchResult:
         if query.level == "study":
@@ -80,7 +85,8 @@ def register(bp: Blueprint, services: Services) -> None:
 
     async def search(level: Level, study: str | None = None, series: str | None = None) -> Response:
         wire = negotiate_dicom_json(request.headers.get("Accept"))
-        parsed = parse_search(query_args(), level, limits=limits, study_uid=study, series_uid=series)
+        parsed = parse_search(query_args(), level, limits=(defaults[level], max_limit), study_uid=study,
+                              series_uid=series)
         result = await run(parsed.query)
         warnings = [*parsed.warnings, *result.warnings]
         remaining = result.total - result.offset - len(result.records)

@@ -4,6 +4,8 @@ Keys are keywords or 8-hex tags; values arrive percent-decoded. Matching kinds b
 take lists separated by `,` or `\\` (OHIF joins StudyInstanceUIDs with `\\`), DA/TM/DT take ranges
 `A-B`, `-B`, `A-`, text VRs take `*`/`?` wildcards, PN is case-insensitive and, with
 `fuzzymatching=true`, token-prefix matched. `includefield` may be repeated and/or comma-separated.
+A dotted key (`RequestAttributeSequence.ScheduledProcedureStepID`) matches inside a sequence
+(PS3.18 §8.3.4.1, `Match.path`); it and `includefield` of a path return the whole sequence.
 
 Bounds (each a 400 naming the parameter, so no query costs more than a bounded index scan): a
 value is at most MAX_VALUE_CHARS characters (a run of `*` counts as one), with at most
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
@@ -48,6 +50,7 @@ MAX_WILDCARDS = 32
 MAX_LIST_VALUES = 1000
 MAX_FUZZY_TOKENS = 16
 MAX_OFFSET = 2**31 - 1
+MAX_SEQUENCE_DEPTH = 4
 BOOLEAN = {"true": True, "false": False}
 STAR_RUN = re.compile(r"\*{2,}")
 FUZZY_TOKEN_SPLIT = re.compile(r"[\s^,]+")
@@ -69,6 +72,24 @@ def tag_of(key: str, parameter: str) -> int:
     if tag is None:
         raise BadRequest(f"query parameter {parameter!r}: {key!r} is not a DICOM keyword or tag", parameter=parameter)
     return int(tag)
+
+
+def sequence_path(key: str) -> tuple[int, ...]:
+    """'RequestAttributeSequence.ScheduledProcedureStepID' -> (sequence tag, ..., attribute tag); a
+    plain key -> (its tag,). 400 naming the key when a component is unknown, a parent is not a
+    sequence, the last one is, or the path is deeper than MAX_SEQUENCE_DEPTH (PS3.18 §8.3.4.1)."""
+    parts = key.split(".")
+    if len(parts) > MAX_SEQUENCE_DEPTH + 1:
+        raise BadRequest(f"query parameter {key[:120]!r}: at most {MAX_SEQUENCE_DEPTH} nested sequences",
+                         parameter=key)
+    tags = tuple(tag_of(part, key) for part in parts)
+    for parent in tags[:-1]:
+        if _vr(parent) != "SQ":
+            raise BadRequest(f"query parameter {key[:120]!r}: {_keyword(parent)} is not a sequence", parameter=key)
+    if len(tags) > 1 and _vr(tags[-1]) == "SQ":
+        raise BadRequest(f"query parameter {key[:120]!r}: name an attribute inside {_keyword(tags[-1])}",
+                         parameter=key)
+    return tags
 
 
 def _vr(tag: int) -> str:
@@ -192,8 +213,8 @@ def parse_search(args: Mapping[str, list[str]], level: Level, *, limits: tuple[i
         for item in (v.strip() for v in value.split(",")):
             if item.lower() == "all":
                 include_all = True
-            elif item:
-                include.add(tag_of(item, "includefield"))
+            elif item:  # a path into a sequence includes the whole (top-level) sequence
+                include.add(tag_of(item.split(".", 1)[0], "includefield"))
     matches: list[Match] = []
     for key, values in args.items():
         if key in ("fuzzymatching", "includefield", "limit", "offset") or key.lower() in IGNORED:
@@ -201,14 +222,12 @@ def parse_search(args: Mapping[str, list[str]], level: Level, *, limits: tuple[i
         if key == "orderby":
             warnings.append("The orderby parameter is not supported; results are in the server's stable order.")
             continue
-        if "." in key:
-            warnings.append(f"Sequence matching ({key}) is not supported; the key was ignored.")
-            continue
-        tag = tag_of(key, key)
+        path = sequence_path(key)
+        tag = path[-1]
         match = parse_match(tag, values, fuzzy, key)
-        include.add(tag)
+        include.add(path[0])  # a matching key is returned: for a sequence key, the whole sequence
         if match is not None:
-            matches.append(match)
+            matches.append(replace(match, keyword=key, path=path[:-1]) if len(path) > 1 else match)
     requested = _integer(args, "limit", 1, 2**63 - 1)  # above max_limit it is capped, not refused
     limit = min(requested if requested is not None else default_limit, max_limit)
     offset = _integer(args, "offset", 0, MAX_OFFSET) or 0

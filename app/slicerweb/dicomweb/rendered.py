@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
+from ..engine import errors as engine_errors
 from ..engine.dicom_api import DicomService, RenderParams
-from ..errors import BadRequest
+from ..errors import BadRequest, NotAcceptable
 from ..services import Services
 from .accept import negotiate_rendered
+from .wado_plan import check_renderable
 
 THUMBNAIL_VIEWPORT = (128, 128)
 WINDOW_FUNCTIONS = ("linear", "linear_exact", "sigmoid")
@@ -60,8 +62,13 @@ async def rendered(dicom: DicomService, study: str, series: str | None, sop: str
     params = render_params(thumbnail)
     if sop is None or series is None:
         instance = await dicom.representative_instance(study, series)
-        series, sop = instance.series_uid, instance.sop_uid
-    image = await dicom.retrieve_instance_rendered(study, series, sop, frame, params)
+    else:
+        instance = await dicom.retrieve_instance(study, series, sop)
+    check_renderable(instance)  # before the status line (PS3.18 §8.7.3): 406 when no codec decodes it
+    try:
+        image = await dicom.retrieve_instance_rendered(study, instance.series_uid, instance.sop_uid, frame, params)
+    except engine_errors.Unsupported as exc:  # a codec refused this object's pixels
+        raise NotAcceptable(str(exc), instance=instance.sop_uid, transfer_syntax=instance.transfer_syntax) from exc
     return Response(image, content_type=params.media_type)
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from ..engine import errors as engine_errors
-from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, DicomService, RenderParams
+from ..engine.dicom_api import EXPLICIT_VR_LITTLE_ENDIAN, DicomService, RenderParams, StoredInstance
 from ..errors import BadRequest, NotAcceptable
+from ..formats.dicom.transfer import can_convert
 from ..services import Services
+from .wado_plan import check_renderable
 
 RENDERED_TYPES = ("image/jpeg", "image/png")
 
@@ -64,18 +66,23 @@ def register(bp: Blueprint, services: Services) -> None:
         for content_type in wanted:
             if content_type == "application/dicom":
                 syntax = args.get("transferSyntax") or EXPLICIT_VR_LITTLE_ENDIAN
+                # PS3.18 §9.4.2.4: an unsupported transfer syntax is a 406, decided before reading the file
+                if syntax != "*" and not can_convert(instance.transfer_syntax, syntax):
+                    raise NotAcceptable(f"instance {sop} is stored as {instance.transfer_syntax} and cannot be "
+                                        f"converted to {syntax}", instance=sop,
+                                        transfer_syntax=instance.transfer_syntax)
                 try:
                     data = await dicom.read_instance(instance, syntax)
                 except engine_errors.Unsupported as exc:
-                    raise NotAcceptable(str(exc)) from exc
+                    raise NotAcceptable(str(exc), instance=sop, transfer_syntax=instance.transfer_syntax) from exc
                 return Response(data, content_type="application/dicom")
             if content_type in RENDERED_TYPES or content_type in ("image/*", "*/*"):
                 media = "image/png" if content_type == "image/png" else "image/jpeg"
-                return await _rendered(dicom, instance.study_uid, instance.series_uid, sop, media)
+                return await _rendered(dicom, instance, media)
         raise NotAcceptable("contentType must be application/dicom, image/jpeg or image/png")
 
 
-async def _rendered(dicom: DicomService, study: str, series: str, sop: str, media: str) -> Response:
+async def _rendered(dicom: DicomService, instance: StoredInstance, media: str) -> Response:
     rows, columns = _positive("rows", 4096), _positive("columns", 4096)
     viewport = None
     if rows or columns:
@@ -87,5 +94,10 @@ async def _rendered(dicom: DicomService, study: str, series: str, sop: str, medi
     quality = _positive("imageQuality", 100) or 90
     frame = _positive("frameNumber", 1 << 20) or 1
     params = RenderParams(media_type=media, quality=quality, viewport=viewport, window=window)
-    image = await dicom.retrieve_instance_rendered(study, series, sop, frame, params)
+    check_renderable(instance)
+    try:
+        image = await dicom.retrieve_instance_rendered(instance.study_uid, instance.series_uid, instance.sop_uid,
+                                                       frame, params)
+    except engine_errors.Unsupported as exc:  # a codec refused this object's pixels: 406, not 415
+        raise NotAcceptable(str(exc), instance=instance.sop_uid, transfer_syntax=instance.transfer_syntax) from exc
     return Response(image, content_type=media)

@@ -31,12 +31,15 @@ class Match:
 
     kind: "single" (exact), "wildcard" (`*`/`?` in `values[0]`), "range" (`values` = (low, high),
     either may be ""), "list" (any of `values`), "fuzzy" (PN token-prefix matching).
+    path: the sequences `tag` sits in, outermost first (PS3.4 C.2.2.2.6 sequence matching; `keyword`
+    is then the dotted key, e.g. "RequestAttributeSequence.ScheduledProcedureStepID").
     """
 
     tag: int
     keyword: str
     kind: Literal["single", "wildcard", "range", "list", "fuzzy"]
     values: tuple[str, ...]
+    path: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

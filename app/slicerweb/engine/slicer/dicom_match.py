@@ -53,8 +53,9 @@ def matches(match: Match, attribute: Attribute, row: Row) -> bool:
 
 def search_rows(rows: list[Row], query: SearchQuery) -> tuple[list[DicomJson], int, tuple[str, ...]]:
     """(page of QIDO records, total matches, warnings) for rows already scoped to the query's path."""
-    usable = [(m, BY_TAG[m.tag]) for m in query.matches if m.tag in BY_TAG and BY_TAG[m.tag].matchable
-              and TIER_RANK[BY_TAG[m.tag].tier] <= LEVEL_RANK[query.level]]
+    # Sequence keys (m.path) need stored JSON, which Slicer's database does not keep: ignored, with a warning.
+    usable = [(m, BY_TAG[m.tag]) for m in query.matches if not m.path and m.tag in BY_TAG
+              and BY_TAG[m.tag].matchable and TIER_RANK[BY_TAG[m.tag].tier] <= LEVEL_RANK[query.level]]
     warnings = tuple(f"The attribute {m.keyword} is not supported for matching at {query.level} level; "
                      "it was ignored." for m in query.matches if m not in {u for u, _ in usable})
     found = [row for row in rows if all(matches(m, a, row) for m, a in usable)]

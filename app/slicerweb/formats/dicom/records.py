@@ -21,6 +21,7 @@ from .attributes import (
     TIER_RANK,
     Attribute,
 )
+from .jsonmodel import annex_f, annex_f_element
 
 STUDY_UID, SERIES_UID = 0x0020000D, 0x0020000E
 
@@ -47,8 +48,21 @@ def returned_attributes(query: SearchQuery) -> tuple[list[Attribute], bool]:
     if query.include_all:
         tags += [a.tag for a in ATTRIBUTES]
     chosen = [BY_TAG[t] for t in dict.fromkeys(tags) if t in BY_TAG and visible(BY_TAG[t], query.level)]
-    needs_json = query.level == "instance" and (query.include_all or any(t not in BY_TAG for t in query.include))
-    return chosen, needs_json
+    whole, fields = from_document(query)
+    return chosen, whole or bool(fields)
+
+
+def from_document(query: SearchQuery) -> tuple[bool, frozenset[int]]:
+    """(copy the whole stored JSON, the includefields to copy from it) for one record.
+
+    Instance level: `includefield=all` is the instance's whole JSON, other includefields come from it
+    too. Study and series level: attributes the index does not hold come from a representative
+    instance (the first in retrieval order: lowest series number, then instance number), as in
+    Orthanc; `all` there means every indexed attribute of the level.
+    """
+    if query.level == "instance":
+        return query.include_all, query.include if any(t not in BY_TAG for t in query.include) else frozenset()
+    return False, frozenset(t for t in query.include if t not in BY_TAG)
 
 
 def element(attribute: Attribute, value: Any) -> dict[str, Any] | None:
@@ -68,24 +82,25 @@ def element(attribute: Attribute, value: Any) -> dict[str, Any] | None:
         return {"vr": "PN", "Value": names}
     if attribute.numeric:
         return {"vr": attribute.vr, "Value": [int(value)]}
-    if attribute.multi:
-        return {"vr": attribute.vr, "Value": str(value).split("\\")}
+    if attribute.multi:  # an empty component is null (PS3.18 F.2.5)
+        return {"vr": attribute.vr, "Value": [v or None for v in str(value).split("\\")]}
     return {"vr": attribute.vr, "Value": [value]}
 
 
-def record(row: tuple[Any, ...], attributes: list[Attribute], document: str | None,
+def record(row: tuple[Any, ...], attributes: list[Attribute], document: str | dict[str, Any] | None,
            include: frozenset[int], include_all: bool) -> DicomJson:
-    """A QIDO record from an index row (plus, for instances, attributes from the stored JSON)."""
+    """A QIDO record from an index row, plus `include` (or, with `include_all`, everything) from the
+    stored JSON `document` (text, or already parsed; see `from_document`)."""
     out: DicomJson = {}
     if document is not None:
-        stored = json.loads(document)
+        stored = json.loads(document) if isinstance(document, str) else document
         if include_all:
-            out.update(stored)
+            out.update(annex_f(stored))  # an older index's JSON, corrected as it is read
         else:
             for tag in include:
                 key = f"{tag:08X}"
-                if key in stored:
-                    out[key] = stored[key]
+                if key in stored and tag & 0xFFFF:
+                    out[key] = annex_f_element(stored[key])
     for attribute, value in zip(attributes, row, strict=False):
         item = element(attribute, value)
         if item is not None:

@@ -13,6 +13,8 @@ A full disk (SQLITE_FULL) raises InsufficientStorage (507).
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -22,11 +24,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ....formats.dicom.ingest import ParsedInstance
 from ....formats.dicom.instance_row import InstanceRow
-from ....formats.dicom.records import record, returned_attributes
+from ....formats.dicom.jsonmodel import annex_f
 from ...dicom_api import SearchQuery, SearchResult
 from ...errors import IndexDamaged, InsufficientStorage
 from .schema import DDL, SCHEMA_VERSION
-from .search import FROM, ORDER, unsupported_keys, where_clause
+from .search import run as run_search
 
 INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transfer_syntax, i.path, i.size, "
                     "i.n_rows, i.n_columns, i.bits_allocated, i.samples_per_pixel, i.number_of_frames, "
@@ -34,6 +36,8 @@ INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transf
 INSTANCE_FROM = "instance i JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk"
 INSTANCE_ORDER = "r.series_number, r.pk, i.instance_number, i.pk"
 CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+JSON_MODEL = "2"  # meta 'json_model': instance.json follows PS3.18 Annex F (jsonmodel.annex_f); absent: older
+log = logging.getLogger("slicerweb.dicom")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -80,7 +84,11 @@ class DicomIndex:
                 self._writer.execute(statement)
             self._writer.execute("INSERT INTO meta (name, value) VALUES ('schema', ?) "
                                  "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+            self.stale_json = _stale_json(self._writer)
             self._writer.execute("COMMIT")
+        if self.stale_json:
+            log.warning("DICOM index %s holds metadata made by an older DICOM JSON model: it is corrected as it "
+                        "is read (PS3.18 Annex F); `slicerweb dicom reindex` stores it corrected", self.path)
 
     def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -90,7 +98,7 @@ class DicomIndex:
         return conn
 
     def reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
             self._readers.append(conn)
@@ -262,21 +270,8 @@ class DicomIndex:
 
     @guarded
     def search(self, query: SearchQuery) -> SearchResult:
-        """One page of QIDO results, in a stable order, and the total number of matches."""
-        attributes, needs_json = returned_attributes(query)
-        where, params = where_clause(query)
-        columns = [a.column for a in attributes] + (["i.json"] if needs_json else [])
-        source = FROM[query.level]
-        conn = self.reader()
-        rows = conn.execute(
-            f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY {ORDER[query.level]} "
-            "LIMIT ? OFFSET ?", [*params, query.limit, query.offset]).fetchall()
-        total = query.offset + len(rows)
-        if len(rows) >= query.limit or (not rows and query.offset):
-            total = int(conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
-        records = [record(row, attributes, row[-1] if needs_json else None, query.include, query.include_all)
-                   for row in rows]
-        return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
+        """One page of QIDO results, in a stable order, and the total number of matches (search.run)."""
+        return run_search(self.reader(), query)
 
     @guarded
     def instances(self, study_uid: str, series_uid: str | None = None,
@@ -321,6 +316,8 @@ class DicomIndex:
         where, params = _instance_filter(study_uid, series_uid, sop_uid)
         rows = self.reader().execute(
             f"SELECT i.json FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}", params).fetchall()
+        if self.stale_json:  # made by the older model: corrected on the way out (cached by the caller)
+            return [json.dumps(annex_f(json.loads(r[0])), ensure_ascii=False, separators=(",", ":")) for r in rows]
         return [r[0] for r in rows]
 
     @guarded
@@ -346,6 +343,17 @@ def uid_conflict(conn: sqlite3.Connection, parsed: ParsedInstance) -> str | None
     if conn.execute("SELECT 1 FROM study WHERE study_uid = ?", (parsed.series_uid,)).fetchone() is not None:
         return f"SeriesInstanceUID {parsed.series_uid} is a study in this archive"
     return None
+
+
+def _stale_json(conn: sqlite3.Connection) -> bool:
+    """Whether `instance.json` was made by a DICOM JSON model older than JSON_MODEL (inside the open
+    transaction). A new (empty) index is stamped current; an older one stays stale until a reindex
+    builds a new index (new rows are current either way, and `annex_f` is idempotent)."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'json_model'").fetchone()
+    if row is None and conn.execute("SELECT 1 FROM instance LIMIT 1").fetchone() is None:
+        conn.execute("INSERT INTO meta (name, value) VALUES ('json_model', ?)", (JSON_MODEL,))
+        return False
+    return row is None or row[0] != JSON_MODEL
 
 
 def _migrations(conn: sqlite3.Connection) -> list[str]:

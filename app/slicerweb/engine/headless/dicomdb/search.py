@@ -4,6 +4,9 @@ Matching follows PS3.4 C.2.2.2 as PS3.18 §8.3.4 uses it: single value, wildcard
 case-insensitive, other VRs case-sensitive through `PRAGMA case_sensitive_like`, which is also
 PostgreSQL's LIKE), ranges on DA/TM/DT, UID and code lists, and fuzzy PN matching (every query
 token is a prefix of a name token, case-insensitive). Values are always bound parameters.
+Keys the index has no column for (standard attributes outside it, sequence keys such as
+`RequestAttributeSequence.ScheduledProcedureStepID`) are matched on the stored DICOM JSON
+(`json_keys`, `JSON_SOURCE`), reading at most MAX_JSON_SCAN candidates' JSON per search.
 
     >>> sql, params = where_clause(SearchQuery("study", matches=(Match(0x00100010, "PatientName",
     ...                                        "wildcard", ("doe*",)),)))
@@ -13,12 +16,19 @@ token is a prefix of a name token, case-insensitive). Values are always bound pa
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Iterable
 from typing import Any
+
+from pydicom.datadict import dictionary_VR
 
 from ....formats.dicom.attributes import BY_TAG, Attribute
 from ....formats.dicom.ingest import fold_name
-from ....formats.dicom.records import visible
-from ...dicom_api import Match, SearchQuery
+from ....formats.dicom.json_match import matches
+from ....formats.dicom.records import from_document, record, returned_attributes, visible
+from ...dicom_api import Match, SearchQuery, SearchResult
+from ...errors import Invalid
 
 FROM = {
     "study": "study s JOIN patient p ON p.pk = s.patient_pk",
@@ -31,6 +41,16 @@ ORDER = {
     "series": "r.study_pk, r.series_number, r.pk",
     "instance": "i.series_pk, i.instance_number, i.pk",
 }
+# The stored JSON a record's non-indexed attributes come from: the instance's own, or a representative
+# instance's (the first in retrieval order) for series and studies; scalar subqueries, portable SQL.
+JSON_SOURCE = {
+    "instance": "i.json",
+    "series": "(SELECT x.json FROM instance x WHERE x.series_pk = r.pk ORDER BY x.instance_number, x.pk LIMIT 1)",
+    "study": ("(SELECT x.json FROM instance x JOIN series y ON y.pk = x.series_pk WHERE y.study_pk = s.pk "
+              "ORDER BY y.series_number, y.pk, x.instance_number, x.pk LIMIT 1)"),
+}
+NOT_JSON_MATCHABLE = frozenset({"SQ", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+MAX_JSON_SCAN = 10_000  # candidates whose stored JSON one search may read (keys the index cannot match)
 PN_COLUMNS = {"p.patient_name": "p.patient_name_lc", "s.referring_name": "s.referring_name_lc"}
 TOKEN_COLUMNS = {"p.patient_name": "p.patient_name_tokens", "s.referring_name": "s.referring_name_tokens"}
 
@@ -98,7 +118,7 @@ def where_clause(query: SearchQuery) -> tuple[str, list[Any]]:
         params.append(query.series_uid)
     for match in query.matches:
         attribute = BY_TAG.get(match.tag)
-        if attribute is None or not attribute.matchable or not visible(attribute, query.level):
+        if match.path or attribute is None or not attribute.matchable or not visible(attribute, query.level):
             continue
         sql, values = condition(match, attribute)
         parts.append(sql)
@@ -106,8 +126,74 @@ def where_clause(query: SearchQuery) -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "1=1", params
 
 
+def json_matchable(tag: int) -> bool:
+    """A standard attribute with a text or numeric VR: matchable on the stored JSON (private and
+    unknown tags, binary and sequence values are not)."""
+    if (tag >> 16) % 2:
+        return False
+    try:
+        vr = str(dictionary_VR(tag))
+    except KeyError:
+        return False
+    return vr not in NOT_JSON_MATCHABLE and " or " not in vr
+
+
+def json_keys(query: SearchQuery) -> tuple[Match, ...]:
+    """Keys matched on stored DICOM JSON (`formats.dicom.json_match`): sequence keys, and attributes
+    the index holds no column for."""
+    return tuple(m for m in query.matches if m.path or (m.tag not in BY_TAG and json_matchable(m.tag)))
+
+
 def unsupported_keys(query: SearchQuery) -> tuple[str, ...]:
-    """Warnings for matching keys the index cannot match at this level (they were ignored, PS3.18 §8.3.4)."""
+    """Warnings for matching keys that cannot be matched at this level (they were ignored, PS3.18 §8.3.4)."""
+    on_json = json_keys(query)
     return tuple(f"The attribute {m.keyword} is not supported for matching at {query.level} level; it was ignored."
-                 for m in query.matches
-                 if m.tag not in BY_TAG or not BY_TAG[m.tag].matchable or not visible(BY_TAG[m.tag], query.level))
+                 for m in query.matches if m not in on_json and (
+                     m.tag not in BY_TAG or not BY_TAG[m.tag].matchable or not visible(BY_TAG[m.tag], query.level)))
+
+
+Page = list[tuple[tuple[Any, ...], str | dict[str, Any] | None]]  # (row, its stored JSON if read)
+
+
+def run(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
+    """One page of QIDO results, in a stable order, and the total number of matches."""
+    attributes, needs_json = returned_attributes(query)
+    on_json = json_keys(query)
+    where, params = where_clause(query)
+    with_json = needs_json or bool(on_json)
+    columns = [a.column for a in attributes] + ([JSON_SOURCE[query.level]] if with_json else [])
+    source = FROM[query.level]
+    select = f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY {ORDER[query.level]}"
+    whole, fields = from_document(query)
+    page: Page
+    if on_json:
+        page, total = _scan(conn.execute(f"{select} LIMIT ?", [*params, MAX_JSON_SCAN + 1]), query, on_json)
+    else:
+        rows = conn.execute(f"{select} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]).fetchall()
+        page = [(row, row[-1] if with_json else None) for row in rows]
+        total = query.offset + len(rows)
+        if len(rows) >= query.limit or (not rows and query.offset):
+            total = int(conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
+    records = [record(row, attributes, document, fields, whole) for row, document in page]
+    return SearchResult(records=records, total=total, offset=query.offset, warnings=unsupported_keys(query))
+
+
+def _scan(cursor: Iterable[tuple[Any, ...]], query: SearchQuery, keys: tuple[Match, ...]) -> tuple[Page, int]:
+    """(the page as (row, parsed JSON), the number of matches) of candidate rows filtered by `keys` on
+    their stored JSON (the row's last column). Memory: one page; work: at most MAX_JSON_SCAN documents
+    parsed, else Invalid (400) asking for an indexed key."""
+    page: Page = []
+    matched = 0
+    for scanned, row in enumerate(cursor, start=1):
+        if scanned > MAX_JSON_SCAN:
+            names = ", ".join(m.keyword for m in keys)
+            raise Invalid(f"matching on {names} reads each candidate's stored attributes, at most "
+                          f"{MAX_JSON_SCAN} per search; add a matching key the index holds (PatientID, "
+                          "StudyInstanceUID, StudyDate, Modality, ...) to narrow the search")
+        document = json.loads(row[-1]) if row[-1] is not None else None
+        if document is None or not matches(document, keys):
+            continue
+        if query.offset <= matched < query.offset + query.limit:
+            page.append((row, document))
+        matched += 1
+    return page, matched
