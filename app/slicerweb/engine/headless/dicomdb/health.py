@@ -5,7 +5,7 @@ as an empty archive), a file SQLite cannot read (damaged header), `PRAGMA quick_
 (garbage inside), and a schema version this code does not know. After recovery: the number of
 indexed instances against the files under `objects/` (cheap: one directory walk, one COUNT).
 Each failure is `IndexDamaged`; the remedy is `slicerweb dicom reindex`. The SQLite-specific
-statements (PRAGMA, sqlite_master) live here and in `index._connect` only.
+statements (PRAGMA, sqlite_master) live here and in `database.SqliteDatabase` only.
 """
 
 from __future__ import annotations
