@@ -146,7 +146,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         return 2
     voxel_limits = VoxelLimits(int(policy.limits.max_volume_bytes), int(policy.limits.max_compression_ratio))
     engine = HeadlessEngine(data_dir_of(policy), demo=args.demo, voxel_limits=voxel_limits,
-                            max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes)
+                            max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes, index_url=policy.index.url)
     app = create_app(policy, engine)
     try:
         listener = listen(policy, tls=bool(args.certfile))

@@ -203,6 +203,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("viewer", "oidc_scope", str, "openid dicomweb.read offline_access",
        "Scopes OHIF asks for, in the IdP's spelling (Entra: 'openid api://slicerweb/dicomweb.read ...'); "
        "offline_access gets a refresh token, so a session outlives the access token without an iframe."),
+    # [index]
+    _s("index", "url", str, "",
+       "Where the DICOM index lives: empty means SQLite in <data_dir>/dicom/index.sqlite; "
+       "'postgresql://user@host/db' a PostgreSQL database shared by every instance (see deploy/README.md)."),
 )
 
 _BY_PATH = {s.path: s for s in SETTINGS}
@@ -236,6 +240,7 @@ class Policy:
     auth: Section
     scopes: Section
     viewer: Section
+    index: Section
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Policy:

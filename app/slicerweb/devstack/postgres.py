@@ -46,6 +46,7 @@ class PostgresCluster:
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="slicerweb-pg-", dir="/tmp")))
     port: int = 5432  # only names the socket file (.s.PGSQL.<port>); nothing listens on TCP
+    durable: bool = True  # False (tests only): no fsync, like a RAM disk; a crash may lose the cluster
     user: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,7 +86,9 @@ class PostgresCluster:
             self._run(initdb, "-D", str(self.data), "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8",
                       "-U", self.user)
         options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -p {self.port} "
-                   "-c max_connections=200 -c fsync=on")
+                   "-c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(pg_ctl, "-D", str(self.data), "-l", str(self.directory / "postgres.log"), "-o", options,
                   "-w", "-t", "60", "start")
         self._ensure_database()

@@ -21,15 +21,15 @@ class HeadlessEngine:
     name = "headless"
 
     def __init__(self, data_dir: Path, *, demo: bool = False, voxel_limits: VoxelLimits = DEFAULT_LIMITS,
-                 max_dicom_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+                 max_dicom_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, index_url: str = "") -> None:
         """`max_dicom_pixel_bytes`: decoded pixel bytes one stored DICOM object may declare (`serve`
-        passes the policy's `limits.upload_max_body_bytes`)."""
+        passes the policy's `limits.upload_max_body_bytes`); `index_url`: the policy's `index.url`."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.demo = demo
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
-        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes)
+        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes, index_url)
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
         self.started = False
 

@@ -68,17 +68,21 @@ class LRU(Generic[K, V]):
 class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
-    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+    def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, index_url: str = "") -> None:
         """Open (or create) the database; IndexDamaged if its index fails the start-up checks
-        (`health`), Unavailable while `slicerweb dicom reindex` holds it."""
+        (`health`), Unavailable while `slicerweb dicom reindex` holds it. `index_url`: a PostgreSQL
+        index (`postgresql://...`) instead of `root/index.sqlite`."""
         self.root = Path(root)
         self.max_pixel_bytes = max_pixel_bytes
         self.storage = Storage(self.root)  # first: it takes the database lock a reindex would hold
         self.cache: LRU[tuple[str, str | None, int], bytes] = LRU(CACHE_ENTRIES)
         self.rows: LRU[str, InstanceRow] = LRU(ROW_ENTRIES)
         try:
-            health.check_file(self.root)
-            self.index = DicomIndex(self.root / health.INDEX_FILE)
+            if index_url:
+                self.index = DicomIndex(index_url)
+            else:
+                health.check_file(self.root)
+                self.index = DicomIndex(self.root / health.INDEX_FILE)
         except BaseException:
             self.storage.close()
             raise
