@@ -1,4 +1,4 @@
-"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import | dicom reindex.
+"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import | reindex | migrate-index.
 
 Start-up problems (bad policy, no free port, unreadable certificate, a damaged DICOM index) print
 one line and exit 2.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine.errors import IndexDamaged, Unavailable
+from .engine.errors import Conflict, IndexDamaged, Unavailable
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .issuer import command as issuer_command
 from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "are moved to quarantine/")
     dicom_reindex.add_argument("--policy")
     dicom_reindex.add_argument("--data-dir")
+    dicom_migrate = dicom_commands.add_parser(
+        "migrate-index", help="copy the SQLite index into an empty PostgreSQL database (the server must be "
+                              "stopped); then set index.url in the policy")
+    dicom_migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/database")
+    dicom_migrate.add_argument("--policy")
+    dicom_migrate.add_argument("--data-dir")
     shown = dicom_import.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="print nothing but errors (the exit status tells)")
     shown.add_argument("--json", action="store_true", help="print one JSON summary on stdout (no progress bar)")
@@ -95,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_feature(policy, args))
         if args.command == "dicom" and args.dicom_command == "reindex":
             return _dicom_reindex(policy)
+        if args.command == "dicom" and args.dicom_command == "migrate-index":
+            return _dicom_migrate_index(policy, args.to)
         if args.command == "dicom":
             return _dicom_import(policy, Path(args.directory), args.processes, quiet=args.quiet,
                                     as_json=args.json)
@@ -104,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"slicerweb: the DICOM index {exc.path} is {exc.problem}; stop every server using {data_dir} and "
               f"run: slicerweb dicom reindex --data-dir {data_dir}", file=sys.stderr)
         return 2
-    except Unavailable as exc:
+    except (Unavailable, Conflict) as exc:
         print(f"slicerweb: {exc}", file=sys.stderr)
         return 2
 
@@ -206,7 +214,7 @@ def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: boo
     from .import_progress import ImportProgress, count_files
 
     progress = ImportProgress(count_files(directory), quiet=quiet, as_json=as_json)
-    dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
+    dicom = HeadlessDicom(data_dir_of(policy) / "dicom", index_url=policy.index.url)
     try:
         report = import_directory(dicom, directory, processes=processes, progress=progress)
     finally:
@@ -217,6 +225,19 @@ def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: boo
             print(f"slicerweb: refused {path}: {reason}", file=sys.stderr)
     progress.finish(report)
     return 1 if report.failed or report.refused else 0
+
+
+def _dicom_migrate_index(policy: Policy, url: str) -> int:
+    from .engine.headless.dicomdb.migrate import migrate_index
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        print(f"slicerweb: --to takes a postgresql:// URL, not {url!r}", file=sys.stderr)
+        return 2
+    report = migrate_index(data_dir_of(policy) / "dicom", url)
+    counts = ", ".join(f"{n} {table} rows" for table, n in report.rows.items())
+    print(f"copied the index of {data_dir_of(policy)} into {report.target}: {counts}; "
+          "now set index.url in the policy to that URL and start the server")
+    return 0
 
 
 def _dicom_reindex(policy: Policy) -> int:

@@ -18,6 +18,7 @@ before handing it out and reconnects in the background after a PostgreSQL restar
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,9 +33,11 @@ import psycopg_pool
 
 from ...errors import EngineError, IndexDamaged, InsufficientStorage, Unavailable
 
+log = logging.getLogger("slicerweb.dicom.index")
 CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 WRITE_LOCK_KEY = 0x51C3_D1C0  # the advisory lock every PostgreSQL writer of this index takes
 CHECKOUT_SECONDS = 1.0  # a caller waits at most this long for PostgreSQL before the answer is 503
+RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while PostgreSQL is unreachable (a restart takes seconds)
 POOL_SIZE = 8  # at least the worker threads that call the index at once (asyncio.to_thread)
 
 
@@ -67,6 +70,9 @@ class Database(Protocol):
 
     def has_table(self, conn: Connection, name: str) -> bool:
         """Whether the table exists (catalogues differ between the two)."""
+
+    def continue_keys(self, conn: Connection, table: str) -> None:
+        """After rows were copied in with their keys: new rows get keys above the highest one."""
 
     def error(self, exc: Exception) -> EngineError | None:
         """The engine error `exc` stands for (None: not a database condition the engine names)."""
@@ -123,6 +129,9 @@ class SqliteDatabase:
     def has_table(self, conn: Connection, name: str) -> bool:
         return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() \
             is not None
+
+    def continue_keys(self, conn: Connection, table: str) -> None:
+        return None  # INTEGER PRIMARY KEY always continues after the highest key
 
     def error(self, exc: Exception) -> EngineError | None:
         if not isinstance(exc, sqlite3.DatabaseError):
@@ -205,13 +214,21 @@ class PostgresDatabase:
         return conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
                             "AND table_name = ?", (name,)).fetchone() is not None
 
+    def continue_keys(self, conn: Connection, table: str) -> None:
+        # An identity column's sequence does not see explicitly inserted keys: move it past them.
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'pk'), "
+                     f"COALESCE((SELECT MAX(pk) FROM {table}), 0) + 1, false)")
+
     def error(self, exc: Exception) -> EngineError | None:
         if isinstance(exc, psycopg.errors.DiskFull):
             return InsufficientStorage(f"insufficient storage: the PostgreSQL server of the DICOM index is out of "
                                        f"disk ({exc}); nothing was stored")
         if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return Unavailable(f"the DICOM index ({self.location}) is unreachable: {first_line}; retry shortly")
+            # Clients learn that the index is down, never where it lives; the operator's log says why.
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("DICOM index %s unreachable: %s", self.location, detail)
+            return Unavailable("the DICOM index (PostgreSQL) is unreachable; retry shortly",
+                               retry_after=RETRY_AFTER_SECONDS)
         return None
 
     def close(self) -> None:
