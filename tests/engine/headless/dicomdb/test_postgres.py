@@ -147,3 +147,17 @@ async def test_migrate_index_moves_a_sqlite_archive_to_postgresql(tmp_path: Path
     assert again.returncode == 2
     assert again.stderr.strip() == ("slicerweb: the target index is not empty (table patient has rows); "
                                     "migrate into an empty database")
+
+
+async def test_a_nul_inside_an_indexed_value_is_stored_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """SQLite stores NUL in text, PostgreSQL refuses it: the index drops it from indexed columns."""
+    dicom = HeadlessDicom(tmp_path / "dicom", index_url=postgres_url)
+    try:
+        ds = generate_study(5, series_count=1, instances_per_series=1)[0]
+        ds.PatientName = "Doe\x00^Jane"
+        report = await dicom.store_instances([StowPart("application/dicom", io.BytesIO(part10(ds)))])
+        assert not report.failed
+        found = await dicom.search_for_studies(SearchQuery("study"))
+        assert found.records[0]["00100010"]["Value"] == [{"Alphabetic": "Doe^Jane"}]
+    finally:
+        dicom.close()

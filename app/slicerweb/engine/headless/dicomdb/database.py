@@ -169,7 +169,10 @@ class _Portable:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self._conn.execute(_placeholders(sql), list(params))
+        # PostgreSQL text cannot hold NUL, which SQLite stores: a hostile object's NUL inside an indexed
+        # value is dropped (never valid in a DICOM text value; the stored JSON escapes it as \u0000).
+        values = [p.replace("\x00", "") if isinstance(p, str) and "\x00" in p else p for p in params]
+        return self._conn.execute(_placeholders(sql), values)
 
 
 @functools.lru_cache(maxsize=512)
