@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ...formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
 from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
+from ..errors import EngineError
 from ..feature_state import SqliteFeatureStore
 from ..health_api import OK, IndexStatistics, Readiness
 from . import health
@@ -49,10 +50,15 @@ class HeadlessEngine:
     async def readiness(self) -> Readiness:
         """Started, index readable, storage writable (file-system probes run off the event loop)."""
         index, storage = await asyncio.gather(
-            asyncio.to_thread(health.index_verdict, self.dicom.index.path),
+            asyncio.to_thread(self.dicom.index.db.probe),
             asyncio.to_thread(health.storage_verdict, self.dicom.storage.tmp, self.dicom.storage.objects))
         return Readiness({"engine": OK if self.started else "engine not started", "index": index,
                           "storage": storage})
 
     async def index_statistics(self) -> IndexStatistics:
-        return await asyncio.to_thread(health.index_statistics, self.dicom.index.path)
+        """The index's counts; unknown (None) while it cannot be read, so /metrics still answers
+        (/readyz says why)."""
+        try:
+            return IndexStatistics(*await asyncio.to_thread(self.dicom.index.statistics))
+        except EngineError:
+            return IndexStatistics()

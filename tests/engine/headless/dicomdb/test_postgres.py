@@ -83,7 +83,7 @@ async def test_two_instances_share_one_index_and_one_storage(tmp_path: Path, pos
 def test_postgresql_down_is_503_with_retry_after_then_recovers(tmp_path: Path, live_server) -> None:
     """Stop PostgreSQL under a running server: /dicom answers 503 JSON with Retry-After promptly; start
     it again: the same server serves and stores again, without a restart."""
-    cluster = PostgresCluster(durable=False).start()
+    cluster = PostgresCluster().start()  # durable: an immediate stop loses no acknowledged commit
     try:
         url = fresh_schema_url(cluster)
         server = live_server(policy_toml=f'[features]\ndicomweb_write = true\n[index]\nurl = "{url}"\n')
@@ -107,10 +107,10 @@ def test_postgresql_down_is_503_with_retry_after_then_recovers(tmp_path: Path, l
             assert http.get("/livez").status_code == 200  # the process itself is fine
             cluster.start()
             deadline = time.monotonic() + 30
-            while (answer := http.get("/dicom/studies")).status_code != 200:
+            while (answer := http.get("/dicom/studies")).status_code == 503:
                 assert time.monotonic() < deadline, f"no recovery after PostgreSQL came back: {answer.text}"
                 time.sleep(0.2)
-            assert len(http.get("/dicom/studies").json()) == 1
+            assert len(answer.json()) == 1  # the acknowledged study survived the database's crash
             again = http.post("/dicom/studies", content=stow_body([part10(generate_study(4)[0])]),
                               headers={"Content-Type": STOW_TYPE})
             assert again.status_code == 200
@@ -161,3 +161,24 @@ async def test_a_nul_inside_an_indexed_value_is_stored_on_postgresql(tmp_path: P
         assert found.records[0]["00100010"]["Value"] == [{"Alphabetic": "Doe^Jane"}]
     finally:
         dicom.close()
+
+
+def test_readyz_and_metrics_follow_postgresql(live_server) -> None:
+    """/readyz names the index while PostgreSQL is down (and /metrics still answers), 200 once it is back."""
+    cluster = PostgresCluster().start()  # durable: an immediate stop loses no acknowledged commit
+    try:
+        server = live_server(policy_toml=f'[index]\nurl = "{fresh_schema_url(cluster)}"\n')
+        with server.client() as http:
+            assert http.get("/readyz").status_code == 200
+            cluster.stop("immediate")
+            down = http.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["checks"]["index"].startswith("index unreachable (PostgreSQL)")
+            assert http.get("/metrics").status_code == 200
+            cluster.start()
+            deadline = time.monotonic() + 30
+            while (ready := http.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.2)
+    finally:
+        cluster.destroy()

@@ -36,6 +36,7 @@ from ...errors import EngineError, IndexDamaged, InsufficientStorage, Unavailabl
 log = logging.getLogger("slicerweb.dicom.index")
 CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 WRITE_LOCK_KEY = 0x51C3_D1C0  # the advisory lock every PostgreSQL writer of this index takes
+PROBE_SECONDS = 2.0  # how long a locked SQLite index may delay a readiness probe
 CHECKOUT_SECONDS = 1.0  # a caller waits at most this long for PostgreSQL before the answer is 503
 RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while PostgreSQL is unreachable (a restart takes seconds)
 POOL_SIZE = 8  # at least the worker threads that call the index at once (asyncio.to_thread)
@@ -73,6 +74,9 @@ class Database(Protocol):
 
     def continue_keys(self, conn: Connection, table: str) -> None:
         """After rows were copied in with their keys: new rows get keys above the highest one."""
+
+    def probe(self) -> str:
+        """"ok", or why the index cannot be read right now (for /readyz)."""
 
     def error(self, exc: Exception) -> EngineError | None:
         """The engine error `exc` stands for (None: not a database condition the engine names)."""
@@ -132,6 +136,21 @@ class SqliteDatabase:
 
     def continue_keys(self, conn: Connection, table: str) -> None:
         return None  # INTEGER PRIMARY KEY always continues after the highest key
+
+    def probe(self) -> str:
+        # A fresh read-only connection: the long-lived ones keep working on an unlinked file, so they
+        # cannot tell that the index has gone; mode=ro never creates a missing one.
+        if not self.path.is_file():
+            return f"index file {self.path.name} is missing"
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=PROBE_SECONDS)
+            try:
+                conn.execute("SELECT 1 FROM study LIMIT 1").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return f"index unreachable: {exc}"
+        return "ok"
 
     def error(self, exc: Exception) -> EngineError | None:
         if not isinstance(exc, sqlite3.DatabaseError):
@@ -233,6 +252,15 @@ class PostgresDatabase:
             return Unavailable("the DICOM index (PostgreSQL) is unreachable; retry shortly",
                                retry_after=RETRY_AFTER_SECONDS)
         return None
+
+    def probe(self) -> str:
+        try:
+            with self.read() as conn:
+                conn.execute("SELECT 1 FROM study LIMIT 1").fetchall()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"index unreachable (PostgreSQL): {detail}"
+        return "ok"
 
     def close(self) -> None:
         self.pool.close()

@@ -226,6 +226,15 @@ class DicomIndex:
             return indexed, pending, count_files()
 
     @guarded
+    def statistics(self) -> tuple[int, int, int, int]:
+        """(studies, series, instances, stored bytes) from the index's own tables (no file-system walk)."""
+        with self.db.read() as conn:
+            studies = conn.execute("SELECT COUNT(*) FROM study").fetchone()[0]
+            series = conn.execute("SELECT COUNT(*) FROM series").fetchone()[0]
+            instances, stored = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM instance").fetchone()
+        return int(studies), int(series), int(instances), int(stored)
+
+    @guarded
     def count_studies(self) -> int:
         with self.db.read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM study").fetchone()[0])
