@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import LiveServer
 
 
-def access_lines(log: str) -> list[dict]:
-    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+def access_lines(log: str) -> list[dict[str, Any]]:
+    """The access lines among the console's (which are JSON lines too when stderr is not a terminal)."""
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if "request_id" in line]
 
 
-def test_access_log_lines_are_json(live_server):
+def test_access_log_lines_are_json(live_server: Callable[..., LiveServer]) -> None:
     server = live_server()
     with server.client() as http:
         response = http.get("/dicom/studies", params={"PatientName": "Doe^Jane"}, headers={"X-Request-ID": "abc-123"})
@@ -24,7 +30,7 @@ def test_access_log_lines_are_json(live_server):
     assert any(line["path"] == "/nope" and line["status"] == 404 for line in lines)
 
 
-def test_access_log_can_be_turned_off(live_server):
+def test_access_log_can_be_turned_off(live_server: Callable[..., LiveServer]) -> None:
     server = live_server(args=["--no-access-log"])
     with server.client() as http:
         http.get("/slicer/system/version")
@@ -32,7 +38,7 @@ def test_access_log_can_be_turned_off(live_server):
     assert access_lines(server.log()) == []
 
 
-def test_malformed_request_id_is_replaced(live_server):
+def test_malformed_request_id_is_replaced(live_server: Callable[..., LiveServer]) -> None:
     server = live_server()
     with server.client() as http:
         response = http.get("/", headers={"X-Request-ID": "bad id\twith spaces"})

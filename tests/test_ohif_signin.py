@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -155,16 +156,18 @@ def new_session(context: BrowserContext, demo: DemoStack) -> Session:
     return session
 
 
-def sign_in(page: Page, demo: DemoStack, user: str, password: str) -> None:
-    """On the issuer's login page (where OHIF sent us): fill the form and submit it."""
+def sign_in(page: Page, demo: DemoStack, user: str, password: str, landing: str = "") -> None:
+    """On the issuer's login page (where OHIF, or the admin console, sent us): fill the form and submit
+    it, then wait to be back under `landing` (default: the viewer)."""
     page.wait_for_url(f"{demo.issuer_url}/**", timeout=TIMEOUT_MS)
     page.locator("#username").fill(user)
     page.locator("#password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{demo.viewer_url}/**", timeout=TIMEOUT_MS)
+    landing = landing or f"{demo.viewer_url}/"
+    page.wait_for_url(lambda url: url.startswith(landing), timeout=TIMEOUT_MS)
 
 
-def demo_studies(demo: DemoStack) -> list[dict]:
+def demo_studies(demo: DemoStack) -> list[dict[str, Any]]:
     token = demo.token("dicomweb.read")
     response = httpx.get(f"{demo.stack.url}/dicom/studies", params={"includefield": "00081030"},
                          headers={"Authorization": f"Bearer {token}"},
@@ -173,7 +176,7 @@ def demo_studies(demo: DemoStack) -> list[dict]:
     return sorted(response.json(), key=lambda s: s["0020000D"]["Value"][0])
 
 
-def description(study: dict) -> str:
+def description(study: dict[str, Any]) -> str:
     """What tells the demo studies apart in OHIF's list (both belong to one patient)."""
     return str(study["00081030"]["Value"][0])
 

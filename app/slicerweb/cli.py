@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                        default=None, help="log messages to the console")
     serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction,
                        default=None, help="write JSON access-log lines")
+    serve.add_argument("--log-format", dest="log_format", choices=("auto", "json", "text"),
+                       help="console log lines: json (journald), text, or auto = json unless stderr is a terminal")
 
     check = commands.add_parser("check-policy", help="validate a policy file and print problems")
     check.add_argument("file")
@@ -122,22 +124,12 @@ def _policy(args: argparse.Namespace) -> Policy:
     changes = {}
     for option, key in (("host", "server.host"), ("port", "server.port"), ("data_dir", "server.data_dir"),
                         ("docroot", "server.docroot"), ("unix_socket", "server.unix_socket"),
-                        ("console", "logging.console"), ("access_log", "logging.access_log")):
+                        ("console", "logging.console"), ("access_log", "logging.access_log"),
+                        ("log_format", "logging.format")):
         value = getattr(args, option, None)
         if value is not None:
             changes[key] = value
     return policy.replace(**changes) if changes else policy
-
-
-def _configure_logging(policy: Policy) -> None:
-    handler: logging.Handler = logging.StreamHandler(sys.stderr) if policy.logging.console \
-        else logging.NullHandler()
-    logging.basicConfig(level=policy.logging.level.upper(), handlers=[handler], format="%(message)s")
-    access = logging.getLogger("slicerweb.access")
-    access.propagate = False
-    access.setLevel(logging.INFO)
-    if policy.logging.access_log:
-        access.addHandler(logging.StreamHandler(sys.stderr))
 
 
 def _serve(policy: Policy, args: argparse.Namespace) -> int:
@@ -145,10 +137,11 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
     from .app import create_app
     from .engine.headless import HeadlessEngine
     from .formats.voxels import VoxelLimits
+    from .log_output import configure
     from .sd_notify import notify, watchdog, watchdog_interval
     from .server import hypercorn_config, listen, run
 
-    _configure_logging(policy)
+    log_files = configure(policy)
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
         return 2
@@ -190,7 +183,7 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
                 pings.append(loop.create_task(watchdog(status, interval)))
 
         try:
-            await run(app, config, on_ready=ready, stop=stop)
+            await run(app, config, on_ready=ready, stop=stop, on_hangup=log_files.reopen)
         finally:
             notify("STOPPING=1")
             for task in pings:

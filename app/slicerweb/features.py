@@ -9,8 +9,11 @@ them for at most `CACHE_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .audit import AuditLog
 from .engine.protocol import FeatureOverride, FeatureStore
@@ -19,6 +22,7 @@ from .policy import FAMILIES, Policy
 TOGGLEABLE = (*FAMILIES, "dicomweb_write", "exec")
 CACHE_SECONDS = 1.0
 DEFAULT_EXEC_MINUTES = 15
+EXPIRY_CHECK_SECONDS = 5.0  # how soon an expiry set by another instance is noticed (and audited)
 
 
 class FeatureRefused(Exception):
@@ -46,6 +50,7 @@ class FeatureFlags:
     def __init__(self, policy: Policy, store: FeatureStore, audit: AuditLog) -> None:
         self.policy, self.store, self.audit = policy, store, audit
         self._cache: tuple[float, dict[str, FeatureOverride]] = (0.0, {})
+        self._changed = asyncio.Event()  # wakes watch_expiry when this process sets a new expiry
 
     async def _overrides(self) -> dict[str, FeatureOverride]:
         now = time.time()
@@ -67,7 +72,7 @@ class FeatureFlags:
         return (await self.state(name)).enabled
 
     async def set(self, name: str, enabled: bool, *, actor: str, minutes: float | None = None,
-                  **context: object) -> FeatureState:
+                  **context: Any) -> FeatureState:
         """Override `name`; exec turns itself off after `minutes` (default 15, bounded by policy)."""
         if name not in TOGGLEABLE:
             raise FeatureRefused(f"unknown feature {name!r}; toggleable: {', '.join(TOGGLEABLE)}")
@@ -87,12 +92,13 @@ class FeatureFlags:
             expires_at = time.time() + minutes * 60
         await self.store.set_override(FeatureOverride(name, enabled, expires_at, actor, time.time()))
         self._cache = (0.0, {})
+        self._changed.set()
         new = await self.state(name)
         self.audit.record("feature.toggle", feature=name, subject=actor, old=old.enabled, new=new.enabled,
                           expires_at=expires_at, **context)
         return new
 
-    async def reset(self, name: str, *, actor: str, **context: object) -> FeatureState:
+    async def reset(self, name: str, *, actor: str, **context: Any) -> FeatureState:
         """Drop any override: back to the policy's value."""
         old = await self.state(name)
         await self.store.clear_override(name)
@@ -101,3 +107,28 @@ class FeatureFlags:
         self.audit.record("feature.reset", feature=name, subject=actor, old=old.enabled, new=new.enabled,
                           **context)
         return new
+
+    async def expire_due(self) -> list[FeatureOverride]:
+        """Drop the overrides whose time is up, auditing each once (`feature.expired`, subject `system`).
+
+        Exec is already off at its expiry (`state()` ignores an expired override); this makes the
+        end visible in the audit log and the console even when nobody asks for exec.
+        """
+        expired = await self.store.expire(time.time())
+        if expired:
+            self._cache = (0.0, {})
+        for override in expired:
+            new = await self.state(override.name)
+            self.audit.record("feature.expired", feature=override.name, subject="system", old=override.enabled,
+                              new=new.enabled, expires_at=override.expires_at, changed_by=override.changed_by)
+        return expired
+
+    async def watch_expiry(self) -> None:
+        """Run `expire_due` at each expiry (and every EXPIRY_CHECK_SECONDS for other instances' toggles)."""
+        while True:
+            self._changed.clear()  # before reading: a toggle from now on wakes the wait below
+            await self.expire_due()
+            now = time.time()
+            due = [o.expires_at - now for o in (await self._overrides()).values() if o.expires_at]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), max(0.05, min([EXPIRY_CHECK_SECONDS, *due])))

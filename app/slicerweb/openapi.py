@@ -34,6 +34,12 @@ NODES: dict[str, Any] = {"type": "array", "items": {"type": "object", "required"
 FEATURE: dict[str, Any] = {"type": "object", "required": ["name", "enabled", "policy", "override"],
                            "properties": {"name": STRING, "enabled": {"type": "boolean"},
                                           "policy": {"type": "boolean"}, "override": {"type": ["object", "null"]}}}
+CONSOLE_FEATURE: dict[str, Any] = {
+    "type": "object", "required": ["name", "enabled", "policy", "override", "kind", "toggleable", "help"],
+    "properties": {**FEATURE["properties"], "kind": {"enum": ["family", "feature"]}, "toggleable": {"type": "boolean"},
+                   "help": STRING}}
+AUDIT_ENTRY: dict[str, Any] = {"type": "object", "required": ["time", "event", "outcome"], "properties": {
+    "time": STRING, "event": STRING, "subject": STRING, "outcome": {"enum": ["ok", "denied", "error"]}}}
 ERROR: dict[str, Any] = {
     "type": "object", "required": ["success", "message", "code"],
     "properties": {"success": {"const": False}, "message": STRING, "code": STRING, "request_id": STRING}}
@@ -102,6 +108,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                      "properties": {"enabled": {"type": "boolean"}, "minutes": {"type": "number"}}}),
         body_required=True),
     ("DELETE", "/admin/features/<name>"): _op("Back to the policy's value (audited)", (FEATURE_NAME,), (JSON, FEATURE)),
+    ("GET", "/admin/api/features"): _op(
+        "The console's view: every [features] flag with its policy ceiling, runtime state and last change",
+        answer=(JSON, {"type": "object", "required": ["features", "exec_toggle", "subject"], "properties": {
+            "features": {"type": "array", "items": CONSOLE_FEATURE}, "subject": STRING,
+            "exec_toggle": {"type": "object", "required": ["allowed", "max_minutes", "default_minutes"]}}})),
+    ("PUT", "/admin/api/features/<name>"): _op(
+        "Switch a feature with a required reason (audited with it); exec on needs minutes and the policy's "
+        "features.exec_toggle (403 otherwise)", (FEATURE_NAME,), (JSON, FEATURE),
+        body=(JSON, {"type": "object", "required": ["enabled", "reason"], "properties": {
+            "enabled": {"type": "boolean"}, "minutes": {"type": "number"},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500}}}), body_required=True),
+    ("GET", "/admin/api/audit"): _op(
+        "The audit log, newest first, filtered and paged (pass a page's next as before)",
+        (_p("actor", "part of the subject, any case"), _p("action", "an event or its prefix: feature, exec.run"),
+         _p("outcome", "ok, denied or error", schema={"enum": ["ok", "denied", "error"]}),
+         _p("limit", "entries per page, 1..200 (default 50)", schema={"type": "string", "pattern": r"^\d{1,3}$"}),
+         _p("before", "the next value of the previous page", schema={"type": "string", "pattern": r"^\d+-\d+$"})),
+        (JSON, {"type": "object", "required": ["entries", "next", "scanned_bytes"], "properties": {
+            "entries": {"type": "array", "items": AUDIT_ENTRY}, "next": {"type": ["string", "null"]},
+            "scanned_bytes": {"type": "integer"}}})),
     ("GET", "/slicer/system/version"): _op("Application and engine version (slicerio's liveness probe)", answer=(JSON, {
         "type": "object", "required": ["applicationName"], "properties": {"applicationName": STRING}})),
     ("DELETE", "/slicer/system"): _op("Shut the application down gracefully", answer=(JSON, SUCCESS)),

@@ -153,6 +153,12 @@ SETTINGS: tuple[Setting, ...] = (
     _s("logging", "console", bool, True, "Log messages to the console (stderr)."),
     _s("logging", "access_log", bool, True, "Write one JSON access-log line per request."),
     _s("logging", "level", str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
+    _s("logging", "format", str, "auto",
+       "Console log lines: 'json' (one object per line, for journald and log shippers), 'text', or 'auto' "
+       "(json unless stderr is a terminal). `serve --log-format` overrides it.", choices=("auto", "json", "text")),
+    _s("logging", "access_log_path", str, "",
+       "Write the access log to this file instead of the console; reopened on SIGHUP (logrotate: rename, "
+       "then SIGHUP; see deploy/logrotate/slicerweb)."),
     # [audit]
     _s("audit", "path", str, "", "Append-only JSON-lines audit log; empty means <data_dir>/audit.jsonl."),
     # [auth]
@@ -203,6 +209,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("viewer", "oidc_scope", str, "openid dicomweb.read offline_access",
        "Scopes OHIF asks for, in the IdP's spelling (Entra: 'openid api://slicerweb/dicomweb.read ...'); "
        "offline_access gets a refresh token, so a session outlives the access token without an iframe."),
+    _s("viewer", "admin_scope", str, "openid slicerweb.admin",
+       "Scopes the admin console (/admin) asks for, in the IdP's spelling; it signs in with oidc_client_id like "
+       "OHIF, so register https://<host>/admin/ as a redirect URI of that client too."),
     # [index]
     _s("index", "url", str, "",
        "Where the DICOM index lives: empty means SQLite in <data_dir>/dicom/index.sqlite; "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import signal
 import socket
 from collections.abc import Callable
@@ -93,7 +94,8 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config.keep_alive_timeout = int(policy.limits.read_timeout)
     config.include_server_header = False
     config.accesslog = None
-    config.errorlog = "-" if policy.logging.console else None
+    # Hypercorn's own messages go through our handlers (JSON lines for journald when so configured).
+    config.errorlog = logging.getLogger("hypercorn.error") if policy.logging.console else None
     config.h11_max_incomplete_size = 64 * 1024
     config.graceful_timeout = 5
     if certfile:
@@ -102,20 +104,25 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
 
 
 async def run(app: Quart, config: Config, *, on_ready: Callable[[], None] | None = None,
-              stop: asyncio.Event | None = None, handle_signals: bool = True) -> None:
-    """Serve until `stop` is set (DELETE /system sets it) or, with `handle_signals`, SIGINT/SIGTERM.
+              stop: asyncio.Event | None = None, handle_signals: bool = True,
+              on_hangup: Callable[[], None] | None = None) -> None:
+    """Serve until `stop` is set (DELETE /system sets it) or, with `handle_signals`, SIGINT/SIGTERM;
+    SIGHUP calls `on_hangup` (reopen the log files after logrotate renamed them) and never stops us.
 
     Inside Slicer the server runs on a worker thread, where signal handlers cannot be installed.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM) if handle_signals else ():
+    handlers: list[tuple[signal.Signals, Callable[[], None]]] = [(signal.SIGINT, stop.set), (signal.SIGTERM, stop.set)]
+    if on_hangup is not None:
+        handlers.append((signal.SIGHUP, on_hangup))
+    for sig, handler in handlers if handle_signals else ():
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handler)
 
     @app.before_serving
     async def _ready() -> None:
         if on_ready is not None:
             on_ready()
 
-    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=stop.wait)

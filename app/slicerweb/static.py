@@ -6,6 +6,8 @@ of the docroot and the sibling-prefix case (`docroot_private`) both fail. Direct
 `index.html`. Responses carry ETag and Last-Modified and answer conditional GETs with 304.
 `/browse...` serves the bundled OHIF viewer (its index.html for client-side routes);
 `/browse/app-config.js` adds the policy's sign-in settings to the installed config (viewer_config.py).
+`/admin/` is the admin console (docroot/admin/), served with its own stricter CSP; `/admin/config.json`
+holds its sign-in settings (console_config.py). Its API (/admin/api/...) is admin.py's, not this family's.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
-from quart import Blueprint, Response, send_file
+from quart import Blueprint, Response, jsonify, send_file
 
+from .console_config import console_csp, console_settings
 from .errors import BadRequest, NotFound
 from .services import Services
 from .viewer_config import app_config_js
@@ -79,6 +82,14 @@ def create_blueprint(services: Services) -> Blueprint:
         response.headers["Cache-Control"] = "no-cache"
         return response
 
+    console_policy = console_csp(services.policy)
+
+    @bp.route("/admin/config.json", methods=["GET", "HEAD"])
+    async def console_config() -> Response:
+        response = jsonify(console_settings(services.policy))
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
     @bp.route("/", defaults={"subpath": ""}, methods=["GET", "HEAD"])
     @bp.route("/<path:subpath>", methods=["GET", "HEAD"])
     async def page(subpath: str) -> Response:
@@ -91,6 +102,8 @@ def create_blueprint(services: Services) -> Blueprint:
         # Revalidate every time (ETag/Last-Modified make that a cheap 304), instead of Quart's 12 h Expires.
         response.headers.pop("Expires", None)
         response.headers["Cache-Control"] = "no-cache"
+        if subpath == "admin" or subpath.startswith("admin/"):
+            response.headers["Content-Security-Policy"] = console_policy
         return response
 
     return bp

@@ -69,6 +69,10 @@ def test_run_stack_prints_a_working_url_ca_user_and_token(tmp_path: Path, proxy:
             assert f"connect-src 'self' {issuer}; " in config.headers["content-security-policy"]
             discovery = http.get(f"{issuer}/.well-known/openid-configuration")
             assert discovery.status_code == 200 and discovery.json()["issuer"] == issuer
+            console = re.search(r"^admin console: (\S+/admin/) \(user admin, password \S{12,}\)$", text, re.M)
+            assert console is not None and console.group(1) == f"{url}/admin/", text
+            console_config = http.get(f"{url}/admin/config.json").json()
+            assert console_config["client_id"] == "ohif" and console_config["authority"] == issuer
         assert password not in (tmp_path / "issuer" / "users.json").read_text()  # hashed at rest
         port = int(url.rsplit(":", 1)[1])
         tls12 = ssl.create_default_context(cafile=ca)

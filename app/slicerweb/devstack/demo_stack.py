@@ -4,9 +4,9 @@
 is what a person gets. Every component is real and loopback-only:
 
 - the local OIDC issuer over HTTPS (certificate from the stack's CA: an https page may only call an
-  https issuer), with one user whose password is random per stack, OHIF's public client (PKCE,
-  redirect URI exactly `https://<name>:<port>/browse/callback`) and a confidential `cli` client
-  for the curl token;
+  https issuer), with a demo user and an admin (for /admin) whose passwords are random per stack,
+  OHIF's public client (PKCE, redirect URIs exactly `https://<name>:<port>/browse/callback` and
+  `.../admin/`, the console's) and a confidential `cli` client for the curl token;
 - the app on a Unix socket with JWT auth against that issuer, the static family public (the
   viewer's files must load before anyone has signed in) and OHIF's sign-in in `[viewer]`;
 - nginx or Caddy on free high ports, CSP connect-src = this origin + the issuer's.
@@ -32,9 +32,12 @@ CLI_CLIENT = "cli"
 CLI_SCOPES = ("slicerweb.static dicomweb.read dicomweb.write slicer.read slicer.write slicer.exec "
               "slicerweb.admin")
 VIEWER_CLIENT = "ohif"
-VIEWER_CLIENT_SCOPES = "openid profile offline_access dicomweb.read"
+# The admin console (/admin) signs in with OHIF's client too: the user's own scopes decide who gets admin.
+VIEWER_CLIENT_SCOPES = "openid profile offline_access dicomweb.read slicerweb.admin"
 DEMO_USER = "demo"
 DEMO_USER_SCOPES = "openid profile offline_access dicomweb.read dicomweb.write slicer.read slicer.write"
+DEMO_ADMIN = "admin"  # for the admin console (/admin); the demo user holds no admin scope
+DEMO_ADMIN_SCOPES = "openid profile slicerweb.admin"
 
 
 @dataclass
@@ -46,6 +49,7 @@ class DemoStack:
     password: str
     cli_secret: str
     issuer_cert: Path           # the issuer's TLS chain (same CA as the proxy's; its own key)
+    admin_password: str = ""    # DEMO_ADMIN's, when the stack made its own users
 
     def token(self, scope: str) -> str:
         """An access token for curl (client credentials of the `cli` client)."""
@@ -103,7 +107,8 @@ def start_demo_issuer(directory: Path, sites: list[str], users: dict[str, tuple[
                       certs: CertPaths, *, token_lifetime: float = 3600.0,
                       audience: str = AUDIENCE) -> tuple[subprocess.Popen[str], str]:
     """The issuer over HTTPS (a server certificate of `certs`' CA) with `users`, OHIF's public client
-    redirecting exactly to each of `sites`' /browse/callback, and the confidential `cli` client."""
+    redirecting exactly to each of `sites`' /browse/callback and /admin/ (the admin console), and the
+    confidential `cli` client."""
     # The issuer keeps this certificate; start_stack issues each proxy a fresh one (from the same CA
     # when it shares the certs directory).
     tls = directory / "tls"
@@ -113,7 +118,8 @@ def start_demo_issuer(directory: Path, sites: list[str], users: dict[str, tuple[
     return start_issuer(directory, audience,
                         [f"{CLI_CLIENT}:{cli_secret}:{CLI_SCOPES.replace(' ', ',')}",
                          f"{VIEWER_CLIENT}::{VIEWER_CLIENT_SCOPES.replace(' ', ',')}"],
-                        redirect_uris=[f"{site}/browse/callback" for site in sites],
+                        redirect_uris=[uri for site in sites
+                                       for uri in (f"{site}/browse/callback", f"{site}/admin/")],
                         post_logout_redirect_uris=[f"{site}/browse/" for site in sites],
                         users=users, certfile=tls / "chain.pem", keyfile=tls / "key.pem",
                         extra_args=["--lifetime", str(token_lifetime)])
@@ -130,7 +136,9 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
     site = f"https://{server_name}{suffix}"
     certs = make_certs(directory / "certs", [server_name, "127.0.0.1", "::1"])
     password = secrets.token_urlsafe(12)
-    users = users if users is not None else {DEMO_USER: (password, DEMO_USER_SCOPES)}
+    admin_password = secrets.token_urlsafe(12) if users is None else ""
+    users = users if users is not None else {DEMO_USER: (password, DEMO_USER_SCOPES),
+                                             DEMO_ADMIN: (admin_password, DEMO_ADMIN_SCOPES)}
     cli_secret = secrets.token_urlsafe(24)
     issuer = start_demo_issuer(directory / "issuer", [site], users, cli_secret, certs, token_lifetime=token_lifetime)
     issuer_chain = directory / "issuer" / "tls" / "chain.pem"
@@ -144,4 +152,5 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
         issuer[0].wait(10)
         raise
     first_user = next(iter(users))
-    return DemoStack(stack, f"{site}/browse", issuer[1], first_user, users[first_user][0], cli_secret, issuer_chain)
+    return DemoStack(stack, f"{site}/browse", issuer[1], first_user, users[first_user][0], cli_secret, issuer_chain,
+                     admin_password)

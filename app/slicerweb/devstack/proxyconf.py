@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..csp import PERMISSIONS_POLICY, content_security_policy
+from ..csp import PERMISSIONS_POLICY, console_content_security_policy, content_security_policy
 
 PROXY_DIR = Path(__file__).resolve().parents[3] / "proxy"
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
@@ -53,6 +53,7 @@ def values_for(proxy: str, settings: ProxySettings, conf_dir: Path, run_dir: Pat
         "HTTP_PORT": str(settings.http_port), "HTTPS_PORT_SUFFIX": suffix, "CERT": str(settings.cert),
         "KEY": str(settings.key), "RUN_DIR": str(run_dir), "LISTEN_ADDRESS": settings.listen_address,
         "CSP": content_security_policy(settings.csp_connect_extra), "PERMISSIONS_POLICY": PERMISSIONS_POLICY,
+        "CONSOLE_CSP": console_content_security_policy(settings.csp_connect_extra),
     }
     if proxy == "nginx":
         upstream = f"unix:{settings.app_socket}" if settings.app_socket else settings.app_address

@@ -70,6 +70,21 @@ class SqliteFeatureStore:
             db.execute("COMMIT")
         return FeatureOverride(row[0], bool(row[1]), row[2], row[3], row[4]) if row else None
 
+    def _expire(self, now: float) -> list[FeatureOverride]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            rows = db.execute(
+                "SELECT name, enabled, expires_at, changed_by, changed_at FROM feature_override "
+                "WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)).fetchall()
+            # Deleted in the transaction that read them: of several instances, exactly one reports each.
+            db.executemany("DELETE FROM feature_override WHERE name = ? AND expires_at = ?",
+                           [(row[0], row[2]) for row in rows])
+            db.execute("COMMIT")
+        return [FeatureOverride(row[0], bool(row[1]), row[2], row[3], row[4]) for row in rows]
+
+    async def expire(self, now: float) -> list[FeatureOverride]:
+        return await asyncio.to_thread(self._expire, now)
+
     async def set_override(self, override: FeatureOverride) -> FeatureOverride | None:
         return await asyncio.to_thread(self._write, override, override.name)
 

@@ -83,6 +83,10 @@ class FeatureStore(Protocol):
         """Overrides in force at `now` (expired ones are left out)."""
         ...
 
+    async def expire(self, now: float) -> list[FeatureOverride]:
+        """Remove the overrides whose time is up at `now` and return them (each to one caller only)."""
+        ...
+
     async def set_override(self, override: FeatureOverride) -> FeatureOverride | None:
         """Store `override`; return the one it replaced (if still in force)."""
         ...

@@ -1,0 +1,185 @@
+"""Newest-first pages of the audit log for the admin console, filtered by actor, action and outcome.
+
+The log is read backwards from a position, one block at a time, so a page costs memory for one block
+plus the page's entries, never the file: `read_page` keeps at most `BLOCK_BYTES` of unparsed text and
+`limit` entries, and stops after `SCAN_BUDGET_BYTES` even when the filter matched too little (the
+page then says where to go on). Paging crosses into logrotate's previous file (`audit.jsonl.1`,
+uncompressed thanks to `delaycompress`); older, compressed files are for `zcat | jq` on the host.
+
+A cursor names a file by inode and a byte offset in it: appends and a rename (rotation) leave it
+valid, because the bytes before the offset never change.
+
+    >>> AuditFilter(action="feature").matches({"event": "feature.toggle", "subject": "alice"})
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BLOCK_BYTES = 64 << 10
+SCAN_BUDGET_BYTES = 32 << 20  # per page: bounds the CPU of a filter that matches almost nothing
+MAX_LINE_BYTES = 1 << 20  # longer "lines" are not ours (the writer's batches are whole lines): skipped
+MAX_LIMIT = 200
+OUTCOMES = ("ok", "denied", "error")
+_CURSOR = re.compile(r"(\d{1,20})-(\d{1,20})")
+_DENIED_STATUS = frozenset({401, 403, 429})
+
+
+class BadCursor(ValueError):
+    """A cursor that is malformed or names a file no longer among the readable ones."""
+
+
+def outcome_of(entry: dict[str, Any]) -> str:
+    """ok, denied or error: one vocabulary over the records' different fields (status, outcome, event)."""
+    event = str(entry.get("event", ""))
+    if event.endswith(".denied") or event == "audit.dropped":
+        return "denied"
+    status = entry.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return "denied" if status in _DENIED_STATUS else "error" if status >= 400 else "ok"
+    if "outcome" in entry:
+        return "ok" if entry["outcome"] == "ok" else "error"
+    return "ok"
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """actor: part of the subject (any case); action: an event or its prefix (`exec` = exec.*)."""
+
+    actor: str = ""
+    action: str = ""
+    outcome: str = ""
+
+    def may_match(self, line: bytes) -> bool:
+        """Cheap test on the raw line before parsing it: the actor and action text must appear in it.
+
+        Only for plain ASCII text, which json.dumps writes as it is (it escapes quotes, backslashes,
+        control and non-ASCII characters, so those are left to `matches`)."""
+        lowered = line.lower()
+        return all(part.lower().encode() in lowered for part in (self.actor, self.action)
+                   if part and part.isascii() and part.isprintable() and '"' not in part and "\\" not in part)
+
+    def matches(self, entry: dict[str, Any]) -> bool:
+        event = str(entry.get("event", ""))
+        if self.action and event != self.action and not event.startswith(self.action + "."):
+            return False
+        if self.actor and self.actor.casefold() not in str(entry.get("subject", "")).casefold():
+            return False
+        return not self.outcome or outcome_of(entry) == self.outcome
+
+
+@dataclass(frozen=True)
+class Position:
+    """Read backwards from `offset` in the file whose inode is `inode`."""
+
+    inode: int
+    offset: int
+
+    def token(self) -> str:
+        return f"{self.inode}-{self.offset}"
+
+    @staticmethod
+    def parse(token: str) -> Position:
+        match = _CURSOR.fullmatch(token)
+        if match is None:
+            raise BadCursor("cursor must be the 'next' value of a previous page")
+        return Position(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[dict[str, Any]]
+    next: Position | None  # where the next (older) page starts; None: nothing older
+    scanned_bytes: int
+
+
+def audit_files(path: Path) -> list[Path]:
+    """The log and logrotate's previous file, newest first (those that exist)."""
+    return [p for p in (path, path.with_name(path.name + ".1")) if p.is_file()]
+
+
+def read_page(path: Path, query: AuditFilter, limit: int, cursor: Position | None = None) -> AuditPage:
+    """Up to `limit` matching entries, newest first, starting at `cursor` (None: the newest entry)."""
+    files = audit_files(path)
+    inodes = [f.stat().st_ino for f in files]
+    if cursor is None:
+        if not files:
+            return AuditPage([], None, 0)
+        start, offset = 0, _complete_end(files[0])
+    elif cursor.inode in inodes:
+        start, offset = inodes.index(cursor.inode), cursor.offset
+    else:
+        raise BadCursor("that page is no longer available (the log was rotated); start from the newest")
+    entries: list[dict[str, Any]] = []
+    scanned = 0
+    for index in range(start, len(files)):
+        if index > start:
+            offset = files[index].stat().st_size
+        for line_start, line in _lines_backwards(files[index], offset):
+            scanned += len(line) + 1
+            entry = _parse(line) if query.may_match(line) else None
+            if entry is not None and query.matches(entry):
+                entries.append({**entry, "outcome": outcome_of(entry)})
+            if len(entries) >= limit or scanned >= SCAN_BUDGET_BYTES:
+                more = line_start > 0 or index + 1 < len(files)
+                next_position = Position(inodes[index], line_start) if line_start > 0 else (
+                    Position(inodes[index + 1], files[index + 1].stat().st_size) if more else None)
+                return AuditPage(entries, next_position, scanned)
+    return AuditPage(entries, None, scanned)
+
+
+def _complete_end(path: Path) -> int:
+    """Size up to the last newline: a batch being appended right now is left for the next look."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        position = size
+        while position > 0:
+            step = min(BLOCK_BYTES, position)
+            handle.seek(position - step)
+            block = handle.read(step)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                return position - step + newline + 1
+            position -= step
+            if size - position > MAX_LINE_BYTES:
+                break
+    return 0
+
+
+def _lines_backwards(path: Path, end: int) -> Iterator[tuple[int, bytes]]:
+    """(start offset, line without newline) of each line before `end`, last first, one block in memory."""
+    with path.open("rb") as handle:
+        end = min(end, handle.seek(0, os.SEEK_END))
+        position = end
+        tail = b""  # the part of a line that began in an earlier (lower) block
+        while position > 0:
+            step = min(BLOCK_BYTES, position)
+            position -= step
+            handle.seek(position)
+            block = handle.read(step) + tail
+            lines = block.split(b"\n")
+            tail = lines[0]
+            cursor = position + len(block)
+            for line in reversed(lines[1:]):
+                cursor -= len(line) + 1
+                if line:
+                    yield cursor + 1, line
+            if len(tail) > MAX_LINE_BYTES:
+                tail = b""  # not a record of ours: skip it rather than hold it
+        if tail:
+            yield 0, tail
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return entry if isinstance(entry, dict) else None
