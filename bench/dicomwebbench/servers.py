@@ -25,6 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 ORTHANC = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+POSTGRESQL_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"
 BENCH_POLICY = """\
 [server]
 host = "127.0.0.1"
@@ -65,10 +66,11 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 class SlicerWebServer:
     name = "SlicerWeb"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, index_url: str = "") -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.policy = workdir / "policy.toml"
+        self.policy_text = BENCH_POLICY + (f'[index]\nurl = "{index_url}"\n' if index_url else "")
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -79,7 +81,7 @@ class SlicerWebServer:
     def bulk_load(self, directory: Path) -> tuple[int, float]:
         """`slicerweb dicom import DIR` before the server starts; returns (instances, seconds)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.policy.write_text(BENCH_POLICY)
+        self.policy.write_text(self.policy_text)
         files = sum(1 for _ in directory.rglob("*.dcm"))
         started = time.perf_counter()
         result = subprocess.run(
@@ -92,7 +94,7 @@ class SlicerWebServer:
 
     def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.policy.write_text(BENCH_POLICY)
+        self.policy.write_text(self.policy_text)
         log = (self.workdir / "server.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "slicerweb", "serve", "--port", "0", "--data-dir", str(self.data_dir),
@@ -117,8 +119,10 @@ class SlicerWebServer:
 class OrthancServer:
     name = "Orthanc"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, index_url: str = "") -> None:
+        """`index_url`: a PostgreSQL database for Orthanc's index (its PostgreSQL plugin); files stay on disk."""
         self.workdir = workdir
+        self.index_url = index_url
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.version = ""
@@ -131,11 +135,19 @@ class OrthancServer:
     def dicomweb(self) -> str:
         return self.url + "/dicom-web"
 
-    @staticmethod
-    def available() -> bool:
-        return os.access(ORTHANC, os.X_OK) and os.path.exists(DICOMWEB_PLUGIN)
+    def available(self) -> bool:
+        plugins = [DICOMWEB_PLUGIN, *([POSTGRESQL_PLUGIN] if self.index_url else [])]
+        return os.access(ORTHANC, os.X_OK) and all(os.path.exists(p) for p in plugins)
 
     def config(self) -> dict[str, object]:
+        config = self._config()
+        if self.index_url:  # the same PostgreSQL server as SlicerWeb's index, a database of its own
+            config["Plugins"] = [DICOMWEB_PLUGIN, POSTGRESQL_PLUGIN]
+            config["PostgreSQL"] = {"EnableIndex": True, "EnableStorage": False, "ConnectionUri": self.index_url,
+                                    "Lock": False}
+        return config
+
+    def _config(self) -> dict[str, object]:
         return {
             "Name": "OrthancBench", "StorageDirectory": str(self.workdir / "db"),
             "IndexDirectory": str(self.workdir / "idx"), "HttpServerEnabled": True, "HttpPort": self.port,

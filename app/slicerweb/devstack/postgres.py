@@ -95,12 +95,16 @@ class PostgresCluster:
         return self
 
     def _ensure_database(self) -> None:
+        self.create_database(DATABASE)
+
+    def create_database(self, name: str) -> None:
+        """Create database `name` (a plain identifier) unless it exists."""
         psql = shutil.which("psql") or pg_binary("psql")
         base = [psql, "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, "-d", "postgres",
                 "-tAc"]
-        exists = self._run(*base, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'").stdout.strip()
+        exists = self._run(*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip()
         if exists != "1":
-            self._run(*base, f"CREATE DATABASE {DATABASE}")
+            self._run(*base, f"CREATE DATABASE {name}")
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`immediate` simulates a crash); the data stays for `start()`."""
