@@ -24,6 +24,12 @@ from .stack import free_port
 
 ORTHANC = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+# Orthanc's own (DCMTK) codecs have no JPEG 2000; a deployment that holds JPEG 2000 adds the GDCM plugin
+# (`gdcm=True`), restricted to JPEG 2000. Off by default: with it loaded, Orthanc 1.10.1 + GDCM plugin 1.5
+# die transcoding JPEG-LS to Explicit VR Little Endian (connection reset, no log line), which DCMTK alone does.
+GDCM_PLUGIN = "/usr/share/orthanc/plugins/libOrthancGdcm.so"
+JPEG_2000_SYNTAXES = ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.92",
+                      "1.2.840.10008.1.2.4.93"]
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -40,8 +46,10 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 class OrthancServer:
     name = "Orthanc"
 
-    def __init__(self, workdir: Path, remote_servers: dict[str, dict[str, object]] | None = None) -> None:
+    def __init__(self, workdir: Path, remote_servers: dict[str, dict[str, object]] | None = None, *,
+                 gdcm: bool = False) -> None:
         self.workdir = workdir
+        self.gdcm = gdcm
         self.remote_servers = remote_servers or {}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -59,18 +67,24 @@ class OrthancServer:
     def available() -> bool:
         return os.access(ORTHANC, os.X_OK) and os.path.exists(DICOMWEB_PLUGIN)
 
+    @staticmethod
+    def gdcm_available() -> bool:
+        return os.path.exists(GDCM_PLUGIN)
+
     def config(self) -> dict[str, object]:
         dicomweb: dict[str, object] = {
             "Enable": True, "Root": "/dicom-web/", "EnableWado": True, "WadoRoot": "/wado",
             "Host": f"127.0.0.1:{self.port}", "Ssl": False, "StudiesMetadata": "Full", "SeriesMetadata": "Full"}
         if self.remote_servers:
             dicomweb["Servers"] = self.remote_servers
+        plugins = [DICOMWEB_PLUGIN, *([GDCM_PLUGIN] if self.gdcm else [])]
         return {
             "Name": "OrthancBench", "StorageDirectory": str(self.workdir / "db"),
             "IndexDirectory": str(self.workdir / "idx"), "HttpServerEnabled": True, "HttpPort": self.port,
             "DicomServerEnabled": False, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
             "HttpCompressionEnabled": False, "StorageCompression": False, "ConcurrentJobs": 2,
-            "HttpThreadsCount": 50, "Plugins": [DICOMWEB_PLUGIN], "DicomWeb": dicomweb,
+            "HttpThreadsCount": 50, "Plugins": plugins, "DicomWeb": dicomweb,
+            "GDCM": {"Enable": True, "RestrictTransferSyntaxes": JPEG_2000_SYNTAXES},
         }
 
     def start(self, timeout: float = 60) -> None:
@@ -92,6 +106,9 @@ class OrthancServer:
                     if system.status_code == 200:
                         plugin = client.get(self.url + "/plugins/dicom-web").json()
                         self.version = f"Orthanc {system.json()['Version']} + DICOMweb plugin {plugin['Version']}"
+                        gdcm = client.get(self.url + "/plugins/gdcm")
+                        if gdcm.status_code == 200:
+                            self.version += f" + GDCM plugin {gdcm.json()['Version']} (JPEG 2000)"
                         return
                 except httpx.TransportError:
                     pass
