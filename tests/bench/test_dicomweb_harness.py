@@ -127,6 +127,7 @@ def test_transcoding_rows_run_against_a_live_slicerweb(tmp_path: Path) -> None:
     assert set(results) == {f"{step}_{key}" for key in SOURCES for step in ("stow", "stored", "transcode")}
     for key in SOURCES:
         assert not results[f"stow_{key}"].error and results[f"stow_{key}"].units == 2
-        assert not results[f"stored_{key}"].error and results[f"stored_{key}"].units == 2  # one rep; warm-up not counted
+        # one rep of 2 instances; the warm-up is not counted
+        assert not results[f"stored_{key}"].error and results[f"stored_{key}"].units == 2
     transcoded = results["transcode_jpeg2000"]
     assert transcoded.error or transcoded.units == 2
