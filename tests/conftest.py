@@ -1,6 +1,7 @@
 """Shared fixtures: factories for in-process apps and real servers (a subprocess on a free port).
 
-- `make_policy(**dotted)`  a validated Policy with dotted-key overrides, data_dir under tmp_path.
+- `make_policy(**dotted)`  a validated Policy with dotted-key overrides, data_dir under tmp_path
+                           (and `index.url` a fresh PostgreSQL schema under `--index=postgresql`).
 - `make_app(policy=...)`   (app, engine) built by `create_app` over a HeadlessEngine; use
                            `app.test_client()` for in-process requests.
 - `issuer`                 a local OIDC issuer process (module scope) minting real signed tokens.
@@ -29,15 +30,35 @@ from slicerweb.demo import demo_instances
 from slicerweb.engine.headless import HeadlessEngine
 from slicerweb.policy import Policy, default_policy
 from tests.oidc import RunningIssuer, start_issuer
+from tests.postgres import fresh_schema_url, session_cluster
 from tests.support import APP_DIR, REPO, subprocess_env
 
 __all__ = ["APP_DIR", "REPO", "LiveServer", "start_server", "subprocess_env"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--index", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="the DICOM index of in-process apps (make_app): SQLite, or a throw-away PostgreSQL")
+
+
 @pytest.fixture
-def make_policy(tmp_path: Path) -> Callable[..., Policy]:
+def index_url(request: pytest.FixtureRequest) -> str:
+    """The `index.url` of this test's app: "" (SQLite), or a fresh schema under `--index=postgresql`."""
+    if request.config.getoption("--index") == "postgresql":
+        return fresh_schema_url(session_cluster())
+    return ""
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh, empty PostgreSQL schema of the session's cluster, whatever `--index` says."""
+    return fresh_schema_url(session_cluster())
+
+
+@pytest.fixture
+def make_policy(tmp_path: Path, index_url: str) -> Callable[..., Policy]:
     def factory(**dotted: Any) -> Policy:
-        changes = {"server.data_dir": str(tmp_path / "data"), "logging.console": False}
+        changes = {"server.data_dir": str(tmp_path / "data"), "logging.console": False, "index.url": index_url}
         changes.update({key.replace("__", "."): value for key, value in dotted.items()})
         return default_policy().replace(**changes)
 
@@ -57,7 +78,7 @@ def make_app(make_policy: Callable[..., Policy]) -> Callable[..., tuple[Quart, H
     def factory(policy: Policy | None = None, **kwargs: Any) -> tuple[Quart, HeadlessEngine]:
         policy = policy or make_policy()
         demo_studies = demo_instances if kwargs.pop("demo", False) else None
-        engine = HeadlessEngine(Path(policy.server.data_dir), demo_studies=demo_studies)
+        engine = HeadlessEngine(Path(policy.server.data_dir), demo_studies=demo_studies, index_url=policy.index.url)
         app = create_app(policy, engine, **kwargs)
         app.test_app_class = PatientTestApp
         return app, engine

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slicerweb.app import services_of
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.engine.dicom_api import StowPart
-from tests.dicomweb.conftest import part10
+from tests.dicomweb.conftest import STOW_TYPE, part10, stow_body
 from tests.oidc import RunningIssuer
 
 LOOPBACK = {"client": ("127.0.0.1", 50000)}
@@ -152,3 +152,22 @@ def test_multiprocess_mode_merges_the_workers_files(tmp_path, live_server):
     assert value(parsed, "slicerweb_http_requests_total", family="slicer", route="/slicer/system/version",
                  method="GET", status="200") == 2
     assert value(parsed, "slicerweb_dicom_index_objects", level="studies") == 0
+
+
+async def test_stow_outcomes_are_counted_per_instance(make_app, make_policy):
+    """Stored, already stored and failed parts (with their PS3.18 reason) of STOW-RS requests."""
+    app, _ = make_app(make_policy(features__dicomweb_write=True))
+    blobs = [part10(ds) for ds in generate_study(5, series_count=1, instances_per_series=2)]
+    headers = {"Content-Type": STOW_TYPE}
+    async with app.test_app():
+        client = app.test_client()
+        first = await client.post("/dicom/studies", data=stow_body(blobs), headers=headers, scope_base=LOOPBACK)
+        assert first.status_code == 200
+        again = await client.post("/dicom/studies", data=stow_body([blobs[0], b"not dicom" * 40]), headers=headers,
+                                  scope_base=LOOPBACK)
+        assert again.status_code == 202
+        parsed = await scrape(client)
+    total = "slicerweb_dicomweb_stow_instances_total"
+    assert value(parsed, total, outcome="stored", reason="") == 2
+    assert value(parsed, total, outcome="already_stored", reason="") == 1
+    assert value(parsed, total, outcome="failed", reason="0xC000") == 1

@@ -1,5 +1,5 @@
-"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import/reindex/check/delete |
-backup | restore.
+"""The `slicerweb` command: serve | check-policy | feature | issuer | dicom import/reindex/check/delete/
+migrate-index | backup | restore.
 
 Start-up problems (bad policy, no free port, unreadable certificate, a damaged DICOM index) print
 one line and exit 2.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .data_arguments import add_backup_arguments, add_dicom_arguments
-from .engine.errors import IndexDamaged, Unavailable
+from .engine.errors import Conflict, IndexDamaged, Unavailable
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
 from .version import __version__
@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     dicom_reindex.add_argument("--data-dir")
     add_dicom_arguments(dicom_commands)
     add_backup_arguments(commands)
+    dicom_migrate = dicom_commands.add_parser(
+        "migrate-index", help="copy the SQLite index into an empty PostgreSQL database (the server must be "
+                              "stopped); then set index.url in the policy")
+    dicom_migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/database")
+    dicom_migrate.add_argument("--policy")
+    dicom_migrate.add_argument("--data-dir")
     shown = dicom_import.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="print nothing but errors (the exit status tells)")
     shown.add_argument("--json", action="store_true", help="print one JSON summary on stdout (no progress bar)")
@@ -109,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import data_commands  # engine and SQLite only: no Quart to start
 
             return data_commands.run(policy, args)
+        if args.command == "dicom" and args.dicom_command == "migrate-index":
+            return _dicom_migrate_index(policy, args.to)
         if args.command == "dicom":
             return _dicom_import(policy, Path(args.directory), args.processes, quiet=args.quiet,
                                     as_json=args.json)
@@ -118,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"slicerweb: the DICOM index {exc.path} is {exc.problem}; stop every server using {data_dir} and "
               f"run: slicerweb dicom reindex --data-dir {data_dir}", file=sys.stderr)
         return 2
-    except Unavailable as exc:
+    except (Unavailable, Conflict) as exc:
         print(f"slicerweb: {exc}", file=sys.stderr)
         return 2
 
@@ -159,8 +167,8 @@ def _serve(policy: Policy, args: argparse.Namespace) -> int:
         return 2
     voxel_limits = VoxelLimits(policy.limits.max_volume_bytes, policy.limits.max_compression_ratio)
     engine = HeadlessEngine(data_dir_of(policy), demo_studies=_demo_studies() if args.demo else None,
-                            voxel_limits=voxel_limits,
-                            max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes)
+                            voxel_limits=voxel_limits, max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes,
+                            index_url=policy.index.url)
     app = create_app(policy, engine)
     try:
         listener = listen(policy, tls=bool(args.certfile))
@@ -227,7 +235,7 @@ def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: boo
     from .import_progress import ImportProgress, count_files
 
     progress = ImportProgress(count_files(directory), quiet=quiet, as_json=as_json)
-    dicom = HeadlessDicom(data_dir_of(policy) / "dicom")
+    dicom = HeadlessDicom(data_dir_of(policy) / "dicom", index_url=policy.index.url)
     try:
         report = import_directory(dicom, directory, processes=processes, progress=progress)
     finally:
@@ -240,8 +248,26 @@ def _dicom_import(policy: Policy, directory: Path, processes: int, *, quiet: boo
     return 1 if report.failed or report.refused else 0
 
 
+def _dicom_migrate_index(policy: Policy, url: str) -> int:
+    from .engine.headless.dicomdb.migrate import migrate_index
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        print(f"slicerweb: --to takes a postgresql:// URL, not {url!r}", file=sys.stderr)
+        return 2
+    report = migrate_index(data_dir_of(policy) / "dicom", url)
+    counts = ", ".join(f"{n} {table} rows" for table, n in report.rows.items())
+    print(f"copied the index of {data_dir_of(policy)} into {report.target}: {counts}; "
+          "now set index.url in the policy to that URL and start the server")
+    return 0
+
+
 def _dicom_reindex(policy: Policy) -> int:
     from .engine.headless.dicomdb.reindex import reindex
+
+    if policy.index.url:
+        print("slicerweb: dicom reindex rebuilds a SQLite index; this policy's index is PostgreSQL (index.url)",
+              file=sys.stderr)
+        return 2
 
     report = reindex(data_dir_of(policy) / "dicom")
     for path, reason in report.set_aside:
@@ -257,7 +283,7 @@ async def _feature(policy: Policy, args: argparse.Namespace) -> int:
     from .engine.headless import HeadlessEngine
 
     data_dir = data_dir_of(policy)
-    engine = HeadlessEngine(data_dir)
+    engine = HeadlessEngine(data_dir, index_url=policy.index.url)
     audit = AuditLog(Path(policy.audit.path or data_dir / "audit.jsonl"))
     flags = FeatureFlags(policy, engine.features, audit)
     actor = f"local:{getpass.getuser()}"

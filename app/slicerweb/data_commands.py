@@ -26,6 +26,11 @@ from .policy import Policy, data_dir_of
 
 def run(policy: Policy, args: argparse.Namespace) -> int:
     """Dispatch one of the commands above; engine refusals print one line and exit 2."""
+    if policy.index.url and args.command in ("backup", "restore"):
+        print(f"slicerweb: {args.command} covers a SQLite index; with index.url (PostgreSQL) back up the database "
+              "with pg_dump and the object files with your file-system tools (deploy/README.md, section 8)",
+              file=sys.stderr)
+        return 2
     try:
         if args.command == "backup":
             return _backup(policy, Path(args.destination), args.json, link=not args.copy)
@@ -47,10 +52,10 @@ def _audit(policy: Policy, event: str, **fields: Any) -> None:
 
 def _open(policy: Policy, *, startup_checks: bool) -> HeadlessDicom | None:
     root = data_dir_of(policy) / "dicom"
-    if not (root / INDEX_FILE).is_file():
+    if not policy.index.url and not (root / INDEX_FILE).is_file():
         print(f"slicerweb: no DICOM database in {data_dir_of(policy)} (no {root / INDEX_FILE})", file=sys.stderr)
         return None
-    return HeadlessDicom(root, startup_checks=startup_checks)
+    return HeadlessDicom(root, startup_checks=startup_checks, index_url=policy.index.url)
 
 
 def _check(policy: Policy, repair: bool, as_json: bool, examples: int) -> int:

@@ -111,9 +111,11 @@ def error_response(status: int, message: str, code: str | None = None,
 
 def api_error_from(exc: engine_errors.EngineError) -> ApiError:
     """The ApiError an engine error becomes (most specific class wins)."""
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     for klass in type(exc).__mro__:
         if klass in ENGINE_STATUS:
-            return ENGINE_STATUS[klass](str(exc))
+            return ENGINE_STATUS[klass](str(exc), headers=headers)
     return ApiError(str(exc))
 
 
@@ -129,7 +131,7 @@ def install_error_handlers(app: Quart) -> None:
     async def _engine(exc: engine_errors.EngineError) -> Response:
         await _drain_if_admitted()
         api = api_error_from(exc)
-        return error_response(api.status, api.message, api.code)
+        return error_response(api.status, api.message, api.code, api.headers)
 
     @app.errorhandler(HTTPException)
     async def _http(exc: HTTPException) -> Response:

@@ -51,6 +51,9 @@ class AppMetrics:
         self.toggles = Counter("slicerweb_feature_toggles", "Runtime feature changes by admins or the operator",
                                ["feature", "enabled"], registry=r)
         self.exec_runs = Counter("slicerweb_exec_runs", "Remote exec calls run", ["outcome"], registry=r)
+        self.stored_instances = Counter("slicerweb_dicomweb_stow_instances",
+                                        "STOW-RS parts by outcome: stored, already_stored, failed (with the "
+                                        "PS3.18 failure reason)", ["outcome", "reason"], registry=r)
         self.stream_failures = Counter("slicerweb_dicomweb_stream_failures",
                                        "DICOMweb answers cut off after their status line was sent (see the log)",
                                        ["kind"], registry=r)

@@ -29,6 +29,7 @@ from .policy_sections import (
     AuthSection,
     CorsSection,
     FeaturesSection,
+    IndexSection,
     LimitsSection,
     LoggingSection,
     ScopesSection,
@@ -89,6 +90,7 @@ class Policy:
     auth: AuthSection
     scopes: ScopesSection
     viewer: ViewerSection
+    index: IndexSection
 
     def replace(self, **changes: object) -> Policy:
         """A copy with dotted keys changed (`{"server.port": 0}`), validated like the file."""

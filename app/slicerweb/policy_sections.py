@@ -305,6 +305,15 @@ class ViewerSection:
     )
 
 
+
+@dataclass(frozen=True)
+class IndexSection:
+    """[index]: where the DICOM index lives (SQLite in the data directory, or a shared PostgreSQL)."""
+
+    url: str = setting(
+        "", "Where the DICOM index lives: empty means SQLite in <data_dir>/dicom/index.sqlite; "
+            "'postgresql://user@host/db' a PostgreSQL database shared by every instance (see deploy/README.md).")
+
 @dataclass(frozen=True)
 class Setting:
     """One policy key as the loader and the docs see it (derived from a section's field)."""
@@ -334,6 +343,7 @@ SECTION_TYPES: dict[str, type] = {
     "auth": AuthSection,
     "scopes": ScopesSection,
     "viewer": ViewerSection,
+    "index": IndexSection,
 }
 
 # Python field type -> TOML type (lists are held as tuples so a Policy stays immutable and hashable).

@@ -178,7 +178,11 @@ def stow(root: str, directory: Path, batch: int = 20) -> Result:
             headers = {"Content-Type": f'multipart/related; type="application/dicom"; boundary="{boundary}"',
                        "Accept": "application/dicom+json"}
             started = time.perf_counter()
-            response = client.post(f"{root}/studies", content=body, headers=headers)
+            try:
+                response = client.post(f"{root}/studies", content=body, headers=headers)
+            except httpx.TransportError as exc:  # a server that died is an error cell, not the end of the run
+                result.error = type(exc).__name__
+                break
             took = time.perf_counter() - started
             if response.status_code != 200:
                 result.error = f"HTTP {response.status_code}"

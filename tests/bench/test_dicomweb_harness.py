@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydicom import dcmread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
+from dicomwebbench.compressed import SOURCES, compressed_series, series_call, transcoding_scenarios
 from dicomwebbench.measure import CheckFailed, Result, latency, throughput
 from dicomwebbench.scenarios import Budget, JsonCall, read_scenarios, stow
 from dicomwebbench.servers import SlicerWebServer
@@ -90,3 +92,42 @@ def test_every_scenario_runs_against_a_live_slicerweb(tmp_path: Path) -> None:
         assert not stored.error and stored.units == data.stow_instances
     finally:
         server.stop()
+
+
+def test_compressed_series_replicates_the_bundled_file_under_new_uids(tmp_path: Path) -> None:
+    series = compressed_series(tmp_path, "jpeg2000", 3)
+    files = sorted(series.directory.glob("*.dcm"))
+    datasets = [dcmread(path) for path in files]
+    assert len(files) == series.instances == 3
+    assert {ds.file_meta.TransferSyntaxUID for ds in datasets} == {"1.2.840.10008.1.2.4.90"}
+    assert len({ds.SOPInstanceUID for ds in datasets}) == 3
+    assert all(ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID for ds in datasets)
+    assert {(ds.StudyInstanceUID, ds.SeriesInstanceUID) for ds in datasets} == {(series.study_uid, series.series_uid)}
+    assert series.decoded_bytes == 64 * 64 * 2
+    assert compressed_series(tmp_path, "jpeg2000", 3) == series  # cached, same UIDs
+
+
+def test_transcoding_rows_run_against_a_live_slicerweb(tmp_path: Path) -> None:
+    """Each row is figures or an error cell (a codec this branch lacks), never an exception; a series
+    sent back undecoded under the default syntax is an error, not a fast row."""
+    server = SlicerWebServer(tmp_path / "slicerweb")
+    server.start()
+    try:
+        series = [compressed_series(tmp_path, key, 2) for key in SOURCES]
+        budget = Budget(reps=2, seconds=0.5, concurrency=1, retrieve_reps=1)
+        results = {key: scenario(server.dicomweb) for key, scenario in transcoding_scenarios(series, budget)}
+        jpeg2000 = series[list(SOURCES).index("jpeg2000")]
+        undecoded = series_call(f"{server.dicomweb}/studies/{jpeg2000.study_uid}/series/{jpeg2000.series_uid}",
+                                'multipart/related; type="application/dicom"; transfer-syntax=*', jpeg2000,
+                                decoded=True)
+        with httpx.Client() as client, pytest.raises(CheckFailed, match="0/2 decoded"):
+            undecoded(client)
+    finally:
+        server.stop()
+    assert set(results) == {f"{step}_{key}" for key in SOURCES for step in ("stow", "stored", "transcode")}
+    for key in SOURCES:
+        assert not results[f"stow_{key}"].error and results[f"stow_{key}"].units == 2
+        # one rep of 2 instances; the warm-up is not counted
+        assert not results[f"stored_{key}"].error and results[f"stored_{key}"].units == 2
+    transcoded = results["transcode_jpeg2000"]
+    assert transcoded.error or transcoded.units == 2

@@ -92,10 +92,10 @@ async def test_delete_a_study_leaves_no_file_and_no_row(server: Callable[..., An
         "deleted": {"studies": 1, "series": 2, "instances": 4, "bytes": size}}
 
     assert not [p for p in object_files(engine.dicom.storage.objects) if STUDY_UID in str(p)]
-    conn = engine.dicom.index.reader()
-    assert conn.execute("SELECT COUNT(*) FROM study WHERE study_uid = ?", (STUDY_UID,)).fetchone()[0] == 0
-    assert conn.execute("SELECT COUNT(*) FROM instance").fetchone()[0] == 2
-    assert conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+    with engine.dicom.index.db.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM study WHERE study_uid = ?", (STUDY_UID,)).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM instance").fetchone()[0] == 2
+        assert conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
     for path in (f"/dicom/studies/{STUDY_UID}/metadata", f"{instance}/metadata", instance):
         gone = await client.get(path, headers=read)
         assert gone.status_code == 404, path

@@ -95,3 +95,10 @@ def test_valid_edge_values_still_parse() -> None:
     assert parse(offset=[str(2**31 - 1)]).query.offset == 2**31 - 1
     instance = parse_search({"InstanceNumber": ["-2147483648"]}, "instance", limits=LIMITS).query.matches
     assert instance[0].values == ("-2147483648",)
+
+
+def test_a_nul_character_is_refused_naming_the_parameter() -> None:
+    """Found by the QIDO fuzzer on a PostgreSQL index (text cannot hold NUL): 500 before the check."""
+    with pytest.raises(BadRequest) as error:
+        parse(PatientName=["Doe\x00*"])
+    assert error.value.message == "query parameter 'PatientName': value contains a NUL character"

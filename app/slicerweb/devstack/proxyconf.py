@@ -33,7 +33,8 @@ class ProxySettings:
     cert: Path
     key: Path
     app_socket: Path | None = None      # Unix socket of the app (preferred) ...
-    app_address: str = ""               # ... or host:port on loopback
+    app_address: str = ""               # ... or host:port on loopback; the designated instance (/slicer)
+    peer_sockets: tuple[Path, ...] = ()  # further instances over the same index and storage (not /slicer)
     listen_address: str = "127.0.0.1"
     tls_profile: str = "intermediate"
     upload_max_body: str = "4g"
@@ -56,15 +57,21 @@ def values_for(proxy: str, settings: ProxySettings, conf_dir: Path, run_dir: Pat
     }
     if proxy == "nginx":
         upstream = f"unix:{settings.app_socket}" if settings.app_socket else settings.app_address
+        servers = [upstream, *(f"unix:{peer}" for peer in settings.peer_sockets)]
+        # max_fails counts only with several servers (nginx never marks its only server down).
+        app_servers = "\n    ".join(f"server {server} max_fails=1 fail_timeout=5s;" for server in servers)
         user = f"user {settings.nginx_user};" if settings.nginx_user else ""
         size = settings.upload_max_body
-        return {**common, "APP_UPSTREAM": upstream, "CONF_DIR": str(conf_dir), "USER_DIRECTIVE": user,
-                "TLS_PROFILE": settings.tls_profile, "UPLOAD_MAX_BODY": size, "API_RATE": settings.api_rate}
+        return {**common, "APP_UPSTREAM": upstream, "APP_SERVERS": app_servers, "CONF_DIR": str(conf_dir),
+                "USER_DIRECTIVE": user, "TLS_PROFILE": settings.tls_profile, "UPLOAD_MAX_BODY": size,
+                "API_RATE": settings.api_rate}
     if proxy == "caddy":
         upstream = f"unix/{settings.app_socket}" if settings.app_socket else settings.app_address
+        upstreams = " ".join([upstream, *(f"unix/{peer}" for peer in settings.peer_sockets)])
         protocols = "protocols tls1.3" if settings.tls_profile == "modern" else "protocols tls1.2 tls1.3"
         size = settings.upload_max_body.upper().replace("G", "GB").replace("M", "MB").replace("K", "KB")
-        return {**common, "APP_UPSTREAM": upstream, "TLS_PROTOCOLS": protocols, "UPLOAD_MAX_BODY": size}
+        return {**common, "APP_UPSTREAM": upstream, "APP_UPSTREAMS": upstreams, "TLS_PROTOCOLS": protocols,
+                "UPLOAD_MAX_BODY": size}
     raise TemplateError(f"proxy must be one of {', '.join(PROXIES)}")
 
 

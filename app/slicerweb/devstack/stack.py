@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..issuer.users import write_users_file
 from .certs import CertPaths, make_certs
+from .postgres import PostgresCluster
 from .prerequisites import proxy_binary
 from .proxyconf import ProxySettings, render
 
@@ -45,6 +46,8 @@ class Stack:
     certs: CertPaths
     issuer_url: str = ""
     processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    peer_sockets: tuple[Path, ...] = ()  # instances beyond the designated one (`app`): `app-2`, `app-3`, ...
+    postgres: PostgresCluster | None = None  # the stack's own PostgreSQL (`index="postgresql"`)
 
     @property
     def audit_path(self) -> Path:
@@ -54,9 +57,14 @@ class Stack:
         path = self.directory / "run" / name
         return path.read_text() if path.exists() else ""
 
+    @property
+    def app_names(self) -> list[str]:
+        """The app instances' process names: `app` (designated: serves /slicer), `app-2`, ..."""
+        return [name for name in self.processes if name == "app" or name.startswith("app-")]
+
     def stop(self) -> None:
-        """Stop the proxy, then the app, then the issuer (only the processes this stack started)."""
-        for name in ("proxy", "app", "issuer"):
+        """Stop the proxy, then the apps, then the issuer and the database (only what this stack started)."""
+        for name in ("proxy", *self.app_names, "issuer"):
             process = self.processes.get(name)
             if process is None:
                 continue
@@ -69,6 +77,8 @@ class Stack:
                     process.wait(5)
             if process.stdout is not None:
                 process.stdout.close()
+        if self.postgres is not None:
+            self.postgres.destroy()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -150,12 +160,15 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
                 tls_profile: str = "intermediate", upload_max_body: str = "4g",
                 app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
                 https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s",
-                csp_connect_extra: str = "", template_dir: Path | None = None) -> Stack:
+                csp_connect_extra: str = "", template_dir: Path | None = None, instances: int = 1,
+                index: str = "sqlite") -> Stack:
     """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack.
 
     A missing proxy binary raises `prerequisites.MissingPrerequisite` before anything starts.
     `template_dir` replaces `proxy/<proxy>` as the template source (bench/ohif fronts Orthanc with a
-    variant of the same nginx templates).
+    variant of the same nginx templates). `instances` app processes share the data directory and the
+    index (`index="postgresql"`: a PostgreSQL cluster of the stack's own, started first); the proxy
+    balances over all of them and sends /slicer to the first.
     """
     binary = proxy_binary(proxy)
     directory.mkdir(parents=True, exist_ok=True)
@@ -166,22 +179,29 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
     policy.write_text(policy_toml)
     socket_path = run_dir / "app.sock"
     data_dir = directory / "data"
-    stack = Stack(proxy, "", "", 0, 0, server_name, directory, socket_path, data_dir, certs)
+    peers = tuple(run_dir / f"app-{n}.sock" for n in range(2, instances + 1))
+    stack = Stack(proxy, "", "", 0, 0, server_name, directory, socket_path, data_dir, certs, peer_sockets=peers)
     if issuer:
         stack.processes["issuer"], stack.issuer_url = issuer
     try:
-        app_log = run_dir / "app.log"
-        with app_log.open("w") as stderr:  # the child keeps its own copy of the descriptor
-            app = subprocess.Popen(
-                [sys.executable, "-m", "slicerweb", "serve", "--policy", str(policy), "--unix-socket",
-                 str(socket_path), "--data-dir", str(data_dir), *(app_args or [])],
-                stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_env(), cwd=directory)
-        stack.processes["app"] = app
-        _wait_line(app, "serving on ", app_log, "app")
+        if index == "postgresql":
+            stack.postgres = PostgresCluster().start()
+            policy.write_text(f'{policy_toml}\n[index]\nurl = "{stack.postgres.url}"\n')
+        # One at a time: the first creates the index schema and imports demo data, the others find them.
+        for name, path in (("app", socket_path), *((f"app-{n}", peer) for n, peer in enumerate(peers, 2))):
+            app_log = run_dir / f"{name}.log"
+            with app_log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+                app = subprocess.Popen(
+                    [sys.executable, "-m", "slicerweb", "serve", "--policy", str(policy), "--unix-socket",
+                     str(path), "--data-dir", str(data_dir), *(app_args or [])],
+                    stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_env(), cwd=directory)
+            stack.processes[name] = app
+            _wait_line(app, "serving on ", app_log, name)
         stack.https_port = https_port or free_port()
         stack.http_port = http_port or free_port()
         settings = ProxySettings(server_name=server_name, https_port=stack.https_port, http_port=stack.http_port,
-                                 cert=certs.chain, key=certs.key, app_socket=socket_path, tls_profile=tls_profile,
+                                 cert=certs.chain, key=certs.key, app_socket=socket_path, peer_sockets=peers,
+                                 tls_profile=tls_profile,
                                  upload_max_body=upload_max_body, api_rate=api_rate,
                                  csp_connect_extra=csp_connect_extra,
                                  # As root, nginx would drop its workers to www-data, who cannot reach the

@@ -110,6 +110,8 @@ def parse_match(tag: int, values: Sequence[str], fuzzy: bool, parameter: str) ->
     if len(values) == 1 and values[0] in ("", "*"):
         return None
     for value in values:
+        if "\x00" in value:  # no DICOM text value holds NUL (and PostgreSQL text cannot)
+            raise BadRequest(f"query parameter {parameter!r}: value contains a NUL character", parameter=parameter)
         if len(value) > MAX_VALUE_CHARS and vr not in LIST_VRS:
             raise BadRequest(f"query parameter {parameter!r}: value longer than {MAX_VALUE_CHARS} characters",
                              parameter=parameter)

@@ -109,6 +109,11 @@ def register(bp: Blueprint, services: Services) -> None:
         rejected = [StoreOutcome("", "", "", "", 0xC000, f"part of type {p.content_type!r} is not application/dicom")
                     for p in parts if p not in accepted]
         report = StoreReport([*report.outcomes, *rejected])
+        for outcome in report.outcomes:
+            kind = "failed" if outcome.failure_reason is not None else \
+                "already_stored" if outcome.already_stored else "stored"
+            reason = f"0x{outcome.failure_reason:04X}" if outcome.failure_reason is not None else ""
+            services.metrics.stored_instances.labels(kind, reason).inc()
         body, status = stow_response(report, public_root(services))
         response = Response(json.dumps(body).encode(), status=status)
         response.headers["Content-Type"] = "application/dicom+json"

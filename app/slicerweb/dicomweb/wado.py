@@ -59,18 +59,21 @@ def _read_all(path: str) -> bytes:
 
 
 async def instance_parts(wado: Wado, instances: Sequence[StoredInstance], plan: InstancePlan,
-                         heads: Sequence[bytes], boundary: str) -> AsyncIterator[bytes]:
-    """The multipart body: parts gathered into writes of about BATCH_BYTES (fewer, larger ASGI messages)."""
+                         heads: Sequence[bytes], boundary: str,
+                         converted: dict[int, bytes] | None = None) -> AsyncIterator[bytes]:
+    """The multipart body: parts gathered into writes of about BATCH_BYTES (fewer, larger ASGI messages);
+    `converted` holds parts already converted (by position)."""
     pending: list[bytes] = []
     size = 0
-    for instance, syntax, head in zip(instances, plan.syntaxes, heads, strict=True):
+    ready = dict(converted or {})
+    for position, (instance, syntax, head) in enumerate(zip(instances, plan.syntaxes, heads, strict=True)):
         pending.append(head)
         if syntax == instance.transfer_syntax:
             async for chunk in file_chunks(instance.path, instance.size):
                 pending.append(chunk)
                 size += len(chunk)
         else:
-            pending.append(await wado.dicom.read_instance(instance, syntax))
+            pending.append(ready.pop(position, None) or await wado.dicom.read_instance(instance, syntax))
             size += len(pending[-1])
         pending.append(b"\r\n")
         if size >= BATCH_BYTES:
@@ -80,20 +83,30 @@ async def instance_parts(wado: Wado, instances: Sequence[StoredInstance], plan: 
     yield b"".join(pending)
 
 
+async def convert_now(wado: Wado, instance: StoredInstance, syntax: str) -> bytes:
+    """`instance` in `syntax`, or 406 naming it when the codec refuses it (called before the status line)."""
+    try:
+        return await wado.dicom.read_instance(instance, syntax)
+    except engine_errors.Unsupported as exc:
+        raise NotAcceptable(str(exc), instance=instance.sop_uid, transfer_syntax=instance.transfer_syntax) from exc
+
+
 async def send_instances(wado: Wado, instances: list[StoredInstance], single: bool) -> Response:
     """Every instance in the syntax planned for it, as one body or multipart (406 before any byte)."""
     plan = plan_instances(instances, instance_choices(request.headers.get("Accept"), single=single))
     if not plan.multipart:
-        try:
-            data = await wado.dicom.read_instance(instances[0], plan.syntaxes[0])
-        except engine_errors.Unsupported as exc:  # the codec refused this object: still before the status line
-            raise NotAcceptable(str(exc), instance=instances[0].sop_uid,
-                                transfer_syntax=instances[0].transfer_syntax) from exc
+        data = await convert_now(wado, instances[0], plan.syntaxes[0])
         return Response(data, content_type=f"application/dicom; transfer-syntax={plan.syntaxes[0]}")
+    # A codec may refuse one object of a syntax it decodes (a 12-bit JPEG, a damaged stream): the first part
+    # that needs converting is converted before the status line, so an instance (or a series whose objects
+    # share their encoding) gets its 406 instead of a cut-off 200. A later refusal is logged and counted.
+    first = next((n for n, (i, syntax) in enumerate(zip(instances, plan.syntaxes, strict=True))
+                  if syntax != i.transfer_syntax), None)
+    converted = {} if first is None else {first: await convert_now(wado, instances[first], plan.syntaxes[first])}
     boundary = multipart.new_boundary()
     heads = [multipart.part_head(boundary, f"application/dicom; transfer-syntax={syntax}") for syntax in plan.syntaxes]
-    body = guarded(instance_parts(wado, instances, plan, heads, boundary), wado.services.metrics, "instances",
-                   request_id())
+    body = guarded(instance_parts(wado, instances, plan, heads, boundary, converted), wado.services.metrics,
+                   "instances", request_id())
     response = Response(body, content_type=multipart.content_type(boundary, "application/dicom"))
     if plan.as_stored(instances):
         # Sizes are known from the index: a Content-Length spares chunked framing.

@@ -37,7 +37,14 @@ class TooLarge(EngineError):
 
 
 class Unavailable(EngineError):
-    """The engine cannot serve this now (e.g. its database is damaged and must be repaired)."""
+    """The engine cannot serve this now (e.g. its database is damaged and must be repaired, or unreachable).
+
+    `retry_after`: seconds after which a retry may succeed (a restarting database); None when only an
+    operator can help (a damaged index)."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class IndexDamaged(Unavailable):

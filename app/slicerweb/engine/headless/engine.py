@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from ...formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
 from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
+from ..errors import EngineError
 from ..feature_state import SqliteFeatureStore
 from ..health_api import OK, IndexStatistics, Readiness
 from . import health
@@ -24,17 +25,18 @@ class HeadlessEngine:
 
     def __init__(self, data_dir: Path, *, demo_studies: Callable[[], list[BinaryIO]] | None = None,
                  voxel_limits: VoxelLimits = DEFAULT_LIMITS,
-                 max_dicom_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
+                 max_dicom_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES, index_url: str = "") -> None:
         """`demo_studies`: demo mode; makes the Part-10 files stored into an empty DICOM database at start
         (`serve --demo` passes `demo.demo_instances`: the engine never imports demo code).
         `max_dicom_pixel_bytes`: decoded pixel bytes one stored DICOM object may declare (`serve`
-        passes the policy's `limits.upload_max_body_bytes`)."""
+        passes the policy's `limits.upload_max_body_bytes`); `index_url`: the policy's `index.url`."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.demo_studies = demo_studies
         self.system = HeadlessSystem()
         self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
-        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes, voxel_limits.max_bytes)
+        self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes, voxel_limits.max_bytes,
+                                   index_url=index_url)
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
         self.started = False
 
@@ -54,10 +56,15 @@ class HeadlessEngine:
     async def readiness(self) -> Readiness:
         """Started, index readable, storage writable (file-system probes run off the event loop)."""
         index, storage = await asyncio.gather(
-            asyncio.to_thread(health.index_verdict, self.dicom.index.path),
+            asyncio.to_thread(self.dicom.index.db.probe),
             asyncio.to_thread(health.storage_verdict, self.dicom.storage.tmp, self.dicom.storage.objects))
         return Readiness({"engine": OK if self.started else "engine not started", "index": index,
                           "storage": storage})
 
     async def index_statistics(self) -> IndexStatistics:
-        return await asyncio.to_thread(health.index_statistics, self.dicom.index.path)
+        """The index's counts; unknown (None) while it cannot be read, so /metrics still answers
+        (/readyz says why)."""
+        try:
+            return IndexStatistics(*await asyncio.to_thread(self.dicom.index.statistics))
+        except EngineError:
+            return IndexStatistics()

@@ -31,7 +31,8 @@ def sources(index: int, series: int = 2, instances: int = 3) -> list[BinaryIO]:
 def state(db: HeadlessDicom) -> tuple[list[tuple[str, int]], list[tuple[object, ...]]]:
     """Every file (path, size) and every instance row: to show a plain check changes nothing."""
     files = sorted((str(p), p.stat().st_size) for p in object_files(db.storage.objects))
-    rows = db.index.reader().execute("SELECT sop_uid, path, size, digest, json FROM instance ORDER BY sop_uid")
+    with db.index.db.read() as conn:
+        rows = conn.execute("SELECT sop_uid, path, size, digest, json FROM instance ORDER BY sop_uid").fetchall()
     return files, list(rows)
 
 

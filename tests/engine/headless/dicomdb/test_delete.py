@@ -36,7 +36,8 @@ def stored(db: HeadlessDicom, *studies: int) -> dict[int, list[str]]:
 
 
 def rows(db: HeadlessDicom, table: str) -> int:
-    return int(db.index.reader().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    with db.index.db.read() as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
 def study_record(db: HeadlessDicom, study_uid: str) -> dict[str, Any]:

@@ -215,9 +215,10 @@ def _link_objects(source_root: Path, target_root: Path, placer: _Placer) -> tupl
     try:
         with index.writing(), index.transaction() as conn:
             conn.execute("DELETE FROM pending")  # stores and deletes in flight are not in the snapshot
-        rows = index.reader().execute(
-            "SELECT s.study_uid, r.series_uid, i.sop_uid, i.path, i.size FROM instance i "
-            "JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk").fetchall()
+        with index.db.read() as conn:
+            rows = conn.execute(
+                "SELECT s.study_uid, r.series_uid, i.sop_uid, i.path, i.size FROM instance i "
+                "JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk").fetchall()
         gone = []
         for study_uid, series_uid, sop_uid, relpath, size in rows:
             source = source_root / relpath

@@ -136,16 +136,17 @@ def _changed(path: Path, row: IndexedFile, kind: str, detail: str, max_pixel_byt
 def _missing_json(index: DicomIndex, paths: set[str]) -> list[CheckFinding]:
     """Rows whose DICOM JSON is empty or not a JSON object (streamed: one row in memory at a time)."""
     found = []
-    for path, sop_uid, text in index.reader().execute("SELECT path, sop_uid, json FROM instance"):
-        if path not in paths:
-            continue  # stored after the snapshot
-        try:
-            document = json.loads(text) if text else None
-        except ValueError:
-            document = None
-        if not isinstance(document, dict) or not document:
-            found.append(CheckFinding("missing_json", path, sop_uid,
-                                      "no DICOM JSON stored" if not text else "stored DICOM JSON is not an object"))
+    with index.db.read() as conn:
+        for path, sop_uid, text in conn.execute("SELECT path, sop_uid, json FROM instance"):
+            if path not in paths:
+                continue  # stored after the snapshot
+            try:
+                document = json.loads(text) if text else None
+            except ValueError:
+                document = None
+            if not isinstance(document, dict) or not document:
+                found.append(CheckFinding("missing_json", path, sop_uid, "no DICOM JSON stored" if not text
+                                          else "stored DICOM JSON is not an object"))
     return found
 
 

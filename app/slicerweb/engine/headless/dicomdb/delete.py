@@ -13,13 +13,13 @@ the journal row (`Writer._commit_when_free`).
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...dicom_api import DeleteReport
 from ...errors import NotFound
+from .database import Connection
 from .index import DicomIndex
 from .storage import Storage, fsync_path
 
@@ -94,7 +94,7 @@ def remove_files(index: DicomIndex, storage: Storage, paths: Sequence[str]) -> N
                          [storage.owner, *chunk])
 
 
-def _settle_series(conn: sqlite3.Connection, series_pks: list[int]) -> int:
+def _settle_series(conn: Connection, series_pks: list[int]) -> int:
     """Recount the series that lost instances; drop the empty ones; return how many were dropped."""
     gone = []
     for pk in series_pks:
@@ -108,7 +108,7 @@ def _settle_series(conn: sqlite3.Connection, series_pks: list[int]) -> int:
     return len(gone)
 
 
-def _settle_studies(conn: sqlite3.Connection, study_pks: list[int]) -> int:
+def _settle_studies(conn: Connection, study_pks: list[int]) -> int:
     """Recount series, instances and ModalitiesInStudy of the studies touched; drop the empty ones."""
     gone = []
     for pk in study_pks:
@@ -125,13 +125,13 @@ def _settle_studies(conn: sqlite3.Connection, study_pks: list[int]) -> int:
     return len(gone)
 
 
-def _delete_empty_patients(conn: sqlite3.Connection, patient_pks: list[int]) -> None:
+def _delete_empty_patients(conn: Connection, patient_pks: list[int]) -> None:
     for pk in patient_pks:
         if conn.execute("SELECT 1 FROM study WHERE patient_pk = ?", (pk,)).fetchone() is None:
             conn.execute("DELETE FROM patient WHERE pk = ?", (pk,))
 
 
-def _delete_in(conn: sqlite3.Connection, table: str, pks: list[int]) -> None:
+def _delete_in(conn: Connection, table: str, pks: list[int]) -> None:
     for start in range(0, len(pks), CHUNK):
         chunk = pks[start:start + CHUNK]
         conn.execute(f"DELETE FROM {table} WHERE pk IN ({_marks(chunk)})", chunk)

@@ -5,7 +5,7 @@ as an empty archive), a file SQLite cannot read (damaged header), `PRAGMA quick_
 (garbage inside), and a schema version this code does not know. After recovery: the number of
 indexed instances against the files under `objects/` (cheap: one directory walk, one COUNT).
 Each failure is `IndexDamaged`; the remedy is `slicerweb dicom reindex`. The SQLite-specific
-statements (PRAGMA, sqlite_master) live here and in `index._connect` only.
+statements (PRAGMA, sqlite_master) live here and in `database.SqliteDatabase` only.
 """
 
 from __future__ import annotations
@@ -59,12 +59,12 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
                            f"(schema {SCHEMA_VERSION}) does not know")
 
 
-def check_counts(path: Path, indexed: int, pending: int, files: int) -> None:
+def check_counts(index: Path | str, objects: Path, indexed: int, pending: int, files: int) -> None:
     """IndexDamaged unless the files on disk are the indexed ones plus at most the journaled ones
-    (a live process between rename and commit)."""
+    (a live process between rename and commit); `index` names the index (a path or a URL)."""
     if not indexed <= files <= indexed + pending:
-        raise IndexDamaged(path, f"out of step with the stored files: they disagree ({indexed} instances "
-                           f"indexed, {files} files under {path.parent / 'objects'})")
+        raise IndexDamaged(index, f"out of step with the stored files: they disagree ({indexed} instances "
+                           f"indexed, {files} files under {objects})")
 
 
 def count_objects(objects: Path) -> int:

@@ -1,13 +1,14 @@
-"""The SQLite index (WAL): connections, the two-step atomic insert, searches and lookups.
+"""The DICOM index: the two-step atomic insert, searches and lookups, in SQLite or PostgreSQL.
 
-Readers use one connection per thread (WAL lets them run beside the writer); writes go through
-one connection under a lock and `BEGIN IMMEDIATE`, which also serialises writers of other processes
-sharing the data directory. Every method is blocking: the service calls them through
+Readers run beside the writer (SQLite WAL, PostgreSQL MVCC); writes take the database's write lock
+(`database.py`), which also serialises writers of other processes sharing the index (and, on
+PostgreSQL, of other hosts). Every method is blocking: the service calls them through
 `asyncio.to_thread`.
 
 Damage found at run time (SQLITE_CORRUPT, SQLITE_NOTADB) marks the index damaged: from then on
 every call raises IndexDamaged (503), so reads answer consistently and no store writes into it.
-A full disk (SQLITE_FULL) raises InsufficientStorage (507).
+A full disk raises InsufficientStorage (507); an unreachable PostgreSQL, Unavailable (503) for that
+call only: the pool reconnects by itself when the server is back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,8 +26,9 @@ from ....formats.dicom.ingest import ParsedInstance
 from ....formats.dicom.instance_row import InstanceRow
 from ....formats.dicom.jsonmodel import annex_f
 from ...dicom_api import SearchQuery, SearchResult
-from ...errors import IndexDamaged, InsufficientStorage
-from .schema import DDL, SCHEMA_VERSION
+from ...errors import IndexDamaged
+from .database import Connection, Database, SqliteDatabase, open_database
+from .schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from .search import run as run_search
 
 INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transfer_syntax, i.path, i.size, "
@@ -35,7 +36,6 @@ INSTANCE_COLUMNS = ("s.study_uid, r.series_uid, i.sop_uid, i.sop_class, i.transf
                     "i.pixel_offset, i.pixel_length")
 INSTANCE_FROM = "instance i JOIN series r ON r.pk = i.series_pk JOIN study s ON s.pk = r.study_pk"
 INSTANCE_ORDER = "r.series_number, r.pk, i.instance_number, i.pk"
-CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 JSON_MODEL = "2"  # meta 'json_model': instance.json follows PS3.18 Annex F (jsonmodel.annex_f); absent: older
 log = logging.getLogger("slicerweb.dicom")
 P = ParamSpec("P")
@@ -43,8 +43,8 @@ R = TypeVar("R")
 
 
 def guarded(method: Callable[Concatenate[DicomIndex, P], R]) -> Callable[Concatenate[DicomIndex, P], R]:
-    """Refuse once the index is known damaged; turn SQLite's corruption and disk-full errors into
-    the engine's (the first corruption seen marks the index damaged)."""
+    """Refuse once the index is known damaged; turn the database's corruption, disk-full and
+    unreachable errors into the engine's (the first corruption seen marks the index damaged)."""
 
     @functools.wraps(method)
     def run(self: DicomIndex, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -52,90 +52,65 @@ def guarded(method: Callable[Concatenate[DicomIndex, P], R]) -> Callable[Concate
             raise IndexDamaged(self.path, self.damaged)
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.DatabaseError as exc:
-            code = getattr(exc, "sqlite_errorcode", None)
-            if code in CORRUPT:
-                self.damaged = f"damaged ({exc})"
-                raise IndexDamaged(self.path, self.damaged) from exc
-            if code == sqlite3.SQLITE_FULL:
-                raise InsufficientStorage(f"insufficient storage: the disk holding the DICOM index is full "
-                                          f"({exc}); nothing was stored") from exc
-            raise
+        except Exception as exc:
+            mapped = self.db.error(exc)
+            if mapped is None:
+                raise
+            if isinstance(mapped, IndexDamaged):
+                self.damaged = mapped.problem
+            raise mapped from exc
 
     return run
 
 
 class DicomIndex:
-    """patient/study/series/instance tables in one SQLite file."""
+    """patient/study/series/instance tables in one SQLite file or one PostgreSQL database."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, location: Path | str) -> None:
+        """`location`: a SQLite file path, or a `postgresql://` URL. Creates or migrates the schema once
+        (under the write lock, so concurrent first starts of several instances agree)."""
+        self.db: Database = open_database(location)
+        self.path = location if self.db.dialect == "postgresql" else Path(location)
         self.damaged: str | None = None
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
-        self._writer = self._connect(synchronous="FULL")
-        with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
-            for statement in DDL:
-                self._writer.execute(statement)
-            for statement in _migrations(self._writer):
-                self._writer.execute(statement)
-            self._writer.execute("INSERT INTO meta (name, value) VALUES ('schema', ?) "
-                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
-            self.stale_json = _stale_json(self._writer)
-            self._writer.execute("COMMIT")
+        try:
+            with self._write_lock, self.db.transaction() as conn:
+                stored = _stored_version(conn, self.db)
+                for statement in DDL:
+                    conn.execute(self.db.ddl(statement))
+                for version in range(stored + 1, SCHEMA_VERSION + 1) if stored else ():
+                    for statement in MIGRATIONS.get(version, ()):
+                        conn.execute(self.db.ddl(statement))
+                conn.execute("INSERT INTO meta (name, value) VALUES ('schema', ?) "
+                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+                self.stale_json = _stale_json(conn)
+        except Exception as exc:
+            mapped = self.db.error(exc)
+            self.db.close()
+            if mapped is None:
+                raise
+            raise mapped from exc
         if self.stale_json:
             log.warning("DICOM index %s holds metadata made by an older DICOM JSON model: it is corrected as it "
-                        "is read (PS3.18 Annex F); `slicerweb dicom reindex` stores it corrected", self.path)
-
-    def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute("PRAGMA case_sensitive_like=ON")  # LIKE as in PostgreSQL; PN uses folded columns
-        return conn
-
-    def reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            self._readers.append(conn)
-        return conn
+                        "is read (PS3.18 Annex F); `slicerweb dicom reindex` stores it corrected", self.db.location)
 
     def close(self) -> None:
-        self._close_readers()
-        self._writer.close()
-
-    def _close_readers(self) -> None:
-        for conn in self._readers:
-            conn.close()
-        self._readers.clear()
+        self.db.close()
 
     def seal(self) -> None:
         """Checkpoint the WAL into the file and close: the file then stands alone (to be renamed)."""
-        self._close_readers()  # leaving WAL mode needs the only connection
-        self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._writer.execute("PRAGMA journal_mode=DELETE")
-        self.close()
+        assert isinstance(self.db, SqliteDatabase), "only a SQLite index is sealed (reindex)"
+        self.db.seal()
 
     @contextmanager
-    def _transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write transaction; `durable=False` skips the WAL fsync at commit (the next durable
-        commit syncs it too)."""
-        conn = self._writer
-        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+    def _transaction(self, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction; `durable=False` may skip the commit's fsync (the next durable commit
+        syncs it too)."""
+        with self.db.transaction(durable) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """A durable write transaction for the maintenance modules (delete, check); hold `writing()`."""
         if self.damaged is not None:
             raise IndexDamaged(self.path, self.damaged)
@@ -207,14 +182,16 @@ class DicomIndex:
 
     @guarded
     def journal_owners(self) -> set[str]:
-        return {r[0] for r in self._writer.execute("SELECT DISTINCT owner FROM pending")}
+        with self.db.read() as conn:
+            return {r[0] for r in conn.execute("SELECT DISTINCT owner FROM pending")}
 
     @guarded
     def pending_paths(self, owner: str) -> list[str]:
         """`owner`'s journaled paths that never became visible (not in `instance`)."""
-        rows = self._writer.execute(
-            "SELECT path FROM pending WHERE owner = ? AND path NOT IN (SELECT path FROM instance)",
-            (owner,)).fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT path FROM pending WHERE owner = ? AND path NOT IN (SELECT path FROM instance)",
+                (owner,)).fetchall()
         return [r[0] for r in rows]
 
     @guarded
@@ -223,7 +200,7 @@ class DicomIndex:
             conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
 
     @staticmethod
-    def _insert_one(conn: sqlite3.Connection, parsed: ParsedInstance, relpath: str) -> None:
+    def _insert_one(conn: Connection, parsed: ParsedInstance, relpath: str) -> None:
         patient = parsed.patient
         row = conn.execute("SELECT pk FROM patient WHERE patient_key = ?", (patient["patient_key"],)).fetchone()
         if row is None:
@@ -265,67 +242,84 @@ class DicomIndex:
             return indexed, pending, count_files()
 
     @guarded
+    def statistics(self) -> tuple[int, int, int, int]:
+        """(studies, series, instances, stored bytes) from the index's own tables (no file-system walk)."""
+        with self.db.read() as conn:
+            studies = conn.execute("SELECT COUNT(*) FROM study").fetchone()[0]
+            series = conn.execute("SELECT COUNT(*) FROM series").fetchone()[0]
+            instances, stored = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM instance").fetchone()
+        return int(studies), int(series), int(instances), int(stored)
+
+    @guarded
     def count_studies(self) -> int:
-        return int(self.reader().execute("SELECT COUNT(*) FROM study").fetchone()[0])
+        with self.db.read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM study").fetchone()[0])
 
     @guarded
     def search(self, query: SearchQuery) -> SearchResult:
         """One page of QIDO results, in a stable order, and the total number of matches (search.run)."""
-        return run_search(self.reader(), query)
+        with self.db.read() as conn:
+            return run_search(conn, query)
 
     @guarded
     def instances(self, study_uid: str, series_uid: str | None = None,
                   sop_uid: str | None = None) -> list[InstanceRow]:
         where, params = _instance_filter(study_uid, series_uid, sop_uid)
-        rows = self.reader().execute(
-            f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}",
-            params).fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}",
+                params).fetchall()
         return [InstanceRow(*row) for row in rows]
 
     @guarded
     def conflict_of(self, parsed: ParsedInstance) -> str | None:
         """Why `parsed`'s study/series UIDs contradict the index (None if they do not); unlocked read."""
-        return uid_conflict(self.reader(), parsed)
+        with self.db.read() as conn:
+            return uid_conflict(conn, parsed)
 
     @guarded
     def digest_of(self, sop_uid: str) -> str | None:
-        row = self.reader().execute("SELECT digest FROM instance WHERE sop_uid = ?", (sop_uid,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute("SELECT digest FROM instance WHERE sop_uid = ?", (sop_uid,)).fetchone()
         return None if row is None else str(row[0])
 
     @guarded
     def locate(self, sop_uid: str) -> InstanceRow | None:
-        row = self.reader().execute(f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE i.sop_uid = ?",
-                                    (sop_uid,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(f"SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_FROM} WHERE i.sop_uid = ?",
+                               (sop_uid,)).fetchone()
         return None if row is None else InstanceRow(*row)
 
     @guarded
     def version(self, study_uid: str, series_uid: str | None) -> int | None:
         """A number that changes whenever the study (or series) gains an instance; None if absent."""
-        if series_uid is None:
-            row = self.reader().execute("SELECT num_instances FROM study WHERE study_uid = ?",
-                                        (study_uid,)).fetchone()
-        else:
-            row = self.reader().execute(
-                "SELECT r.revision FROM series r JOIN study s ON s.pk = r.study_pk "
-                "WHERE r.series_uid = ? AND s.study_uid = ?", (series_uid, study_uid)).fetchone()
+        with self.db.read() as conn:
+            if series_uid is None:
+                row = conn.execute("SELECT num_instances FROM study WHERE study_uid = ?", (study_uid,)).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT r.revision FROM series r JOIN study s ON s.pk = r.study_pk "
+                    "WHERE r.series_uid = ? AND s.study_uid = ?", (series_uid, study_uid)).fetchone()
         return None if row is None else int(row[0])
 
     @guarded
     def documents(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[str]:
         """Stored DICOM JSON texts, in retrieval order."""
         where, params = _instance_filter(study_uid, series_uid, sop_uid)
-        rows = self.reader().execute(
-            f"SELECT i.json FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}", params).fetchall()
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT i.json FROM {INSTANCE_FROM} WHERE {where} ORDER BY {INSTANCE_ORDER}", params).fetchall()
         if self.stale_json:  # made by the older model: corrected on the way out (cached by the caller)
             return [json.dumps(annex_f(json.loads(r[0])), ensure_ascii=False, separators=(",", ":")) for r in rows]
         return [r[0] for r in rows]
 
     @guarded
     def all_paths(self) -> set[str]:
-        return {r[0] for r in self.reader().execute("SELECT path FROM instance")}
+        with self.db.read() as conn:
+            return {r[0] for r in conn.execute("SELECT path FROM instance")}
 
 
-def uid_conflict(conn: sqlite3.Connection, parsed: ParsedInstance) -> str | None:
+def uid_conflict(conn: Connection, parsed: ParsedInstance) -> str | None:
     """Why filing `parsed` would break the hierarchy, in plain words; None if it would not.
 
     A series belongs to one study (as in Orthanc and dcm4chee: the index never files a series
@@ -345,7 +339,7 @@ def uid_conflict(conn: sqlite3.Connection, parsed: ParsedInstance) -> str | None
     return None
 
 
-def _stale_json(conn: sqlite3.Connection) -> bool:
+def _stale_json(conn: Connection) -> bool:
     """Whether `instance.json` was made by a DICOM JSON model older than JSON_MODEL (inside the open
     transaction). A new (empty) index is stamped current; an older one stays stale until a reindex
     builds a new index (new rows are current either way, and `annex_f` is idempotent)."""
@@ -356,16 +350,15 @@ def _stale_json(conn: sqlite3.Connection) -> bool:
     return row is None or row[0] != JSON_MODEL
 
 
-def _migrations(conn: sqlite3.Connection) -> list[str]:
-    """Statements bringing an older index up to this schema (portable SQL)."""
-    try:
-        conn.execute("SELECT owner FROM pending LIMIT 0")
-    except sqlite3.OperationalError:  # schema 1: journal rows without an owner (recovered as dead)
-        return ["ALTER TABLE pending ADD COLUMN owner TEXT NOT NULL DEFAULT ''"]
-    return []
+def _stored_version(conn: Connection, db: Database) -> int:
+    """The schema version recorded in `meta` (0: a new, empty database; 1: tables from before `meta`)."""
+    if not db.has_table(conn, "meta"):
+        return 1 if db.has_table(conn, "pending") else 0
+    row = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
-def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> tuple[Any, ...]:
+def _insert(conn: Connection, table: str, values: dict[str, Any]) -> tuple[Any, ...]:
     names = list(values)
     row = conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
                        "RETURNING pk", [values[n] for n in names]).fetchone()

@@ -17,7 +17,6 @@ Keys the index has no column for (standard attributes outside it, sequence keys 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,6 +28,7 @@ from ....formats.dicom.json_match import matches
 from ....formats.dicom.records import from_document, record, returned_attributes, visible
 from ...dicom_api import Match, SearchQuery, SearchResult
 from ...errors import Invalid
+from .database import Connection
 
 FROM = {
     "study": "study s JOIN patient p ON p.pk = s.patient_pk",
@@ -155,7 +155,7 @@ def unsupported_keys(query: SearchQuery) -> tuple[str, ...]:
 Page = list[tuple[tuple[Any, ...], str | dict[str, Any] | None]]  # (row, its stored JSON if read)
 
 
-def run(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
+def run(conn: Connection, query: SearchQuery) -> SearchResult:
     """One page of QIDO results, in a stable order, and the total number of matches."""
     attributes, needs_json = returned_attributes(query)
     on_json = json_keys(query)

@@ -82,11 +82,13 @@ class HeadlessDicom:
     """SQLite-indexed DICOM store under `root` (objects/, tmp/, index.sqlite)."""
 
     def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
-                 max_conversion_bytes: int = DEFAULT_LIMITS.max_bytes, *, startup_checks: bool = True) -> None:
+                 max_conversion_bytes: int = DEFAULT_LIMITS.max_bytes, *, startup_checks: bool = True,
+                 index_url: str = "") -> None:
         """Open (or create) the database; IndexDamaged if its index fails the start-up checks
         (`health`), Unavailable while `slicerweb dicom reindex` holds it. `max_conversion_bytes`: decoded
         bytes one transfer-syntax conversion may produce (`limits.max_volume_bytes`). `startup_checks=False`
-        (`dicom check`) skips recovery and the file count, which would refuse the damage it reports."""
+        (`dicom check`) skips recovery and the file count, which would refuse the damage it reports.
+        `index_url`: a PostgreSQL index (`postgresql://...`) instead of `root/index.sqlite`."""
         self.root = Path(root)
         self.max_pixel_bytes = max_pixel_bytes
         self.max_conversion_bytes = max_conversion_bytes
@@ -94,8 +96,11 @@ class HeadlessDicom:
         self.cache: LRU[tuple[str, str | None, int], bytes] = LRU(CACHE_ENTRIES)
         self.rows: LRU[str, InstanceRow] = LRU(ROW_ENTRIES)
         try:
-            health.check_file(self.root)
-            self.index = DicomIndex(self.root / health.INDEX_FILE)
+            if index_url:
+                self.index = DicomIndex(index_url)
+            else:
+                health.check_file(self.root)
+                self.index = DicomIndex(self.root / health.INDEX_FILE)
         except BaseException:
             self.storage.close()
             raise
@@ -105,7 +110,7 @@ class HeadlessDicom:
         try:
             self.recover()
             counts = self.index.stored_counts(lambda: health.count_objects(self.storage.objects))
-            health.check_counts(self.index.path, *counts)
+            health.check_counts(self.index.path, self.storage.objects, *counts)
         except BaseException:
             self.close()
             raise
