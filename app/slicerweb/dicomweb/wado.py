@@ -73,7 +73,8 @@ async def instance_parts(wado: Wado, instances: Sequence[StoredInstance], plan: 
                 pending.append(chunk)
                 size += len(chunk)
         else:
-            pending.append(ready.pop(position, None) or await wado.dicom.read_instance(instance, syntax))
+            data = ready.pop(position) if position in ready else await wado.dicom.read_instance(instance, syntax)
+            pending.append(data)
             size += len(pending[-1])
         pending.append(b"\r\n")
         if size >= BATCH_BYTES:
