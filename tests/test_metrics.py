@@ -171,3 +171,12 @@ async def test_stow_outcomes_are_counted_per_instance(make_app, make_policy):
     assert value(parsed, total, outcome="stored", reason="") == 2
     assert value(parsed, total, outcome="already_stored", reason="") == 1
     assert value(parsed, total, outcome="failed", reason="0xC000") == 1
+
+
+async def test_the_headless_engine_exports_no_queue_depth(make_app):
+    """It has no main thread to wait for; a Slicer engine's gauge is tested with its dispatcher."""
+    app, _ = make_app()
+    async with app.test_app():
+        parsed = await scrape(app.test_client())
+    assert not [name for name, _labels in parsed if name.startswith("slicerweb_engine_queue_depth")]
+    assert any(name == "slicerweb_dicom_stored_bytes" for name, _labels in parsed)

@@ -62,6 +62,9 @@ class AppMetrics:
                                      ["feature"], registry=r, **gauge_mode)
         self.index = Gauge("slicerweb_dicom_index_objects", "Objects in the DICOM index", ["level"], registry=r,
                            **gauge_mode)
+        # Only for an engine with a main thread to wait for (Slicer): the headless engine exports none.
+        self.queue_depth = Gauge("slicerweb_engine_queue_depth", "Engine calls waiting for Slicer's main thread",
+                                 registry=r, **gauge_mode) if engine.queue_depth() is not None else None
         self.stored_bytes = Gauge("slicerweb_dicom_stored_bytes", "Bytes of stored DICOM instances (from the index)",
                                   registry=r, **gauge_mode)
         self._statistics: tuple[float, IndexStatistics] | None = None
@@ -103,6 +106,9 @@ class AppMetrics:
                 self.index.labels(level).set(value)
         if stats.stored_bytes is not None:
             self.stored_bytes.set(stats.stored_bytes)
+        depth = self.engine.queue_depth()
+        if self.queue_depth is not None and depth is not None:
+            self.queue_depth.set(depth)
 
     async def exposition(self) -> bytes:
         """The Prometheus text format of everything above (all workers' in multiprocess mode)."""

@@ -127,3 +127,7 @@ class Engine(Protocol):
     async def index_statistics(self) -> IndexStatistics:
         """Studies, series, instances and stored bytes of the DICOM index (cheap queries)."""
         ...
+
+    def queue_depth(self) -> int | None:
+        """Calls waiting for the engine's main thread (Slicer); None for an engine without one."""
+        ...

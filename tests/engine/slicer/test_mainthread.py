@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import selectors
+import tempfile
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -116,3 +118,19 @@ async def test_slicer_engine_reads_slicer_app_on_the_main_thread(main_loop, tmp_
     # both revision and repositoryRevision (Base/QTCore/qSlicerCoreApplication.h ~92-93)
     assert version.revision == "<revision>"
     assert threads and set(threads) == {"stand-in-main"}
+
+
+async def test_queue_depth_counts_calls_waiting_for_the_main_thread() -> None:
+    """`/metrics` exports it (slicerweb_engine_queue_depth): calls queued while the main thread is busy."""
+    dispatcher = MainThreadDispatcher()
+    try:
+        engine = SlicerEngine(SimpleNamespace(), SimpleNamespace(), dispatcher, data_dir=Path(tempfile.mkdtemp()))
+        assert engine.queue_depth() == 0
+        waiting = [asyncio.ensure_future(dispatcher.call(lambda: None)) for _ in range(3)]
+        await asyncio.sleep(0)  # queued; no main loop runs them yet
+        assert engine.queue_depth() == 3
+        dispatcher.drain()
+        await asyncio.gather(*waiting)
+        assert engine.queue_depth() == 0
+    finally:
+        dispatcher.close()

@@ -61,6 +61,10 @@ class HeadlessEngine:
         return Readiness({"engine": OK if self.started else "engine not started", "index": index,
                           "storage": storage})
 
+    def queue_depth(self) -> int | None:
+        """No main thread to wait for: scene work runs on worker threads."""
+        return None
+
     async def index_statistics(self) -> IndexStatistics:
         """The index's counts; unknown (None) while it cannot be read, so /metrics still answers
         (/readyz says why)."""

@@ -261,6 +261,10 @@ class BridgeClient:
                     future.set_exception(ConnectionError("Slicer closed the bridge"))
             self._on_control(("closed",))
 
+    def pending_calls(self) -> int:
+        """Calls sent and not answered yet (Slicer's main thread works through them in order)."""
+        return len(self._pending)
+
     async def send(self, message: tuple[Any, ...]) -> None:
         assert self._writer is not None
         async with self._write_lock:

@@ -38,7 +38,6 @@ class SlicerOwnedState:
         """Slicer's DICOM database is not ours to count cheaply."""
         return IndexStatistics()
 
-
 class SlicerEngine(SlicerOwnedState):
     """Engine backed by the running 3D Slicer (`slicer`, `qt` passed in)."""
 
@@ -52,3 +51,6 @@ class SlicerEngine(SlicerOwnedState):
         self.scene = SlicerScene(slicer, main, qt, vtk, Path(data_dir), ctk)
         self.dicom = SlicerDicom(DicomCatalog(slicer, main))
 
+    def queue_depth(self) -> int | None:
+        """Calls queued for Slicer's main thread and not run yet."""
+        return self.main.queued()

@@ -36,6 +36,10 @@ class MainThreadDispatcher:
         self._reader.setblocking(False)
         self._writer.setblocking(False)
 
+    def queued(self) -> int:
+        """Calls waiting for the main thread (approximate while calls are added: for metrics)."""
+        return self._calls.qsize()
+
     @property
     def wake_fd(self) -> int:
         """File descriptor the main thread watches for readability."""

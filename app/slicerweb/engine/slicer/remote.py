@@ -62,3 +62,8 @@ class RemoteEngine(SlicerOwnedState):
         self.features = SqliteFeatureStore(Path(data_dir) / "features.sqlite")
         self.scene: Any = RemoteScene(client, Path(data_dir) / "downloads")
         self.dicom = SlicerDicom(RemoteService(client, "catalog"))
+        self.client = client
+
+    def queue_depth(self) -> int | None:
+        """Calls sent to Slicer's main thread across the bridge and not answered yet."""
+        return self.client.pending_calls()
