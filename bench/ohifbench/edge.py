@@ -6,9 +6,9 @@ same bearer check (`auth_request` to SlicerWeb's verifier) and the same OHIF bui
 `/dicom/...` goes: SlicerWeb's app, or Orthanc (its DICOMweb plugin rooted at /dicom/ so that the
 one app-config and the one verifier rule serve both). Two edits to a copy of the templates:
 
-- `proxy_pass http://slicerweb_app;` (the shared proxy snippet) becomes `proxy_pass
+- `proxy_pass http://$slicerweb_upstream;` (the shared proxy snippet) becomes `proxy_pass
   http://$bench_upstream;`, a map choosing `bench_dicomweb` for /dicom paths (its own keep-alive
-  pool, for either server) and `slicerweb_app` otherwise;
+  pool, for either server) and the template's own choice (`$slicerweb_upstream`) otherwise;
 - a second access log with `$msec` (ms resolution) and the upstream time of each request, which is
   how the server's share of the time to the first image is measured (`timeline.py`).
 """
@@ -23,7 +23,7 @@ from slicerweb.devstack.proxyconf import PROXY_DIR
 TIMING_LOG = "bench-timing.log"
 PROXY_SNIPPET = "snippets/proxy-app.conf"
 MAIN_TEMPLATE = "slicerweb.conf.template"
-APP_PASS = "proxy_pass http://slicerweb_app;"
+APP_PASS = "proxy_pass http://$slicerweb_upstream;"
 BENCH_BLOCK = """
 # --- bench/ohif: /dicom goes to the server under test; per-request timing log. ---
 upstream bench_dicomweb {{
@@ -34,7 +34,7 @@ upstream bench_dicomweb {{
 map $uri $bench_upstream {{
     /dicom         bench_dicomweb;
     ~^/dicom/      bench_dicomweb;
-    default        slicerweb_app;
+    default        $slicerweb_upstream;
 }}
 log_format bench_timing '$msec $request_time "$upstream_response_time" $status $request_method $request_id $uri';
 log_subrequest on;
