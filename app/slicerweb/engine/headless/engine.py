@@ -10,7 +10,7 @@ from typing import BinaryIO
 from ...formats.dicom.geometry import DEFAULT_MAX_PIXEL_BYTES
 from ...formats.voxels import DEFAULT_LIMITS, VoxelLimits
 from ..errors import EngineError
-from ..feature_state import SqliteFeatureStore
+from ..feature_state import SCHEMA, SqlFeatureStore, SqliteFeatureStore
 from ..health_api import OK, IndexStatistics, Readiness
 from . import health
 from .dicomdb import HeadlessDicom
@@ -34,11 +34,21 @@ class HeadlessEngine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.demo_studies = demo_studies
         self.system = HeadlessSystem()
-        self.features = SqliteFeatureStore(self.data_dir / "features.sqlite")
         self.dicom = HeadlessDicom(self.data_dir / "dicom", max_dicom_pixel_bytes, voxel_limits.max_bytes,
                                    index_url=index_url)
+        self.features = self._feature_store(bool(index_url))
         self.scene = HeadlessScene(self.data_dir, dicom=self.dicom, voxel_limits=voxel_limits)
         self.started = False
+
+    def _feature_store(self, shared_index: bool) -> SqlFeatureStore:
+        """Runtime feature overrides beside the index: `features.sqlite` in the data directory, or a table
+        in the PostgreSQL index (`index.url`), so that every instance on every host sees a change at once."""
+        if not shared_index:
+            return SqliteFeatureStore(self.data_dir / "features.sqlite")
+        db = self.dicom.index.db
+        with db.transaction() as conn:
+            conn.execute(db.ddl(SCHEMA))
+        return SqlFeatureStore(db.read, db.transaction, db.error)
 
     async def start(self) -> None:
         """Load demo content when asked (`--demo`): the given DICOM studies, the MRHead phantom."""

@@ -3,6 +3,7 @@ goes away is a 503 with Retry-After for as long as it is away, never a hang, a 5
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -16,9 +17,11 @@ import pytest
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.postgres import PostgresCluster
 from slicerweb.engine.dicom_api import SearchQuery, StowPart
+from slicerweb.engine.headless import HeadlessEngine
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
 from slicerweb.engine.headless.dicomdb.index import DicomIndex
 from slicerweb.engine.headless.dicomdb.schema import SCHEMA_VERSION
+from slicerweb.engine.protocol import FeatureOverride
 from tests.dicomweb.conftest import STOW_TYPE, part10, stow_body
 from tests.postgres import fresh_schema_url
 from tests.support import subprocess_env
@@ -182,3 +185,23 @@ def test_readyz_and_metrics_follow_postgresql(live_server) -> None:
                 time.sleep(0.2)
     finally:
         cluster.destroy()
+
+
+async def test_feature_switches_live_in_the_postgresql_index(tmp_path: Path, postgres_url: str) -> None:
+    """Two instances with their own data directories (two hosts) but one index: a switch made on one is in
+    force on the other at once, and its expiry is reported by exactly one of them."""
+    first = HeadlessEngine(tmp_path / "host-a", index_url=postgres_url)
+    second = HeadlessEngine(tmp_path / "host-b", index_url=postgres_url)
+    try:
+        now = time.time()
+        override = FeatureOverride("exec", True, now + 0.5, "admin", now)
+        assert await first.features.set_override(override) is None
+        assert (await second.features.overrides(time.time()))["exec"] == override
+        assert not (tmp_path / "host-b" / "features.sqlite").exists()  # nothing per host
+        await asyncio.sleep(0.6)
+        expired = [*await first.features.expire(time.time()), *await second.features.expire(time.time())]
+        assert [o.name for o in expired] == ["exec"]
+        assert await second.features.overrides(time.time()) == {}
+    finally:
+        await first.close()
+        await second.close()
