@@ -103,18 +103,11 @@ class DicomIndex:
         self.db.seal()
 
     @contextmanager
-    def _transaction(self, durable: bool = True) -> Iterator[Connection]:
-        """A write transaction; `durable=False` may skip the commit's fsync (the next durable commit
-        syncs it too)."""
-        with self.db.transaction(durable) as conn:
-            yield conn
-
-    @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A durable write transaction for the maintenance modules (delete, check); hold `writing()`."""
         if self.damaged is not None:
             raise IndexDamaged(self.path, self.damaged)
-        with self._transaction() as conn:
+        with self.db.transaction() as conn:
             yield conn
 
     # -- writes -----------------------------------------------------------------------------------
@@ -136,7 +129,7 @@ class DicomIndex:
         refused: dict[str, str] = {}
         # Not synced: a power cut before the insert's (synced) commit can at worst leave an orphan
         # file no row points to; a process crash loses nothing (the WAL is in the OS's cache).
-        with self._transaction(durable=False) as conn:
+        with self.db.transaction(durable=False) as conn:
             for parsed, relpath in items:
                 row = conn.execute("SELECT digest FROM instance WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
                 if row is not None:
@@ -163,7 +156,7 @@ class DicomIndex:
         {sop_uid: why} for those left out because their UIDs now contradict the index (another
         process filed the same series under another study since `claim`); the caller removes them."""
         left_out: dict[str, str] = {}
-        with self._transaction() as conn:
+        with self.db.transaction() as conn:
             for parsed, relpath in items:
                 conflict = uid_conflict(conn, parsed)
                 if conflict is None:
@@ -176,7 +169,7 @@ class DicomIndex:
     @guarded
     def release(self, relpaths: Iterable[str]) -> None:
         """Drop journal rows of files that were not indexed (after removing those files)."""
-        with self._transaction() as conn:
+        with self.db.transaction() as conn:
             for relpath in relpaths:
                 conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
 
@@ -196,7 +189,7 @@ class DicomIndex:
 
     @guarded
     def clear_pending(self, owner: str) -> None:
-        with self._transaction() as conn:
+        with self.db.transaction() as conn:
             conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
 
     @staticmethod
@@ -236,7 +229,7 @@ class DicomIndex:
     def stored_counts(self, count_files: Callable[[], int]) -> tuple[int, int, int]:
         """(indexed instances, journaled files, `count_files()`), taken while no writer of any
         process can commit, so the three agree."""
-        with self._transaction(durable=False) as conn:
+        with self.db.transaction(durable=False) as conn:
             indexed = int(conn.execute("SELECT COUNT(*) FROM instance").fetchone()[0])
             pending = int(conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
             return indexed, pending, count_files()
