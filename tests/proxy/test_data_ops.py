@@ -4,7 +4,6 @@ answers (JSON bodies) come back through nginx and Caddy unchanged."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +13,7 @@ from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.dicomweb.conftest import STOW_TYPE, part10, stow_body
 from tests.oidc import RunningIssuer, auth_policy
-from tests.proxy.fronts import PROXIES
+from tests.proxy.fronts import PROXIES, stack_client
 from tests.proxy.test_edge import bearer
 
 pytestmark = pytest.mark.proxy
@@ -34,8 +33,7 @@ def stack(request: pytest.FixtureRequest, issuer: RunningIssuer,
 
 @pytest.fixture
 def http(stack: Stack) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(stack.certs.ca_cert))
-    with httpx.Client(base_url=stack.url, verify=context, timeout=30) as client:
+    with stack_client(stack) as client:
         yield client
 
 

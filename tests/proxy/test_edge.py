@@ -26,7 +26,7 @@ from slicerweb.client import Client, SlicerWebError
 from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy, bad_tokens, check_exec_toggle
-from tests.proxy.fronts import PROXIES
+from tests.proxy.fronts import PROXIES, stack_client
 from tests.support import settled_audit
 
 pytestmark = pytest.mark.proxy
@@ -50,8 +50,7 @@ def stack(request: pytest.FixtureRequest, issuer: RunningIssuer,
 
 @pytest.fixture
 def http(stack: Stack) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(stack.certs.ca_cert))
-    with httpx.Client(base_url=stack.url, verify=context, timeout=30, http2=False) as client:
+    with stack_client(stack, http2=False) as client:
         yield client
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from slicerweb.demo.dicom_studies import generate_study
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.dicomweb.conftest import STOW_TYPE, part10, stow_body
 from tests.oidc import RunningIssuer
-from tests.proxy.fronts import PROXIES
+from tests.proxy.fronts import PROXIES, stack_client
 from tests.proxy.test_edge import bearer, stack_policy
 
 pytestmark = [pytest.mark.proxy, pytest.mark.postgresql]
@@ -36,14 +35,9 @@ def stack(request: pytest.FixtureRequest, issuer: RunningIssuer,
     running.stop()
 
 
-def client(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.url, verify=ssl.create_default_context(cafile=str(stack.certs.ca_cert)),
-                        timeout=30)
-
-
 def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) -> None:
     read, write = bearer(issuer, "dicomweb.read"), bearer(issuer, "dicomweb.read dicomweb.write")
-    with client(stack) as http:
+    with stack_client(stack) as http:
         seed = http.post("/dicom/studies", content=stow_body([part10(ds) for ds in generate_study(900)]),
                          headers={"Content-Type": STOW_TYPE, **write})
         assert seed.status_code == 200, seed.text
@@ -54,7 +48,7 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
     acknowledged: list[str] = []
 
     def reader() -> None:
-        with client(stack) as http:
+        with stack_client(stack) as http:
             while not stop.is_set():
                 for path in ("/dicom/studies", f"/dicom/studies/{seeded}/metadata"):
                     try:
@@ -66,7 +60,7 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
                     reads[0] += 1
 
     def writer(first: int) -> None:
-        with client(stack) as http:
+        with stack_client(stack) as http:
             number = first
             while not stop.is_set():
                 study = generate_study(number, series_count=1, instances_per_series=3)
@@ -95,7 +89,7 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
             thread.join(60)
     assert reads[0] > 20 and len(acknowledged) > 2, (reads, acknowledged)
     assert read_errors == []
-    with client(stack) as http:
+    with stack_client(stack) as http:
         found = {s["0020000D"]["Value"][0] for s in http.get("/dicom/studies?limit=1000", headers=read).json()}
         assert set(acknowledged) <= found
         for study_uid in acknowledged:

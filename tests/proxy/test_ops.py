@@ -4,7 +4,6 @@ check follows /readyz."""
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ import pytest
 
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer
-from tests.proxy.fronts import PROXIES
+from tests.proxy.fronts import PROXIES, stack_client
 from tests.proxy.test_edge import bearer, stack_policy
 from tests.test_metrics import samples, value
 
@@ -30,8 +29,7 @@ def stack(request: pytest.FixtureRequest, issuer: RunningIssuer,
 
 @pytest.fixture
 def public(stack: Stack) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(stack.certs.ca_cert))
-    with httpx.Client(base_url=stack.url, verify=context, timeout=30) as client:
+    with stack_client(stack) as client:
         yield client
 
 

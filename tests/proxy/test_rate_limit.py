@@ -5,15 +5,13 @@ token because others failed from the same address (ASVS 2.2.1; one NAT, many cli
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy
-from tests.proxy.fronts import PROXIES
+from tests.proxy.fronts import PROXIES, stack_client
 
 pytestmark = pytest.mark.proxy
 
@@ -28,23 +26,18 @@ def stack(request: pytest.FixtureRequest, issuer: RunningIssuer,
     running.stop()
 
 
-def client(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.url, timeout=30,
-                        verify=ssl.create_default_context(cafile=str(stack.certs.ca_cert)))
-
-
 def test_nginx_limits_exec_requests(stack: Stack, issuer: RunningIssuer) -> None:
     if stack.proxy != "nginx":
         pytest.skip("stock Caddy has no request-rate limiting (see proxy/caddy)")
     token = {"Authorization": f"Bearer {issuer.mint('slicer.exec')}"}
-    with client(stack) as http:
+    with stack_client(stack) as http:
         statuses = [http.post("/slicer/exec", content=b"1", headers=token).status_code for _ in range(20)]
     assert set(statuses) <= {403, 429}  # exec is off: 403 until the limit trips
     assert 429 in statuses and statuses[0] == 403
 
 
 def test_repeated_auth_failures_get_429_through_the_proxy(stack: Stack, issuer: RunningIssuer) -> None:
-    with client(stack) as http:
+    with stack_client(stack) as http:
         for _ in range(3):
             assert http.get("/slicer/system/version", headers={"Authorization": "Bearer forged"}).status_code == 401
         blocked = http.get("/slicer/system/version", headers={"Authorization": "Bearer forged"})
@@ -62,7 +55,7 @@ def test_a_bad_token_flood_past_nginx_rate_limit_leaves_valid_tokens_served(stac
     if stack.proxy != "nginx":
         pytest.skip("stock Caddy has no request-rate limiting (see proxy/caddy)")
     flood = {"Authorization": "Bearer forged-flood"}
-    with client(stack) as http:
+    with stack_client(stack) as http:
         for _ in range(450):  # burst 400 at 1 r/s (the fixture's API rate)
             refused = http.get("/slicer/system/version", headers=flood)
             if refused.json()["message"] == "rate limit exceeded":

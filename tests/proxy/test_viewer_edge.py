@@ -10,7 +10,6 @@ still checked. Both proxies send the same security headers as each other, and th
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from slicerweb.csp import PERMISSIONS_POLICY, content_security_policy
 from slicerweb.devstack.demo_stack import origin_of
 from slicerweb.devstack.stack import Stack, start_stack
 from tests.oidc import RunningIssuer, auth_policy
-from tests.proxy.fronts import PROXIES
+from tests.proxy.fronts import PROXIES, stack_client
 
 pytestmark = pytest.mark.proxy
 CONFIG = "window.config = {routerBasename: '/browse', dataSources: []};\n"
@@ -57,8 +56,7 @@ def stack(request: pytest.FixtureRequest, issuer: RunningIssuer, docroot: Path,
 
 @pytest.fixture
 def http(stack: Stack) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(stack.certs.ca_cert))
-    with httpx.Client(base_url=stack.url, verify=context, timeout=30) as client:
+    with stack_client(stack) as client:
         yield client
 
 
