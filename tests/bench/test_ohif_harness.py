@@ -22,7 +22,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
+
+from tests.test_ohif_browser import launched_chromium
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -33,7 +35,7 @@ from ohifbench.report import SiteFigures, p90, render, verdict
 from ohifbench.signin import AUDIENCE, READER, start_bench_issuer
 from ohifbench.study import bench_study
 from ohifbench.timeline import parse_line, read_log, server_share
-from ohifbench.viewer import CHROMIUM, CHROMIUM_ARGS, Open, Request, open_study
+from ohifbench.viewer import Open, Request, open_study
 
 from slicerweb.devstack.demo_stack import origin_of
 from slicerweb.devstack.proxyconf import PROXY_DIR
@@ -136,10 +138,8 @@ def test_table_gives_the_ratio_of_medians_and_the_goal_verdict() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with launched_chromium() as instance:
         yield instance
-        instance.close()
 
 
 def claims(token: str) -> dict[str, object]:
