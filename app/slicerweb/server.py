@@ -23,6 +23,8 @@ from quart import Quart
 from .policy import Policy
 from .response_aborted import ServerLogger
 
+GRACEFUL_TIMEOUT = 5  # seconds Hypercorn lets open requests finish after a stop (the supervisor waits as long)
+
 
 class PortsExhausted(OSError):
     """No free port in the searched range."""
@@ -99,7 +101,7 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config.errorlog = logging.getLogger("hypercorn.error") if policy.logging.console else None
     config.logger_class = ServerLogger  # a ResponseAborted was logged in one line where it was raised
     config.h11_max_incomplete_size = 64 * 1024
-    config.graceful_timeout = 5
+    config.graceful_timeout = GRACEFUL_TIMEOUT
     if certfile:
         config.certfile, config.keyfile = certfile, keyfile
     return config

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from slicerweb.engine import downloads
+from slicerweb.engine.bridge import HEADER, FrameBuffer, encode
 from slicerweb.engine.errors import NotFound
 from slicerweb.engine.scene_api import NodeFilter
-from slicerweb.engine.slicer.bridge import HEADER, BridgeServer, FrameBuffer, InlineDispatcher, encode
+from slicerweb.engine.slicer.bridge import BridgeServer, InlineDispatcher
 
 
 @pytest.fixture
