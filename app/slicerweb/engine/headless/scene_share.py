@@ -52,6 +52,7 @@ class SceneHost:
         self.scene, self.path = scene, path
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)  # a previous worker 0's socket (killed with -9)
@@ -63,6 +64,8 @@ class SceneHost:
             self._server.close()
         for task in list(self._tasks):
             task.cancel()
+        for writer in list(self._connections):
+            writer.close()  # each sibling sees the end of the bridge; its reader here ends with it
         self.path.unlink(missing_ok=True)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -72,6 +75,7 @@ class SceneHost:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer, lock = FrameBuffer(), asyncio.Lock()
+        self._connections.add(writer)
         try:
             while data := await reader.read(1 << 20):
                 for message in buffer.feed(data):
@@ -81,6 +85,7 @@ class SceneHost:
         except (pickle.UnpicklingError, ConnectionError):
             return
         finally:
+            self._connections.discard(writer)
             writer.close()
 
     async def _answer(self, writer: asyncio.StreamWriter, lock: asyncio.Lock, call_id: int, service: str,
