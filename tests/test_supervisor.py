@@ -179,6 +179,25 @@ def test_stow_through_one_worker_is_found_by_qido_on_the_other(server: LiveServe
         assert client.get(f"/dicom/studies/{uid}/series").json()[0]["00201209"]["Value"] == [2]
 
 
+def readyz_answers(metrics: str) -> float:
+    """How many GET /readyz were answered 200, from a Prometheus text exposition."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("slicerweb_http_requests_total{") and 'route="/readyz"' in line
+               and 'status="200"' in line)
+
+
+def test_metrics_from_any_worker_count_every_worker(server: LiveServer) -> None:
+    def scrape() -> float:
+        with httpx.Client(base_url=server.url, timeout=30) as client:  # no /readyz on this connection
+            return readyz_answers(client.get("/metrics").text)
+
+    before = scrape()
+    made = len(list(connections(server.url)))  # one /readyz each, on both workers
+    # each worker alone answered fewer than `made`: only the merged count (any worker's scrape) reaches it
+    wait_for(lambda: scrape() == before + made, "the merged count")
+    assert {scrape() for _ in range(6)} == {before + made}
+
+
 def test_sighup_reopens_the_access_log_in_every_worker(server: LiveServer) -> None:
     log = server.data_dir.parent / "access.log"
     wait_for(log.exists, "an access log")

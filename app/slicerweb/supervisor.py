@@ -119,6 +119,10 @@ class Supervisor:
             while any(worker.running for worker in self.workers) or self.stopping_since is None:
                 self._step(wakeup_read)
         finally:
+            for worker in self.workers:  # only after a failure of the supervisor itself: leave no orphan
+                if worker.process is not None and worker.process.poll() is None:
+                    worker.process.kill()
+                    worker.process.wait()
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -141,6 +145,9 @@ class Supervisor:
                     self._read_reports(worker)
                 else:
                     self._reap(worker)
+        for worker in self.workers:
+            if worker.process is not None and worker.pidfd < 0 and worker.process.poll() is not None:
+                self._reap(worker)
         now = time.monotonic()
         for worker in self.workers:
             if worker.restart_at is not None and now >= worker.restart_at and self.stopping_since is None:
@@ -155,6 +162,8 @@ class Supervisor:
         timers = [w.restart_at - time.monotonic() for w in self.workers if w.restart_at is not None]
         if self.watchdog:
             timers.append(self.watchdog / 2)
+        if any(w.process is not None and w.pidfd < 0 for w in self.workers):
+            timers.append(0.2)
         if self.stopping_since is not None:
             timers.append(self.stopping_since + GRACEFUL_TIMEOUT + KILL_MARGIN - time.monotonic())
         return max(0.0, min(timers, default=1.0))
@@ -193,10 +202,12 @@ class Supervisor:
         finally:
             os.close(report_write)  # the worker holds the only write end: EOF when it is gone
         os.set_blocking(report_read, False)
-        worker.pipe, worker.pidfd = report_read, os.pidfd_open(worker.process.pid)
+        worker.pipe, worker.pidfd = report_read, -1
         worker.pending, worker.ready, worker.restart_at, worker.status = b"", False, None, "starting"
         self.selector.register(worker.pipe, selectors.EVENT_READ, (worker, "pipe"))
-        self.selector.register(worker.pidfd, selectors.EVENT_READ, (worker, "exit"))
+        with contextlib.suppress(OSError):  # no pidfd (old kernel, a seccomp filter): _step polls instead
+            worker.pidfd = os.pidfd_open(worker.process.pid)
+            self.selector.register(worker.pidfd, selectors.EVENT_READ, (worker, "exit"))
 
     def _read_reports(self, worker: Worker) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -234,8 +245,9 @@ class Supervisor:
         code = process.wait()
         self._read_reports(worker)  # its last words (a shutdown request) come before its exit
         for fd in (worker.pipe, worker.pidfd):
-            self.selector.unregister(fd)
-            os.close(fd)
+            if fd >= 0:
+                self.selector.unregister(fd)
+                os.close(fd)
         was_ready, worker.process, worker.ready, worker.pipe, worker.pidfd = worker.ready, None, False, -1, -1
         if self.stopping_since is not None:
             return
