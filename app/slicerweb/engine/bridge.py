@@ -5,9 +5,11 @@ Users: the Slicer engine (the server process calls Slicer's main thread: `engine
 main-thread server) and the headless engine with several workers (worker 0 owns the scene, its siblings
 call it: `engine/headless/scene_share.py`). Engines never import each other, so what both need lives here.
 
-Wire format: frames of an 8-byte big-endian length and a pickle. Both ends unpickle with an allow-list
-(`SafeUnpickler`): engine value types, engine errors, numpy arrays and plain builtins, nothing else, so
-a network-facing process cannot make the state-holding one run code by sending a crafted pickle.
+Wire format: frames of an 8-byte big-endian length, then a table of out-of-band buffer sizes, a pickle
+(protocol 5) and those buffers (numpy arrays' memory, sent and received without copies). Both ends unpickle
+with an allow-list (`SafeUnpickler`): engine value types, engine errors, numpy arrays and plain builtins,
+nothing else, so a network-facing process cannot make the state-holding one run code by sending a crafted
+pickle.
 
 Frames, caller -> state holder: ("call", id, service, method, args, kwargs); answers: ("result", id, value),
 ("error", id, exception). Any other tuple is a control message of the pair's own protocol.
@@ -28,8 +30,11 @@ from typing import Any, TypeVar
 from .errors import EngineError, RemoteFailure
 
 T = TypeVar("T")
-HEADER = struct.Struct(">Q")
+HEADER = struct.Struct(">Q")  # the size of the frame's body: buffer table, pickle, buffers
+COUNT = struct.Struct(">I")  # buffers in the table
+LENGTH = struct.Struct(">Q")  # one buffer's size
 MAX_FRAME = 8 << 30  # a frame carries at most one volume; anything larger is a corrupt stream
+SEND_SLICE = 1 << 20
 SAFE_BUILTINS = {"set", "frozenset", "slice", "complex", "bytearray", "range", "RuntimeError", "ValueError",
                  "KeyError", "TypeError", "OSError", "Exception"}
 # What numpy's own pickles name (arrays, dtypes, scalars; numpy 1.x and 2.x module names), nothing callable
@@ -54,13 +59,41 @@ class SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} may not cross the SlicerWeb bridge")
 
 
+def encode_parts(message: tuple[Any, ...]) -> list[bytes | memoryview]:
+    """A frame as pieces to send in order: the header, the buffer table and the pickle in the first, then each
+    numpy array's memory as it is (pickle protocol 5 out-of-band buffers: a volume is never copied to send it)."""
+    buffers: list[pickle.PickleBuffer] = []
+    payload = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    table = COUNT.pack(len(raws)) + b"".join(LENGTH.pack(raw.nbytes) for raw in raws)
+    size = len(table) + len(payload) + sum(raw.nbytes for raw in raws)
+    return [HEADER.pack(size) + table + payload, *raws]
+
+
 def encode(message: tuple[Any, ...]) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(payload)) + payload
+    """A frame in one piece (small messages)."""
+    return b"".join(encode_parts(message))
 
 
-def decode(payload: bytes) -> tuple[Any, ...]:
-    message = SafeUnpickler(io.BytesIO(payload)).load()
+def decode(body: bytes | bytearray | memoryview) -> tuple[Any, ...]:
+    """The message of a frame's body (what follows its header). Arrays sent out-of-band are rebuilt over
+    `body`'s own memory, without a copy."""
+    view = memoryview(body)
+    if len(view) < COUNT.size:
+        raise pickle.UnpicklingError("a bridge frame too short for its buffer table")
+    (count,) = COUNT.unpack_from(view)
+    offset = COUNT.size + count * LENGTH.size
+    if offset > len(view):
+        raise pickle.UnpicklingError(f"a bridge frame announcing {count} buffers")
+    lengths = [LENGTH.unpack_from(view, COUNT.size + n * LENGTH.size)[0] for n in range(count)]
+    pickled = len(view) - offset - sum(lengths)
+    if pickled <= 0:
+        raise pickle.UnpicklingError("bridge frame buffers longer than the frame")
+    buffers, at = [], offset + pickled
+    for length in lengths:
+        buffers.append(view[at:at + length])
+        at += length
+    message = SafeUnpickler(io.BytesIO(view[offset:offset + pickled]), buffers=buffers).load()
     if not isinstance(message, tuple) or not message:
         raise pickle.UnpicklingError("a bridge frame must be a non-empty tuple")
     return message
@@ -69,26 +102,49 @@ def decode(payload: bytes) -> tuple[Any, ...]:
 class FrameBuffer:
     """Accumulates bytes and yields complete frames; a frame the allow-list refuses is yielded as its error
     (the length prefix keeps the stream in step, and calls are answered in order, so the caller knows which
-    call it was: the oldest one pending)."""
+    call it was: the oldest one pending). Each frame's body grows in its own buffer, which the arrays it carries
+    then use as their memory (one copy of a volume from the socket, none after)."""
 
     def __init__(self) -> None:
-        self._data = bytearray()
+        self._head = bytearray()
+        self._body: bytearray | None = None
+        self._size = 0
 
-    def feed(self, data: bytes) -> list[tuple[Any, ...]]:
-        self._data += data
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[Any, ...]]:
         frames: list[tuple[Any, ...]] = []
-        while len(self._data) >= HEADER.size:
-            (size,) = HEADER.unpack_from(self._data)
-            if size > MAX_FRAME:
-                raise pickle.UnpicklingError(f"bridge frame of {size} bytes")
-            if len(self._data) < HEADER.size + size:
-                break
-            try:
-                frames.append(decode(bytes(self._data[HEADER.size:HEADER.size + size])))
-            except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
-                frames.append(("invalid", None, RuntimeError(f"refused bridge frame: {exc}")))
-            del self._data[:HEADER.size + size]
+        view = memoryview(data)
+        while view:
+            if self._body is None:
+                missing = HEADER.size - len(self._head)
+                self._head += view[:missing]
+                view = view[missing:]
+                if len(self._head) < HEADER.size:
+                    break
+                (self._size,) = HEADER.unpack(self._head)
+                self._head.clear()
+                if self._size > MAX_FRAME:
+                    raise pickle.UnpicklingError(f"bridge frame of {self._size} bytes")
+                self._body = bytearray()
+            take = min(len(view), self._size - len(self._body))
+            self._body += view[:take]  # grows in place (realloc of a large block moves pages, not bytes)
+            view = view[take:]
+            if len(self._body) == self._size:
+                body, self._body = self._body, None
+                try:
+                    frames.append(decode(body))
+                except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError, ValueError) as exc:
+                    frames.append(("invalid", None, RuntimeError(f"refused bridge frame: {exc}")))
         return frames
+
+
+async def write_parts(writer: asyncio.StreamWriter, parts: list[bytes | memoryview]) -> None:
+    """Send a frame's pieces through a stream a slice at a time, so the transport never holds a copy of more
+    than one slice of a volume."""
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), SEND_SLICE):
+            writer.write(view[start:start + SEND_SLICE])
+            await writer.drain()
 
 
 class BridgeClient:
@@ -135,8 +191,7 @@ class BridgeClient:
     async def send(self, message: tuple[Any, ...]) -> None:
         assert self._writer is not None
         async with self._write_lock:
-            self._writer.write(encode(message))
-            await self._writer.drain()
+            await write_parts(self._writer, encode_parts(message))
 
     async def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
         self._next += 1

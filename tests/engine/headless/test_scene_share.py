@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slicerweb.engine.bridge import HEADER, BridgeClient
+from slicerweb.engine.bridge import BridgeClient
 from slicerweb.engine.errors import NotFound, RemoteFailure, Unavailable, Unsupported
 from slicerweb.engine.headless.scene import HeadlessScene
 from slicerweb.engine.headless.scene_share import SceneHost, SharedScene
 from slicerweb.engine.scene_api import NodeFilter, VolumeUpload
+from tests.engine.slicer.test_bridge import raw_frame
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ async def test_a_refused_frame_closes_that_connection_only(shared, tmp_path: Pat
     rogue = await _connect(tmp_path / "scene.sock")
     payload = pickle.dumps(("call", 1, "scene", "volumes", (print,), {}))  # builtins.print: not on the allow-list
     loop = asyncio.get_running_loop()
-    await loop.sock_sendall(rogue, HEADER.pack(len(payload)) + payload)
+    await loop.sock_sendall(rogue, raw_frame(payload))
     assert await asyncio.wait_for(loop.sock_recv(rogue, 100), 10) == b""  # closed, nothing answered
     rogue.close()
     assert [n.name for n in await sibling.volumes()] == ["probe"]  # the sibling's connection still serves

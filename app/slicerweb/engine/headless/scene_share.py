@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bridge import BridgeClient, FrameBuffer, decode, encode
+from ..bridge import HEADER, BridgeClient, FrameBuffer, decode, encode_parts, write_parts
 from ..errors import EngineError, RemoteFailure, Unavailable, Unsupported
 from ..scene_api import SceneService
 from .scene import HeadlessScene
@@ -34,7 +34,6 @@ from .scene import HeadlessScene
 # The calls a sibling may make: the SceneService Protocol's methods, nothing else of the scene object.
 SCENE_METHODS = frozenset(name for name in dir(SceneService) if not name.startswith("_"))
 AWAY = "the scene's worker (worker 0) is restarting; try again in a moment"
-HEADER_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -98,24 +97,23 @@ class SceneHost:
                 # A user's value: only what the handler's JSON answer holds may cross (the same TypeError as in
                 # one process when it is not JSON).
                 value = json.loads(json.dumps(value))
-            payload = encode(("result", call_id, value))
+            parts = encode_parts(("result", call_id, value))
         except Exception as exc:  # every failure goes back to the caller by its id
-            payload = _error_frame(call_id, exc)
+            parts = _error_frame(call_id, exc)
         with contextlib.suppress(ConnectionError):
             async with lock:
-                writer.write(payload)
-                await writer.drain()
+                await write_parts(writer, parts)
 
 
-def _error_frame(call_id: int, exc: Exception) -> bytes:
+def _error_frame(call_id: int, exc: Exception) -> list[bytes | memoryview]:
     """The answer carrying `exc`: an engine error as itself when its pickle passes the allow-list, anything
     else as RemoteFailure(type name, text)."""
     if isinstance(exc, EngineError):
-        payload = encode(("error", call_id, exc))
+        parts = encode_parts(("error", call_id, exc))
         with contextlib.suppress(Exception):
-            decode(payload[HEADER_SIZE:])  # an attribute the allow-list refuses would cost the caller its id
-            return payload
-    return encode(("error", call_id, RemoteFailure(type(exc).__name__, str(exc))))
+            decode(b"".join(parts)[HEADER.size:])  # an attribute the allow-list refuses would cost the caller its id
+            return parts
+    return encode_parts(("error", call_id, RemoteFailure(type(exc).__name__, str(exc))))
 
 
 class SharedScene:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..bridge import FrameBuffer, encode
+from ..bridge import FrameBuffer, encode_parts
 from ..errors import EngineError, RemoteFailure
 
 T = TypeVar("T")
@@ -37,12 +37,13 @@ T = TypeVar("T")
 
 def send_blocking(sock: socket.socket, message: tuple[Any, ...]) -> None:
     """Send a frame on a non-blocking socket, waiting for room (the peer reads continuously)."""
-    view = memoryview(encode(message))
-    while view:
-        try:
-            view = view[sock.send(view):]
-        except BlockingIOError:
-            select.select([], [sock], [], 1.0)
+    for part in encode_parts(message):
+        view = memoryview(part)
+        while view:
+            try:
+                view = view[sock.send(view):]
+            except BlockingIOError:
+                select.select([], [sock], [], 1.0)
 
 
 class InlineDispatcher:
@@ -136,23 +137,25 @@ class BridgeServer:
                 raise AttributeError(method)
             value = run_now(getattr(target, method)(*args, **kwargs))
             reply: tuple[Any, ...] = ("result", call_id, value)
-            payload = encode(reply)
+            parts = encode_parts(reply)
         except EngineError as exc:
-            payload = encode(("error", call_id, exc))
+            parts = encode_parts(("error", call_id, exc))
         except Exception as exc:  # any other failure is a 500 in the server process, with its text logged there
-            payload = encode(("error", call_id, RemoteFailure(type(exc).__name__, str(exc))))
-        self.send_frame(payload)
+            parts = encode_parts(("error", call_id, RemoteFailure(type(exc).__name__, str(exc))))
+        self.send_parts(parts)
 
     def send(self, message: tuple[Any, ...]) -> None:
-        self.send_frame(encode(message))
+        self.send_parts(encode_parts(message))
 
-    def send_frame(self, payload: bytes) -> None:
-        view = memoryview(payload)
-        while view:
-            try:
-                view = view[self.sock.send(view):]
-            except BlockingIOError:
-                select.select([], [self.sock], [], 1.0)
-            except OSError:
-                self.closed = True
-                return
+    def send_parts(self, parts: list[bytes | memoryview]) -> None:
+        """Send a frame's pieces in order (an array's memory as it is), waiting for room as needed."""
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                try:
+                    view = view[self.sock.send(view):]
+                except BlockingIOError:
+                    select.select([], [self.sock], [], 1.0)
+                except OSError:
+                    self.closed = True
+                    return
