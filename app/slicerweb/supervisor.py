@@ -134,7 +134,8 @@ class Supervisor:
         return self.exit_code
 
     def _step(self, wakeup: int) -> None:
-        for key, _ in self.selector.select(self._timeout()):
+        # Signals first: a worker that Ctrl-C (the whole process group) stopped is then no crash to restart.
+        for key, _ in sorted(self.selector.select(self._timeout()), key=lambda event: event[0].data is not None):
             if key.data is None:
                 with contextlib.suppress(BlockingIOError):
                     for number in os.read(wakeup, 64):
