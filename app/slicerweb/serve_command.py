@@ -21,7 +21,7 @@ from .formats.voxels import VoxelLimits
 from .log_output import configure
 from .policy import Policy, data_dir_of
 from .sd_notify import notify, watchdog, watchdog_interval
-from .server import Listener, hypercorn_config, listen, run
+from .server import Listener, certificate_problem, hypercorn_config, listen, run
 from .supervisor import Supervisor
 from .version import __version__
 from .worker_role import Reports, role_of
@@ -32,6 +32,9 @@ def serve(policy: Policy, args: argparse.Namespace, argv: list[str], *,
     """`slicerweb serve`: one server, the supervisor of `server.workers` workers, or one of those workers."""
     if bool(args.certfile) != bool(args.keyfile):
         print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
+    if args.certfile and (problem := certificate_problem(args.certfile, args.keyfile)):
+        print(f"slicerweb: {problem}", file=sys.stderr)
         return 2
     role = role_of(args)  # None: a process started by a person (one server, or the supervisor of several)
     if role is None and policy.server.workers > 1:

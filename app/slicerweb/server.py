@@ -12,6 +12,7 @@ import errno
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,16 @@ def listen(policy: Policy, *, tls: bool = False) -> Listener:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     return Listener(sock, f"{'https' if tls else 'http'}://{shown}:{port}/")
+
+
+def certificate_problem(certfile: str, keyfile: str) -> str:
+    """Why this certificate and key cannot serve TLS ("" when they can). Checked before serving: Hypercorn
+    loads them only after start-up and would fail with a traceback (and after every worker said it was ready)."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot use the certificate {certfile} with the key {keyfile}: {exc.strerror or exc}"
+    return ""
 
 
 def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", keyfile: str = "") -> Config:

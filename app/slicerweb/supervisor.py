@@ -142,9 +142,10 @@ class Supervisor:
                         self._on_signal(number)
             else:
                 worker, kind = key.data
-                if kind == "pipe":
+                # Only descriptors still this worker's: its exit, earlier in this batch, may have closed them.
+                if kind == "pipe" and key.fd == worker.pipe:
                     self._read_reports(worker)
-                else:
+                elif kind == "exit" and key.fd == worker.pidfd:
                     self._reap(worker)
         for worker in self.workers:
             if worker.process is not None and worker.pidfd < 0 and worker.process.poll() is not None:
