@@ -108,7 +108,6 @@ def serve(policy: Policy, args: argparse.Namespace, argv: list[str], *,
 
 def supervise(policy: Policy, args: argparse.Namespace, argv: list[str]) -> int:
     """Bind once, then run `server.workers` worker processes on the socket (supervisor.py)."""
-
     configure(policy)
     try:
         listener = listen(policy, tls=bool(args.certfile))
