@@ -6,7 +6,8 @@ accepts the connection (worker 0 holds the scene); a feature switch made through
 within a second, and a STOW through one is found by QIDO through the other; a worker killed with -9 is
 restarted, and GETs that start after the kill all succeed; its restart recovers a dead owner's leftovers but
 never a running sibling's files; SIGHUP reopens the access log in every worker; SIGTERM and DELETE
-/slicer/system stop every worker and exit 0 with no process left; a damaged index is one line and exit 2, not
+/slicer/system (through any worker) stop every worker and exit 0 with no process left, and a supervisor killed
+with -9 leaves no worker serving; a damaged index is one line and exit 2, not
 a restart loop; systemd hears the supervisor only, and no WATCHDOG=1 while a worker's loop is stuck;
 `--workers 1` is one process, as before.
 
@@ -328,18 +329,6 @@ def test_workers_of_a_supervisor_killed_with_9_stop_by_themselves(tmp_path: Path
         server.stop()
 
 
-def test_delete_system_through_a_worker_stops_the_whole_server(tmp_path: Path) -> None:
-    server = start_server(tmp_path, args=["--workers", "2"])
-    try:
-        workers = children(server.process.pid)
-        for client in on_worker(server.url, 1):
-            assert client.delete("/slicer/system").json() == {"success": True}
-        assert server.process.wait(20) == 0
-        assert all(gone(pid) for pid in workers)
-    finally:
-        server.stop()
-
-
 def test_a_damaged_index_is_one_line_and_exit_2_not_a_restart_loop(tmp_path: Path) -> None:
     data = tmp_path / "data"
     HeadlessDicom(data / "dicom").close()
@@ -354,7 +343,10 @@ def test_a_damaged_index_is_one_line_and_exit_2_not_a_restart_loop(tmp_path: Pat
     assert "serving on" not in refused.stdout
 
 
-def test_systemd_hears_the_supervisor_only_and_no_watchdog_while_a_worker_is_stuck(tmp_path: Path) -> None:
+def test_systemd_hears_the_supervisor_only_and_delete_system_through_a_worker_stops_all(tmp_path: Path) -> None:
+    """READY=1 once both are ready, WATCHDOG=1 from the supervisor's PID only (NotifyAccess=main), none while a
+    worker's loop is stuck (SIGSTOP) and again once it answers; DELETE /slicer/system through worker 1 stops
+    the whole server: STOPPING=1, exit 0, no worker left."""
     path = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
@@ -363,6 +355,7 @@ def test_systemd_hears_the_supervisor_only_and_no_watchdog_while_a_worker_is_stu
         server = start_server(tmp_path, args=["--workers", "2"],
                               env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"})
         try:
+            workers = children(server.process.pid)
             ready = receive(sock, "READY=1")
             assert f"STATUS=serving on {server.url}/ with 2 workers" in ready[-1].split("\n")
             senders = set()
@@ -370,7 +363,7 @@ def test_systemd_hears_the_supervisor_only_and_no_watchdog_while_a_worker_is_stu
                 message, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
                 senders.add(int.from_bytes(ancillary[0][2][:4], sys.byteorder))
                 assert message.split(b"\n")[0] == b"WATCHDOG=1" and b"STATUS=2 workers ready" in message
-            assert senders == {server.process.pid}  # NotifyAccess=main: the workers never speak to systemd
+            assert senders == {server.process.pid}
             for client in on_worker(server.url, 1):
                 stuck = worker_of(client)["pid"]
             os.kill(stuck, signal.SIGSTOP)  # its event loop stops: no more `alive` reports
@@ -383,10 +376,13 @@ def test_systemd_hears_the_supervisor_only_and_no_watchdog_while_a_worker_is_stu
             finally:
                 os.kill(stuck, signal.SIGCONT)
             receive(sock, "WATCHDOG=1")  # it answers again: the pings resume
+            for client in on_worker(server.url, 1):
+                assert client.delete("/slicer/system").json() == {"success": True}
+            assert server.process.wait(20) == 0
         finally:
             server.stop()
-        assert server.process.returncode == 0
         receive(sock, "STOPPING=1")
+    assert all(gone(pid) for pid in workers)
 
 
 def test_one_worker_is_one_process_as_before(live_server) -> None:
