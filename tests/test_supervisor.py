@@ -17,6 +17,7 @@ The module's tests share one 2-worker server (starting one costs seconds); the S
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -316,8 +317,10 @@ def test_sigterm_stops_every_worker_and_exits_0(server: LiveServer) -> None:
 def test_workers_of_a_supervisor_killed_with_9_stop_by_themselves(tmp_path: Path) -> None:
     """No orphan keeps serving on the socket: each worker's next report finds no reader and it stops."""
     server = start_server(tmp_path, args=["--workers", "2"])
+    workers = children(server.process.pid)
+    command = (Path("/proc") / str(min(workers)) / "cmdline").read_bytes().split(b"\0")
+    private = Path(command[command.index(b"--worker-dir") + 1].decode())  # a killed supervisor cannot remove it
     try:
-        workers = children(server.process.pid)
         assert len(workers) == 2
         server.process.kill()
         server.process.wait(10)
@@ -327,6 +330,7 @@ def test_workers_of_a_supervisor_killed_with_9_stop_by_themselves(tmp_path: Path
             if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
         server.stop()
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_a_damaged_index_is_one_line_and_exit_2_not_a_restart_loop(tmp_path: Path) -> None:
