@@ -15,7 +15,7 @@ import pytest
 
 from slicerweb.engine import downloads
 from slicerweb.engine.bridge import COUNT, HEADER, FrameBuffer, encode
-from slicerweb.engine.errors import NotFound
+from slicerweb.engine.errors import NotFound, RemoteFailure
 from slicerweb.engine.scene_api import NodeFilter
 from slicerweb.engine.slicer.bridge import BridgeServer, InlineDispatcher
 
@@ -48,6 +48,9 @@ class Scene:
     async def slow(self) -> str:
         time.sleep(0.01)
         return "done"
+
+    async def execute(self, source: str) -> object:
+        return 1 / 0
 
 
 def replies(sock: socket.socket, count: int) -> list[tuple]:
@@ -83,6 +86,17 @@ def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving(pair: tuple[so
     server.on_readable()
     (private,) = replies(theirs, 1)
     assert private[:2] == ("error", 3)
+
+
+def test_an_unexpected_failure_keeps_its_name(pair: tuple[socket.socket, socket.socket]) -> None:
+    """As raised on Slicer's side, so /slicer/exec reports `ZeroDivisionError: division by zero` as in one process."""
+    ours, theirs = pair
+    server = BridgeServer(ours, {"scene": Scene()})
+    theirs.sendall(encode(("call", 1, "scene", "execute", ("1/0",), {})))
+    server.on_readable()
+    (failed,) = replies(theirs, 1)
+    assert failed[:2] == ("error", 1) and isinstance(failed[2], RemoteFailure)
+    assert (failed[2].kind, str(failed[2])) == ("ZeroDivisionError", "division by zero")
 
 
 def test_a_burst_of_calls_yields_to_the_gui_between_budgets(pair: tuple[socket.socket, socket.socket]) -> None:
