@@ -85,10 +85,10 @@ class HeadlessEngine:
         self.dicom.close()
 
     async def readiness(self) -> Readiness:
-        """Started, index readable, storage writable (file-system probes run off the event loop)."""
+        """Started, index readable, storage writable (probes run off the event loop, on threads of their own)."""
         index, storage = await asyncio.gather(
-            asyncio.to_thread(self.dicom.index.db.probe),
-            asyncio.to_thread(health.storage_verdict, self.dicom.storage.tmp, self.dicom.storage.objects))
+            health.probe_off_loop(self.dicom.index.db.probe),
+            health.probe_off_loop(health.storage_verdict, self.dicom.storage.tmp, self.dicom.storage.objects))
         return Readiness({"engine": OK if self.started else "engine not started", "index": index,
                           "storage": storage})
 
