@@ -161,3 +161,36 @@ def test_a_conversion_past_the_limit_is_refused_before_decoding() -> None:
     path = TEST_FILES / "SC_rgb_rle_2frame.dcm"
     with pytest.raises(NotRepresentable, match=r"more than the limit of 1000 \(limits.max_volume_bytes\)"):
         transcode(path, RLE, EXPLICIT, 1000)
+
+
+def _pixel_data_offset(data: bytes) -> int:
+    """Where (7FE0,0010) starts in an Explicit VR Little Endian Part-10 file (its tag and VR bytes)."""
+    return max(data.rfind(b"\xe0\x7f\x10\x00OB"), data.rfind(b"\xe0\x7f\x10\x00OW"))
+
+
+def _with_group_length(path: Path, tmp_path: Path) -> Path:
+    ds = dcmread(path)
+    ds.add_new(0x00080000, "UL", 0)  # retired, and wrong after any change: dropped by every conversion
+    out = tmp_path / path.name
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+@pytest.mark.parametrize("name", ["MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm", "SC_rgb_rle.dcm"])
+def test_decompressing_keeps_the_stored_header_bytes_and_what_follows_the_pixels(name: str, tmp_path: Path) -> None:
+    """Decoding an encapsulated object to Explicit VR Little Endian changes only the pixel element: the
+    elements before it are the stored bytes (private tags pydicom cannot name included), and so are the
+    elements after it (the JPEG-LS file ends with Data Set Trailing Padding)."""
+    path = TEST_FILES / name
+    stored_bytes = path.read_bytes()
+    stored = str(dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    out = transcode(path, stored, EXPLICIT, LIMIT)
+    meta_end = 132 + 12 + int.from_bytes(stored_bytes[140:144], "little")
+    out_meta_end = 132 + 12 + int.from_bytes(out[140:144], "little")
+    stored_pixels, out_pixels = _pixel_data_offset(stored_bytes), _pixel_data_offset(out)
+    assert out[out_meta_end:out_pixels] == stored_bytes[meta_end:stored_pixels]
+    if name == "MR_small_jpeg_ls_lossless.dcm":
+        assert 0xFFFCFFFC in dcmread(io.BytesIO(out)) and out.endswith(stored_bytes[-126:])
+    # A retired group length in the stored header is still dropped (that header is written element by element).
+    with_length = _with_group_length(path, tmp_path)
+    assert 0x00080000 not in dcmread(io.BytesIO(transcode(with_length, stored, EXPLICIT, LIMIT)))

@@ -50,6 +50,7 @@ class PixelSource:
         self.header = Dataset()
         self.pixel_keyword = ""
         self.pixel_vr = ""
+        self.element_offset = 0  # where the pixel data element (its tag) starts
         self.value_offset = 0
         self.value_length = 0
         self.fp: BinaryIO
@@ -86,6 +87,7 @@ class PixelSource:
             self.fp.seek(start)
             return  # no pixel data (SR, RT structure sets...): `has_pixels` is False
         self.pixel_keyword = PIXEL_KEYWORDS[tag[0] << 16 | tag[1]]
+        self.element_offset = start
         explicit = self.header.file_meta.get("TransferSyntaxUID", "") != "1.2.840.10008.1.2"
         if explicit and head[4:6].isalpha():
             self.pixel_vr = head[4:6].decode("ascii")

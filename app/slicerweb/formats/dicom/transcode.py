@@ -79,8 +79,7 @@ def transcode(path: Path, stored: str, target: str, limit: int) -> bytes:
                                "no codec for it is installed")
     with PixelSource(path, stored, limit) as source:
         header = source.header
-        for _ in header.iterall():
-            pass  # converts every raw element now, with the encoding it was read in
+        before = _pixel_module(header)
         if stored == BIG_ENDIAN:
             _swap_binary_values(header)
         pixels = b""
@@ -92,14 +91,11 @@ def transcode(path: Path, stored: str, target: str, limit: int) -> bytes:
                                        f"than the limit of {limit} (limits.max_volume_bytes); transfer-syntax=* "
                                        "serves it as stored")
             pixels = _copied_element(source, target) if copied else _pixel_element(source, header, stored, target)
-        tail = _tail(source)
-    body = DicomBytesIO()
-    body.is_little_endian, body.is_implicit_VR = True, target == IMPLICIT_VR_LITTLE_ENDIAN
-    write_dataset(body, header)  # read without its pixel data
-    body.write(pixels)
-    if tail is not None:
-        write_dataset(body, tail)
-    data = body.getvalue()
+        stored_elements = _stored_elements(source, stored, target, before)
+        if stored_elements is not None:
+            data = stored_elements[0] + pixels + stored_elements[1]
+        else:
+            data = _written_body(header, pixels, _tail(source), target)
     if target == DEFLATED:
         packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = packer.compress(data) + packer.flush()
@@ -110,6 +106,64 @@ def transcode(path: Path, stored: str, target: str, limit: int) -> bytes:
     write_file_meta_info(out, meta, enforce_standard=False)
     out.write(data)
     return out.getvalue()
+
+
+def _written_body(header: Dataset, pixels: bytes, tail: Dataset | None, target: str) -> bytes:
+    """The data set written element by element in `target`'s encoding (pydicom's writer)."""
+    for _ in header.iterall():
+        pass  # converts every raw element now, with the encoding it was read in
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, target == IMPLICIT_VR_LITTLE_ENDIAN
+    write_dataset(body, header)  # read without its pixel data
+    body.write(pixels)
+    if tail is not None:
+        write_dataset(body, tail)
+    return body.getvalue()
+
+
+def _pixel_module(header: Dataset) -> tuple[object, object]:
+    """What a conversion may change in the header besides the lossy flags (compared before and after)."""
+    return header.get("PhotometricInterpretation"), header.get("PlanarConfiguration")
+
+
+def _stored_elements(source: PixelSource, stored: str, target: str,
+                     before: tuple[object, object]) -> tuple[bytes, bytes] | None:
+    """The stored bytes of the elements before the pixel data and of those after it, when they are already
+    what the writer would produce: both syntaxes Explicit VR Little Endian encodings (every encapsulated one
+    is), the conversion changed nothing in the header (no YBR made RGB, no planar change, no lossy flag), no
+    group length to drop, and what follows the pixel data (padding, signatures) reads as elements.
+
+    Re-encoding the header element by element in Python was three quarters of a conversion's time (py-spy
+    over bench/dicomweb's transcoded rows); copied, the elements are the stored ones by construction.
+    None: write them element by element."""
+    not_explicit_le = {IMPLICIT_VR_LITTLE_ENDIAN, BIG_ENDIAN, DEFLATED}
+    if not source.has_pixels or stored in not_explicit_le or target in not_explicit_le or stored in LOSSY:
+        return None
+    if _pixel_module(source.header) != before or _has_group_length(source.header):
+        return None
+    fp = source.fp
+    fp.seek(128)
+    meta = fp.read(16)
+    if meta[:12] != b"DICM\x02\x00\x00\x00UL\x04\x00":
+        return None  # no standard File Meta group length to skip the group by
+    start = 132 + 12 + struct.unpack("<I", meta[12:16])[0]
+    if start > source.element_offset:
+        return None
+    fp.seek(start)
+    header = fp.read(source.element_offset - start)
+    tail_offset = _tail_offset(source)
+    if tail_offset is None:
+        return header, b""
+    tail = _tail(source)  # every byte read as elements, or None (trailing garbage: the writer drops it)
+    if tail is None or _has_group_length(tail):
+        return None
+    fp.seek(tail_offset)
+    return header, fp.read()
+
+
+def _has_group_length(dataset: Dataset) -> bool:
+    """Whether a (gggg,0000) element is at the top level (tags only: iterating would convert every element)."""
+    return any(tag.element == 0 for tag in list(dataset.keys()))
 
 
 def _swap_binary_values(header: Dataset) -> None:
@@ -218,8 +272,8 @@ def _item_header(tag: int, length: int) -> bytes:
     return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, length)
 
 
-def _tail(source: PixelSource) -> Dataset | None:
-    """Elements stored after the pixel data (rare: padding, signatures), read as they are."""
+def _tail_offset(source: PixelSource) -> int | None:
+    """Where the elements stored after the pixel data begin (None: no pixel data, or nothing after it)."""
     fp = source.fp
     if not source.has_pixels:
         return None
@@ -237,8 +291,15 @@ def _tail(source: PixelSource) -> Dataset | None:
     else:
         position = source.value_offset + source.value_length
     fp.seek(position)
-    if not fp.read(8):
+    return position if fp.read(8) else None
+
+
+def _tail(source: PixelSource) -> Dataset | None:
+    """Elements stored after the pixel data (rare: padding, signatures), read as they are."""
+    position = _tail_offset(source)
+    if position is None:
         return None
+    fp = source.fp
     fp.seek(position)
     syntax = source.header.file_meta.get("TransferSyntaxUID", "")
     try:
