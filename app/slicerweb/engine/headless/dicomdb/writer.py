@@ -80,6 +80,7 @@ class Writer:
         syncing: list[Future[None]] = []
         seen: set[str] = set()
         hierarchy = RequestHierarchy()
+        candidates: list[tuple[int, ParsedInstance, BinaryIO]] = []
         try:
             for position, source in enumerate(sources):
                 parsed = parsed_sources[position] if parsed_sources is not None else \
@@ -96,11 +97,16 @@ class Writer:
                     outcomes[position] = _outcome(parsed, FAILURE_DUPLICATE, "SOP instance sent twice in one request")
                     continue
                 seen.add(parsed.sop_uid)
-                stored_digest = self.index.digest_of(parsed.sop_uid)
-                if stored_digest is not None:  # cheap early answer; claim() re-checks under the lock
+                candidates.append((position, parsed, source))
+            # A cheap early answer for the whole batch in one read; claim() re-checks under the lock.
+            digests, conflicts = self.index.screen([parsed for _, parsed, _ in candidates]) if candidates \
+                else ({}, {})
+            for position, parsed, source in candidates:
+                stored_digest = digests.get(parsed.sop_uid)
+                if stored_digest is not None:
                     outcomes[position] = _duplicate(parsed, stored_digest)
                     continue
-                conflict = hierarchy.conflict(parsed) or self.index.conflict_of(parsed)  # claim() re-checks
+                conflict = hierarchy.conflict(parsed) or conflicts.get(parsed.sop_uid)
                 if conflict is not None:
                     outcomes[position] = _outcome(parsed, FAILURE_DATASET_MISMATCH, conflict)
                     continue
