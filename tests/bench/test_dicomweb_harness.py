@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from dicomwebbench.compressed import SOURCES, compressed_series, series_call, transcoding_scenarios
 from dicomwebbench.measure import CheckFailed, Result, latency, throughput
+from dicomwebbench.scaling import render_scaling
 from dicomwebbench.scenarios import Budget, JsonCall, read_scenarios, stow
 from dicomwebbench.servers import SlicerWebServer
 from dicomwebbench.table import render
@@ -131,3 +132,24 @@ def test_transcoding_rows_run_against_a_live_slicerweb(tmp_path: Path) -> None:
         assert not results[f"stored_{key}"].error and results[f"stored_{key}"].units == 2
     transcoded = results["transcode_jpeg2000"]
     assert transcoded.error or transcoded.units == 2
+
+
+def test_scaling_block_keeps_the_best_run_and_shows_every_run() -> None:
+    runs = {"study_list": {1: [Result(latencies=[0.01], units=100, elapsed=1.0),
+                               Result(latencies=[0.01], units=120, elapsed=1.0)],
+                           2: [Result(latencies=[0.01], units=180, elapsed=1.0), Result(error="HTTP 503")]},
+            "frame": {1: [Result(error="slicerweb did not start")], 2: [Result(units=50, elapsed=1.0)]}}
+    block = render_scaling(runs, Budget(concurrency=4, seconds=6)).splitlines()
+    assert "4 concurrent connections for 6 s" in block[0]
+    study, frame = block[3], block[4]
+    assert "120 req/s [100, 120]" in study and "180 req/s [180, ERR]" in study and study.split()[-1] == "1.50x"
+    assert "ERR slicerweb did not start" in frame and frame.split()[-1] == "-"
+
+
+def test_json_call_after_stow_accepts_a_fuller_page_but_not_more() -> None:
+    for body, error in ((b"[" + b",".join([b"{}"] * 101) + b"]", ""), (b"[{}, {}]", "2 results, expected 100 to 101")):
+        transport = httpx.MockTransport(lambda request, body=body: httpx.Response(200, content=body))
+        with httpx.Client(transport=transport) as client:
+            call = JsonCall("http://server/dicom/studies", expect=100, up_to=101)
+            call(client)
+            assert call.verify(Result()).error == error
