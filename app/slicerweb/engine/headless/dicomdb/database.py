@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -198,6 +198,15 @@ class _Portable:
         # psycopg sends the rows as one pipeline: one round trip for the batch, not one per row
         with self._conn.cursor() as cursor:
             cursor.executemany(_placeholders(sql), [_text_values(row) for row in rows])
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        return self._conn.pipeline()
+
+
+def pipelined(conn: Connection) -> AbstractContextManager[Any]:
+    """A block whose statements' results are not read: on PostgreSQL they go out as one pipeline (one
+    round trip at the end of the block); SQLite runs in-process, so there it changes nothing."""
+    return conn.pipeline() if isinstance(conn, _Portable) else nullcontext()
 
 
 def _text_values(params: Sequence[Any]) -> list[Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....formats.dicom.ingest import ParsedInstance
-from .database import Connection
+from .database import Connection, pipelined
 
 CHUNK = 500
 """Values per IN list: below SQLite's oldest limit on bound variables (999)."""
@@ -49,16 +49,20 @@ def pending_owners(conn: Connection, sop_uids: Iterable[str]) -> dict[str, set[s
 
 
 class Filed:
-    """What the index holds about a batch's study and series UIDs (series -> study; study UIDs), read
-    once, then kept up to date with `add` as the batch files its instances."""
+    """What the index holds about a batch's study and series UIDs (series -> study, and the keys of
+    both), read in two statements, then kept up to date with `add` as the batch files its instances."""
 
     def __init__(self, conn: Connection, batch: Iterable[ParsedInstance]) -> None:
         batch = list(batch)
-        series_uids = {p.series_uid for p in batch}
-        self.study_of: dict[str, str] = dict(_rows_in(
-            conn, "SELECT r.series_uid, s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk "
-            "WHERE r.series_uid IN", series_uids | {p.study_uid for p in batch}))
-        self.studies = {r[0] for r in _rows_in(conn, "SELECT study_uid FROM study WHERE study_uid IN", series_uids)}
+        uids = {p.series_uid for p in batch} | {p.study_uid for p in batch}  # either may name the other kind
+        self.study_of: dict[str, str] = {}
+        self.series_pk: dict[str, Any] = {}
+        for series_uid, study_uid, pk in _rows_in(
+                conn, "SELECT r.series_uid, s.study_uid, r.pk FROM series r JOIN study s ON s.pk = r.study_pk "
+                "WHERE r.series_uid IN", uids):
+            self.study_of[series_uid], self.series_pk[series_uid] = study_uid, pk
+        self.study_pk: dict[str, Any] = dict(_rows_in(conn, "SELECT study_uid, pk FROM study WHERE study_uid IN",
+                                                      uids))
 
     def conflict(self, parsed: ParsedInstance) -> str | None:
         """Why filing `parsed` would break the hierarchy, in plain words; None if it would not.
@@ -73,13 +77,15 @@ class Filed:
         study = self.study_of.get(parsed.study_uid)
         if study is not None:
             return f"StudyInstanceUID {parsed.study_uid} is a series in this archive (of study {study})"
-        if parsed.series_uid in self.studies:
+        if parsed.series_uid in self.study_pk:
             return f"SeriesInstanceUID {parsed.series_uid} is a study in this archive"
         return None
 
-    def add(self, parsed: ParsedInstance) -> None:
+    def add(self, parsed: ParsedInstance, study_pk: Any, series_pk: Any) -> None:
+        """`parsed`'s study and series are filed now, under these keys."""
         self.study_of[parsed.series_uid] = parsed.study_uid
-        self.studies.add(parsed.study_uid)
+        self.study_pk[parsed.study_uid] = study_pk
+        self.series_pk[parsed.series_uid] = series_pk
 
 
 def claim(conn: Connection, items: list[tuple[ParsedInstance, str]], owner: str) -> dict[str, str]:
@@ -118,56 +124,54 @@ def claim(conn: Connection, items: list[tuple[ParsedInstance, str]], owner: str)
 def file_instances(conn: Connection, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
     """Index placed files and drop their journal rows (`DicomIndex.insert`); {sop_uid: why} of those
     left out because their UIDs now contradict the index."""
-    batch = [parsed for parsed, _ in items]
-    filed = Filed(conn, batch)
+    filed = Filed(conn, (parsed for parsed, _ in items))
     patients = dict(_rows_in(conn, "SELECT patient_key, pk FROM patient WHERE patient_key IN",
-                             (p.patient["patient_key"] for p in batch)))
-    studies = dict(_rows_in(conn, "SELECT study_uid, pk FROM study WHERE study_uid IN", (p.study_uid for p in batch)))
-    series = dict(_rows_in(conn, "SELECT series_uid, pk FROM series WHERE series_uid IN",
-                           (p.series_uid for p in batch)))
+                             (parsed.patient["patient_key"] for parsed, _ in items)))
     left_out: dict[str, str] = {}
     rows: dict[tuple[str, ...], list[list[Any]]] = {}  # instance rows by column list
-    series_added: Counter[int] = Counter()
-    study_added: Counter[int] = Counter()
-    new_series: Counter[int] = Counter()
+    series_added: Counter[Any] = Counter()
+    study_added: Counter[Any] = Counter()
+    new_series: Counter[Any] = Counter()
     for parsed, relpath in items:
         conflict = filed.conflict(parsed)
         if conflict is not None:
             left_out[parsed.sop_uid] = conflict
             continue
-        filed.add(parsed)
         key = parsed.patient["patient_key"]
         if key not in patients:
             patients[key] = _insert(conn, "patient", parsed.patient)
-        if parsed.study_uid not in studies:
-            studies[parsed.study_uid] = _insert(conn, "study", {
-                **parsed.study, "patient_pk": patients[key], "modalities": "", "num_series": 0, "num_instances": 0})
-        study_pk = studies[parsed.study_uid]
-        if parsed.series_uid not in series:
-            series[parsed.series_uid] = _insert(conn, "series", {**parsed.series, "study_pk": study_pk,
-                                                                  "num_instances": 0, "revision": 0})
+        study_pk = filed.study_pk.get(parsed.study_uid)
+        if study_pk is None:
+            study_pk = _insert(conn, "study", {**parsed.study, "patient_pk": patients[key], "modalities": "",
+                                               "num_series": 0, "num_instances": 0})
+        series_pk = filed.series_pk.get(parsed.series_uid)
+        if series_pk is None:
+            series_pk = _insert(conn, "series", {**parsed.series, "study_pk": study_pk, "num_instances": 0,
+                                                 "revision": 0})
             new_series[study_pk] += 1
-        values = {**parsed.instance, "series_pk": series[parsed.series_uid], "transfer_syntax": parsed.transfer_syntax,
+        filed.add(parsed, study_pk, series_pk)
+        values = {**parsed.instance, "series_pk": series_pk, "transfer_syntax": parsed.transfer_syntax,
                   "path": relpath, "size": parsed.size, "digest": parsed.digest, "pixel_offset": parsed.pixel_offset,
                   "pixel_length": parsed.pixel_length, "json": parsed.json}
         rows.setdefault(tuple(values), []).append(list(values.values()))
-        series_added[series[parsed.series_uid]] += 1
+        series_added[series_pk] += 1
         study_added[study_pk] += 1
-    for names, values_list in rows.items():
-        conn.executemany(f"INSERT INTO instance ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                         values_list)
-    if series_added:
-        conn.executemany("UPDATE series SET num_instances = num_instances + ?, revision = revision + ? WHERE pk = ?",
-                         [(n, n, pk) for pk, n in series_added.items()])
-    if study_added:
-        conn.executemany("UPDATE study SET num_series = num_series + ?, num_instances = num_instances + ? WHERE pk = ?",
-                         [(new_series[pk], n, pk) for pk, n in study_added.items()])
+    with pipelined(conn):  # results unread: sent together, one round trip on PostgreSQL
+        for names, values_list in rows.items():
+            conn.executemany(f"INSERT INTO instance ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                             values_list)
+        if series_added:
+            conn.executemany("UPDATE series SET num_instances = num_instances + ?, revision = revision + ? "
+                             "WHERE pk = ?", [(n, n, pk) for pk, n in series_added.items()])
+        if study_added:
+            conn.executemany("UPDATE study SET num_series = num_series + ?, num_instances = num_instances + ? "
+                             "WHERE pk = ?", [(new_series[pk], n, pk) for pk, n in study_added.items()])
+        conn.executemany("DELETE FROM pending WHERE path = ?", [(relpath,) for _, relpath in items])
     for study_pk in new_series:
         modalities = [m for (m,) in conn.execute(
             "SELECT DISTINCT modality FROM series WHERE study_pk = ? AND modality <> '' ORDER BY modality",
             (study_pk,))]
         conn.execute("UPDATE study SET modalities = ? WHERE pk = ?", ("\\".join(modalities), study_pk))
-    conn.executemany("DELETE FROM pending WHERE path = ?", [(relpath,) for _, relpath in items])
     return left_out
 
 
