@@ -114,9 +114,7 @@ class Writer:
                 temp = self.storage.write_temp(parsed.normalized or source)
                 accepted.append((position, parsed, temp))
                 syncing.append(self.storage.sync_later(temp))
-            for done in syncing:
-                done.result()
-            self._commit_when_free(accepted, outcomes)
+            self._commit_when_free(accepted, outcomes, syncing)
         finally:
             for done in syncing:
                 done.exception()  # never unlink a file a sync thread still has open
@@ -124,12 +122,13 @@ class Writer:
                 temp.unlink(missing_ok=True)
         return StoreReport([o for o in outcomes if o is not None])
 
-    def _commit_when_free(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None]) -> None:
-        """Commit `accepted`; instances another process is storing right now are retried once it
-        is done (or dead), until PENDING_WAIT_SECONDS."""
+    def _commit_when_free(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None],
+                          syncing: list[Future[None]]) -> None:
+        """Commit `accepted` once `syncing` (their temp files' fsyncs) is done; instances another
+        process is storing right now are retried once it is done (or dead), until PENDING_WAIT_SECONDS."""
         deadline = time.monotonic() + PENDING_WAIT_SECONDS
         delay = 0.005
-        waiting = self._commit(accepted, outcomes)
+        waiting = self._commit(accepted, outcomes, syncing)
         while waiting:
             if time.monotonic() >= deadline:
                 for position, parsed, _ in waiting:
@@ -139,10 +138,14 @@ class Writer:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
             self.recover()  # a writer that died mid-store leaves its journal rows to us
-            waiting = self._commit(waiting, outcomes)
+            waiting = self._commit(waiting, outcomes, syncing)
 
-    def _commit(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None]) -> list[Accepted]:
-        """Claim, place and index `accepted`; return those another process is storing right now."""
+    def _commit(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None],
+                syncing: list[Future[None]]) -> list[Accepted]:
+        """Claim, place and index `accepted`; return those another process is storing right now.
+
+        The journal needs no synced temp file, only the renames do: the claim runs while the fsyncs
+        finish, and `syncing` is waited for (its errors raised) between the claim and the renames."""
         waiting: list[Accepted] = []
         if not accepted:
             return waiting
@@ -167,6 +170,8 @@ class Writer:
                         moves.append((temp, self.storage.absolute(item[1])))
                         placed.append(item)
                         outcomes[position] = _outcome(parsed, None)
+                for done in syncing:
+                    done.result()  # every temp file durable before any rename
                 self.storage.place(moves)
                 left_out = self.index.insert(placed)
             except BaseException:
