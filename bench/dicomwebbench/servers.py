@@ -57,15 +57,16 @@ class SlicerWebServer:
     def dicomweb(self) -> str:
         return self.url + "/dicom"
 
-    def bulk_load(self, directory: Path) -> tuple[int, float]:
-        """`slicerweb dicom import DIR` before the server starts; returns (instances, seconds)."""
+    def bulk_load(self, directory: Path, processes: int = 1) -> tuple[int, float]:
+        """`slicerweb dicom import DIR --processes N` before the server starts; returns (instances, seconds)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.policy.write_text(self.policy_text)
         files = sum(1 for _ in directory.rglob("*.dcm"))
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-m", "slicerweb", "dicom", "import", str(directory), "--data-dir", str(self.data_dir),
-             "--policy", str(self.policy)], env=child_env(), cwd=self.workdir, capture_output=True, text=True)
+             "--policy", str(self.policy), "--processes", str(processes)], env=child_env(), cwd=self.workdir,
+            capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             raise RuntimeError(f"slicerweb dicom import failed ({result.returncode}): {result.stderr.strip()[-400:]}")
