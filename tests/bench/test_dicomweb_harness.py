@@ -18,11 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from dicomwebbench.compressed import SOURCES, compressed_series, series_call, transcoding_scenarios
 from dicomwebbench.measure import CheckFailed, Result, latency, throughput
+from dicomwebbench.scaling import render_scaling, worker_scaling
 from dicomwebbench.scenarios import Budget, JsonCall, read_scenarios, stow
 from dicomwebbench.servers import SlicerWebServer
 from dicomwebbench.table import render
 
-from slicerweb.demo.benchmark_studies import benchmark_dataset
+from slicerweb.demo.benchmark_studies import BenchmarkDataset, benchmark_dataset
 
 
 def test_latency_loop_stops_at_its_repetition_bound() -> None:
@@ -74,10 +75,15 @@ def test_json_call_counts_the_first_answer_and_size_checks_the_rest() -> None:
             call(client)
 
 
-def test_every_scenario_runs_against_a_live_slicerweb(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkDataset:
+    return benchmark_dataset(tmp_path_factory.mktemp("bench") / "data", studies=4, list_instances=5, big_instances=3,
+                             big_matrix=32, stow_studies=1)
+
+
+def test_every_scenario_runs_against_a_live_slicerweb(tmp_path: Path, tiny_dataset: BenchmarkDataset) -> None:
     """The benchmark's requests, on a tiny dataset, are all answered as the checks expect (no timing)."""
-    data = benchmark_dataset(tmp_path / "data", studies=4, list_instances=5, big_instances=3, big_matrix=32,
-                             stow_studies=1)
+    data = tiny_dataset
     server = SlicerWebServer(tmp_path / "slicerweb")
     loaded, _ = server.bulk_load(data.corpus_directory)
     assert loaded == data.instances
@@ -131,3 +137,38 @@ def test_transcoding_rows_run_against_a_live_slicerweb(tmp_path: Path) -> None:
         assert not results[f"stored_{key}"].error and results[f"stored_{key}"].units == 2
     transcoded = results["transcode_jpeg2000"]
     assert transcoded.error or transcoded.units == 2
+
+
+def test_scaling_block_keeps_the_best_run_and_shows_every_run() -> None:
+    runs = {"study_list": {1: [Result(latencies=[0.01], units=100, elapsed=1.0),
+                               Result(latencies=[0.01], units=120, elapsed=1.0)],
+                           2: [Result(latencies=[0.01], units=180, elapsed=1.0), Result(error="HTTP 503")]},
+            "frame": {1: [Result(error="slicerweb did not start")], 2: [Result(units=50, elapsed=1.0)]}}
+    block = render_scaling(runs, Budget(concurrency=4, seconds=6)).splitlines()
+    assert "4 concurrent connections for 6 s" in block[0]
+    study, frame = block[3], block[4]
+    assert "120 req/s [100, 120]" in study and "180 req/s [180, ERR]" in study and study.split()[-1] == "1.50x"
+    assert "ERR slicerweb did not start" in frame and frame.split()[-1] == "-"
+
+
+def test_json_call_after_stow_accepts_a_fuller_page_but_not_more() -> None:
+    for body, error in ((b"[" + b",".join([b"{}"] * 101) + b"]", ""), (b"[{}, {}]", "2 results, expected 100 to 101")):
+        transport = httpx.MockTransport(lambda request, body=body: httpx.Response(200, content=body))
+        with httpx.Client(transport=transport) as client:
+            call = JsonCall("http://server/dicom/studies", expect=100, up_to=101)
+            call(client)
+            assert call.verify(Result()).error == error
+
+
+def test_scaling_block_measures_one_and_two_workers_of_a_live_slicerweb(tmp_path: Path,
+                                                                        tiny_dataset: BenchmarkDataset) -> None:
+    """bench/dicomweb --workers: the same data directory served by 1, then by 2 worker processes (no timing)."""
+    data = tiny_dataset
+    server = SlicerWebServer(tmp_path / "slicerweb", workers=2)
+    server.bulk_load(data.corpus_directory, processes=1)
+    runs = worker_scaling(server, data, Budget(reps=2, seconds=0.5, concurrency=2), rounds=1, log=lambda _: None)
+    assert server.process is not None and server.process.poll() is not None  # stopped
+    for key, by_count in runs.items():
+        for count in (1, 2):
+            (result,) = by_count[count]
+            assert not result.error and result.units > 0, (key, count, result.error)

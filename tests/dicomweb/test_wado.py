@@ -16,6 +16,9 @@ import pytest
 from PIL import Image
 from pydicom import dcmread
 
+from slicerweb.demo.dicom_studies import generate_study
+from slicerweb.engine.dicom_api import StowPart
+
 from .conftest import STOW_TYPE, part10, stow_body
 
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -187,3 +190,23 @@ async def test_unknown_resources_are_404(dicom_app) -> None:
     assert (await app.client.get("/dicom/studies/1.2.3/metadata")).status_code == 404
     st, se, _, _ = path_of(app, 2)
     assert (await app.client.get(f"/dicom/studies/{st}/series/{se}/instances/1.2/metadata")).status_code == 404
+
+
+async def test_retrieve_study_of_large_and_small_files_sends_each_file_byte_for_byte(dicom_app) -> None:
+    """Large files go out as they were read, small ones gathered into bigger writes (wado.instance_parts):
+    either way each part is the stored file, whole, and the Content-Length is the body's."""
+    app = await dicom_app()
+    large = generate_study(40, series_count=1, instances_per_series=2, rows=768, columns=768)  # 1.2 MB each
+    small = generate_study(41, modality="MR", series_count=1, instances_per_series=3, rows=64, columns=64)
+    for ds in small:
+        ds.StudyInstanceUID = large[0].StudyInstanceUID
+    files = [part10(ds) for ds in [*large, *small]]
+    assert min(len(f) for f in files[:2]) > 1 << 20 and max(len(f) for f in files[2:]) < 64 << 10
+    report = await app.engine.dicom.store_instances([StowPart("application/dicom", io.BytesIO(f)) for f in files])
+    assert len(report.stored) == len(files)
+    as_stored = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    response = await app.client.get(f"/dicom/studies/{large[0].StudyInstanceUID}", headers={"Accept": as_stored})
+    body = await response.get_data()
+    assert response.status_code == 200 and int(response.headers["Content-Length"]) == len(body)
+    _, parts = split_multipart(body)
+    assert sorted(data for _, data in parts) == sorted(files)

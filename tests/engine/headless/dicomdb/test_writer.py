@@ -5,12 +5,15 @@ a full disk) never blocks the instance."""
 from __future__ import annotations
 
 import copy
+import errno
 import io
 import threading
 from pathlib import Path
 
+import pytest
+
 from slicerweb.demo.dicom_studies import generate_study
-from slicerweb.engine.headless.dicomdb import HeadlessDicom
+from slicerweb.engine.headless.dicomdb import HeadlessDicom, storage
 from slicerweb.formats.dicom.ingest import parse_instance
 
 
@@ -75,4 +78,24 @@ def test_a_series_filed_under_another_study_between_claim_and_insert_is_left_out
     assert db.index.journal_owners() == set()
     assert db.index.locate(parsed.sop_uid) is None
     other.close()
+    db.close()
+
+
+def test_a_failed_fsync_after_the_claim_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The claim runs while the temp files are still being synced; a sync that fails then (EIO)
+    fails the store, releases the journal rows and leaves no file, and the next store succeeds."""
+    db = HeadlessDicom(tmp_path / "dicom")
+    data = one_object()
+
+    def failing(path: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage, "fsync_path", failing)
+        with pytest.raises(OSError, match="Input/output error"):
+            db.store_files([io.BytesIO(data)])
+    assert db.index.journal_owners() == set() and db.index.all_paths() == set()
+    assert not any(db.storage.objects.rglob("*.dcm")) and not any(db.storage.own_tmp.iterdir())
+    (outcome,) = db.store_files([io.BytesIO(data)]).outcomes
+    assert outcome.failure_reason is None and not outcome.already_stored
     db.close()

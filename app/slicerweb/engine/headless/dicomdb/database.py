@@ -21,8 +21,8 @@ import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -52,6 +52,7 @@ class Connection(Protocol):
     """What the index needs of a connection: `execute` with `?` placeholders."""
 
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
 
 
 class Database(Protocol):
@@ -182,16 +183,34 @@ class SqliteDatabase:
 
 
 class _Portable:
-    """A psycopg connection that takes the index's `?` placeholders."""
+    """A psycopg connection that takes the index's `?` placeholders.
+
+    PostgreSQL text cannot hold NUL, which SQLite stores: a hostile object's NUL inside an indexed
+    value is dropped (never valid in a DICOM text value; the stored JSON escapes it as \\u0000)."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        # PostgreSQL text cannot hold NUL, which SQLite stores: a hostile object's NUL inside an indexed
-        # value is dropped (never valid in a DICOM text value; the stored JSON escapes it as \u0000).
-        values = [p.replace("\x00", "") if isinstance(p, str) and "\x00" in p else p for p in params]
-        return self._conn.execute(_placeholders(sql), values)
+        return self._conn.execute(_placeholders(sql), _text_values(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        # psycopg sends the rows as one pipeline: one round trip for the batch, not one per row
+        with self._conn.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), [_text_values(row) for row in rows])
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        return self._conn.pipeline()
+
+
+def pipelined(conn: Connection) -> AbstractContextManager[Any]:
+    """A block whose statements' results are not read: on PostgreSQL they go out as one pipeline (one
+    round trip at the end of the block); SQLite runs in-process, so there it changes nothing."""
+    return conn.pipeline() if isinstance(conn, _Portable) else nullcontext()
+
+
+def _text_values(params: Sequence[Any]) -> list[Any]:
+    return [p.replace("\x00", "") if isinstance(p, str) and "\x00" in p else p for p in params]
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,6 +1,6 @@
 """The study/series hierarchy of one store request, checked before the index sees it.
 
-`index.uid_conflict` keeps the archive consistent with what is already filed; this keeps one
+`filing.Filed.conflict` keeps the archive consistent with what is already filed; this keeps one
 request from contradicting itself (two instances of one series naming different studies, a UID
 used as a study by one instance and as a series by another).
 """

@@ -20,13 +20,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from ....formats.dicom.ingest import ParsedInstance
 from ....formats.dicom.instance_row import InstanceRow
 from ....formats.dicom.jsonmodel import annex_f
 from ...dicom_api import SearchQuery, SearchResult
 from ...errors import IndexDamaged
+from . import filing
 from .database import Connection, Database, SqliteDatabase, open_database
 from .schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from .search import run as run_search
@@ -123,48 +124,21 @@ class DicomIndex:
         """Journal the paths of new instances in `pending`; return {sop_uid: reason} for those refused.
 
         Refused: already indexed (reason "same" when the bytes are identical, else "different"),
-        UIDs that contradict the archive ("conflict:<why>", see `uid_conflict`), or being stored by
-        another writer right now ("pending").
+        UIDs that contradict the archive ("conflict:<why>", see `filing.Filed.conflict`), or being
+        stored by another writer right now ("pending"). A few statements for the whole batch (filing.py).
         """
-        refused: dict[str, str] = {}
         # Not synced: a power cut before the insert's (synced) commit can at worst leave an orphan
         # file no row points to; a process crash loses nothing (the WAL is in the OS's cache).
         with self.db.transaction(durable=False) as conn:
-            for parsed, relpath in items:
-                row = conn.execute("SELECT digest FROM instance WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
-                if row is not None:
-                    refused[parsed.sop_uid] = "same" if row[0] == parsed.digest else "different"
-                    continue
-                conflict = uid_conflict(conn, parsed)  # re-checked here: another process may have filed it
-                if conflict is not None:
-                    refused[parsed.sop_uid] = f"conflict:{conflict}"
-                    continue
-                row = conn.execute("SELECT owner FROM pending WHERE sop_uid = ?", (parsed.sop_uid,)).fetchone()
-                if row is not None and row[0] != owner:
-                    refused[parsed.sop_uid] = "pending"
-                    continue
-                if row is not None:  # ours, left by a store whose release failed (disk full): stale, since
-                    # this process claims, places and indexes under one lock
-                    conn.execute("DELETE FROM pending WHERE sop_uid = ? AND owner = ?", (parsed.sop_uid, owner))
-                conn.execute("INSERT INTO pending (path, sop_uid, owner) VALUES (?, ?, ?)",
-                             (relpath, parsed.sop_uid, owner))
-        return refused
+            return filing.claim(conn, items, owner)
 
     @guarded
     def insert(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
         """Index placed files and clear their journal rows, all in one transaction; return
         {sop_uid: why} for those left out because their UIDs now contradict the index (another
         process filed the same series under another study since `claim`); the caller removes them."""
-        left_out: dict[str, str] = {}
         with self.db.transaction() as conn:
-            for parsed, relpath in items:
-                conflict = uid_conflict(conn, parsed)
-                if conflict is None:
-                    self._insert_one(conn, parsed, relpath)
-                else:
-                    left_out[parsed.sop_uid] = conflict
-                conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
-        return left_out
+            return filing.file_instances(conn, items)
 
     @guarded
     def release(self, relpaths: Iterable[str]) -> None:
@@ -191,37 +165,6 @@ class DicomIndex:
     def clear_pending(self, owner: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
-
-    @staticmethod
-    def _insert_one(conn: Connection, parsed: ParsedInstance, relpath: str) -> None:
-        patient = parsed.patient
-        row = conn.execute("SELECT pk FROM patient WHERE patient_key = ?", (patient["patient_key"],)).fetchone()
-        if row is None:
-            row = _insert(conn, "patient", patient)
-        patient_pk = row[0]
-        row = conn.execute("SELECT pk FROM study WHERE study_uid = ?", (parsed.study_uid,)).fetchone()
-        if row is None:
-            row = _insert(conn, "study", {**parsed.study, "patient_pk": patient_pk, "modalities": "",
-                                          "num_series": 0, "num_instances": 0})
-        study_pk = row[0]
-        row = conn.execute("SELECT pk FROM series WHERE series_uid = ?", (parsed.series_uid,)).fetchone()
-        if row is None:
-            row = _insert(conn, "series", {**parsed.series, "study_pk": study_pk, "num_instances": 0,
-                                           "revision": 0})
-            modalities = [m for (m,) in conn.execute(
-                "SELECT DISTINCT modality FROM series WHERE study_pk = ? AND modality <> '' ORDER BY modality",
-                (study_pk,))]
-            conn.execute("UPDATE study SET num_series = num_series + 1, modalities = ? WHERE pk = ?",
-                         ("\\".join(modalities), study_pk))
-        series_pk = row[0]
-        _insert(conn, "instance", {**parsed.instance, "series_pk": series_pk,
-                                   "transfer_syntax": parsed.transfer_syntax, "path": relpath,
-                                   "size": parsed.size, "digest": parsed.digest,
-                                   "pixel_offset": parsed.pixel_offset, "pixel_length": parsed.pixel_length,
-                                   "json": parsed.json})
-        conn.execute("UPDATE series SET num_instances = num_instances + 1, revision = revision + 1 WHERE pk = ?",
-                     (series_pk,))
-        conn.execute("UPDATE study SET num_instances = num_instances + 1 WHERE pk = ?", (study_pk,))
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -265,16 +208,14 @@ class DicomIndex:
         return [InstanceRow(*row) for row in rows]
 
     @guarded
-    def conflict_of(self, parsed: ParsedInstance) -> str | None:
-        """Why `parsed`'s study/series UIDs contradict the index (None if they do not); unlocked read."""
+    def screen(self, batch: list[ParsedInstance]) -> tuple[dict[str, str], dict[str, str]]:
+        """({sop_uid: stored digest}, {sop_uid: why its UIDs contradict the index}) for a batch about
+        to be written; an unlocked read (claim() re-checks under the lock), a few statements in all."""
         with self.db.read() as conn:
-            return uid_conflict(conn, parsed)
-
-    @guarded
-    def digest_of(self, sop_uid: str) -> str | None:
-        with self.db.read() as conn:
-            row = conn.execute("SELECT digest FROM instance WHERE sop_uid = ?", (sop_uid,)).fetchone()
-        return None if row is None else str(row[0])
+            digests = filing.stored_digests(conn, (p.sop_uid for p in batch))
+            filed = filing.Filed(conn, batch)
+        conflicts = {p.sop_uid: why for p in batch if p.sop_uid not in digests and (why := filed.conflict(p))}
+        return digests, conflicts
 
     @guarded
     def locate(self, sop_uid: str) -> InstanceRow | None:
@@ -312,26 +253,6 @@ class DicomIndex:
             return {r[0] for r in conn.execute("SELECT path FROM instance")}
 
 
-def uid_conflict(conn: Connection, parsed: ParsedInstance) -> str | None:
-    """Why filing `parsed` would break the hierarchy, in plain words; None if it would not.
-
-    A series belongs to one study (as in Orthanc and dcm4chee: the index never files a series
-    under two studies), and a UID names a study or a series, never both."""
-    if parsed.study_uid == parsed.series_uid:
-        return f"StudyInstanceUID and SeriesInstanceUID are the same ({parsed.study_uid})"
-    row = conn.execute("SELECT s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk WHERE r.series_uid = ?",
-                       (parsed.series_uid,)).fetchone()
-    if row is not None and row[0] != parsed.study_uid:
-        return f"SeriesInstanceUID {parsed.series_uid} already belongs to study {row[0]}"
-    row = conn.execute("SELECT s.study_uid FROM series r JOIN study s ON s.pk = r.study_pk WHERE r.series_uid = ?",
-                       (parsed.study_uid,)).fetchone()
-    if row is not None:
-        return f"StudyInstanceUID {parsed.study_uid} is a series in this archive (of study {row[0]})"
-    if conn.execute("SELECT 1 FROM study WHERE study_uid = ?", (parsed.series_uid,)).fetchone() is not None:
-        return f"SeriesInstanceUID {parsed.series_uid} is a study in this archive"
-    return None
-
-
 def _stale_json(conn: Connection) -> bool:
     """Whether `instance.json` was made by a DICOM JSON model older than JSON_MODEL (inside the open
     transaction). A new (empty) index is stamped current; an older one stays stale until a reindex
@@ -349,13 +270,6 @@ def _stored_version(conn: Connection, db: Database) -> int:
         return 1 if db.has_table(conn, "pending") else 0
     row = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
     return int(row[0]) if row is not None else 0
-
-
-def _insert(conn: Connection, table: str, values: dict[str, Any]) -> tuple[Any, ...]:
-    names = list(values)
-    row = conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
-                       "RETURNING pk", [values[n] for n in names]).fetchone()
-    return tuple(row)
 
 
 def _instance_filter(study_uid: str, series_uid: str | None, sop_uid: str | None) -> tuple[str, list[str]]:

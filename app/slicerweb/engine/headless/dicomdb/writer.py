@@ -80,6 +80,7 @@ class Writer:
         syncing: list[Future[None]] = []
         seen: set[str] = set()
         hierarchy = RequestHierarchy()
+        candidates: list[tuple[int, ParsedInstance, BinaryIO]] = []
         try:
             for position, source in enumerate(sources):
                 parsed = parsed_sources[position] if parsed_sources is not None else \
@@ -96,11 +97,16 @@ class Writer:
                     outcomes[position] = _outcome(parsed, FAILURE_DUPLICATE, "SOP instance sent twice in one request")
                     continue
                 seen.add(parsed.sop_uid)
-                stored_digest = self.index.digest_of(parsed.sop_uid)
-                if stored_digest is not None:  # cheap early answer; claim() re-checks under the lock
+                candidates.append((position, parsed, source))
+            # A cheap early answer for the whole batch in one read; claim() re-checks under the lock.
+            digests, conflicts = self.index.screen([parsed for _, parsed, _ in candidates]) if candidates \
+                else ({}, {})
+            for position, parsed, source in candidates:
+                stored_digest = digests.get(parsed.sop_uid)
+                if stored_digest is not None:
                     outcomes[position] = _duplicate(parsed, stored_digest)
                     continue
-                conflict = hierarchy.conflict(parsed) or self.index.conflict_of(parsed)  # claim() re-checks
+                conflict = hierarchy.conflict(parsed) or conflicts.get(parsed.sop_uid)
                 if conflict is not None:
                     outcomes[position] = _outcome(parsed, FAILURE_DATASET_MISMATCH, conflict)
                     continue
@@ -108,9 +114,7 @@ class Writer:
                 temp = self.storage.write_temp(parsed.normalized or source)
                 accepted.append((position, parsed, temp))
                 syncing.append(self.storage.sync_later(temp))
-            for done in syncing:
-                done.result()
-            self._commit_when_free(accepted, outcomes)
+            self._commit_when_free(accepted, outcomes, syncing)
         finally:
             for done in syncing:
                 done.exception()  # never unlink a file a sync thread still has open
@@ -118,12 +122,13 @@ class Writer:
                 temp.unlink(missing_ok=True)
         return StoreReport([o for o in outcomes if o is not None])
 
-    def _commit_when_free(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None]) -> None:
-        """Commit `accepted`; instances another process is storing right now are retried once it
-        is done (or dead), until PENDING_WAIT_SECONDS."""
+    def _commit_when_free(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None],
+                          syncing: list[Future[None]]) -> None:
+        """Commit `accepted` once `syncing` (their temp files' fsyncs) is done; instances another
+        process is storing right now are retried once it is done (or dead), until PENDING_WAIT_SECONDS."""
         deadline = time.monotonic() + PENDING_WAIT_SECONDS
         delay = 0.005
-        waiting = self._commit(accepted, outcomes)
+        waiting = self._commit(accepted, outcomes, syncing)
         while waiting:
             if time.monotonic() >= deadline:
                 for position, parsed, _ in waiting:
@@ -133,10 +138,14 @@ class Writer:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
             self.recover()  # a writer that died mid-store leaves its journal rows to us
-            waiting = self._commit(waiting, outcomes)
+            waiting = self._commit(waiting, outcomes, syncing)
 
-    def _commit(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None]) -> list[Accepted]:
-        """Claim, place and index `accepted`; return those another process is storing right now."""
+    def _commit(self, accepted: list[Accepted], outcomes: list[StoreOutcome | None],
+                syncing: list[Future[None]]) -> list[Accepted]:
+        """Claim, place and index `accepted`; return those another process is storing right now.
+
+        The journal needs no synced temp file, only the renames do: the claim runs while the fsyncs
+        finish, and `syncing` is waited for (its errors raised) between the claim and the renames."""
         waiting: list[Accepted] = []
         if not accepted:
             return waiting
@@ -161,6 +170,8 @@ class Writer:
                         moves.append((temp, self.storage.absolute(item[1])))
                         placed.append(item)
                         outcomes[position] = _outcome(parsed, None)
+                for done in syncing:
+                    done.result()  # every temp file durable before any rename
                 self.storage.place(moves)
                 left_out = self.index.insert(placed)
             except BaseException:
