@@ -1,7 +1,8 @@
 """Two app instances over one PostgreSQL index and one storage directory, behind real nginx and Caddy.
 
-Under a 4-client load (two readers, two STOW writers) one instance is killed with -9: readers see no
-error (the proxy retries idempotent requests on the other instance), every STOW that was acknowledged
+Under a 4-client load (two readers, two STOW writers) one instance is killed with -9: every GET that
+starts after the kill succeeds (the proxy skips the dead instance and retries idempotent requests on the
+other; only a response the dead one was already sending can be cut off), every STOW that was acknowledged
 is found and retrievable afterwards, and /slicer (one scene) stays with the designated instance.
 """
 
@@ -44,6 +45,8 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
     seeded = str(generate_study(900)[0].StudyInstanceUID)
     stop = threading.Event()
     read_errors: list[str] = []
+    cut_in_flight: list[str] = []  # responses the killed instance was already sending: no proxy can retry those
+    killed_at = [float("inf")]
     reads = [0]
     acknowledged: list[str] = []
 
@@ -51,12 +54,13 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
         with stack_client(stack) as http:
             while not stop.is_set():
                 for path in ("/dicom/studies", f"/dicom/studies/{seeded}/metadata"):
+                    started = time.monotonic()
                     try:
                         answer = http.get(path, headers=read)
                         if answer.status_code != 200:
                             read_errors.append(f"{path}: {answer.status_code} {answer.text[:200]}")
-                    except httpx.HTTPError as exc:
-                        read_errors.append(f"{path}: {exc!r}")
+                    except httpx.TransportError as exc:
+                        (cut_in_flight if started < killed_at[0] else read_errors).append(f"{path}: {exc!r}")
                     reads[0] += 1
 
     def writer(first: int) -> None:
@@ -80,6 +84,7 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
     try:
         time.sleep(3)
         victim = stack.processes["app-2"]
+        killed_at[0] = time.monotonic()
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(10)
         time.sleep(4)
@@ -88,7 +93,10 @@ def test_kill_9_of_one_instance_under_load(stack: Stack, issuer: RunningIssuer) 
         for thread in threads:
             thread.join(60)
     assert reads[0] > 20 and len(acknowledged) > 2, (reads, acknowledged)
+    # Every GET that started after the kill succeeded (the proxy skipped or retried the dead instance); one
+    # already being answered by it when it died may be cut off (at most one per reader).
     assert read_errors == []
+    assert len(cut_in_flight) <= 2, cut_in_flight
     with stack_client(stack) as http:
         found = {s["0020000D"]["Value"][0] for s in http.get("/dicom/studies?limit=1000", headers=read).json()}
         assert set(acknowledged) <= found
