@@ -26,7 +26,7 @@ from ....formats.dicom.ingest import ParsedInstance
 from ....formats.dicom.instance_row import InstanceRow
 from ....formats.dicom.jsonmodel import annex_f
 from ...dicom_api import SearchQuery, SearchResult
-from ...errors import IndexDamaged
+from ...errors import IndexDamaged, Unavailable
 from .database import Connection, Database, SqliteDatabase, open_database
 from .schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from .search import run as run_search
@@ -151,19 +151,27 @@ class DicomIndex:
         return refused
 
     @guarded
-    def insert(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+    def insert(self, items: list[tuple[ParsedInstance, str]], *, journaled: bool = True) -> dict[str, str]:
         """Index placed files and clear their journal rows, all in one transaction; return
         {sop_uid: why} for those left out because their UIDs now contradict the index (another
-        process filed the same series under another study since `claim`); the caller removes them."""
+        process filed the same series under another study since `claim`); the caller removes them.
+
+        A journaled item whose journal row is gone was recovered by another instance (lease.py, rule
+        3): nothing is indexed and the store fails (Unavailable: retry). `journaled=False` (reindex):
+        files that were never claimed."""
         left_out: dict[str, str] = {}
         with self.db.transaction() as conn:
             for parsed, relpath in items:
+                if not conn.execute("DELETE FROM pending WHERE path = ? RETURNING path", (relpath,)).fetchall() \
+                        and journaled:
+                    raise Unavailable(f"the store of SOP instance {parsed.sop_uid} was interrupted: another instance "
+                                      "took over this one's unfinished stores; nothing was stored, retry",
+                                      retry_after=2)
                 conflict = uid_conflict(conn, parsed)
                 if conflict is None:
                     self._insert_one(conn, parsed, relpath)
                 else:
                     left_out[parsed.sop_uid] = conflict
-                conn.execute("DELETE FROM pending WHERE path = ?", (relpath,))
         return left_out
 
     @guarded
@@ -177,20 +185,6 @@ class DicomIndex:
     def journal_owners(self) -> set[str]:
         with self.db.read() as conn:
             return {r[0] for r in conn.execute("SELECT DISTINCT owner FROM pending")}
-
-    @guarded
-    def pending_paths(self, owner: str) -> list[str]:
-        """`owner`'s journaled paths that never became visible (not in `instance`)."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                "SELECT path FROM pending WHERE owner = ? AND path NOT IN (SELECT path FROM instance)",
-                (owner,)).fetchall()
-        return [r[0] for r in rows]
-
-    @guarded
-    def clear_pending(self, owner: str) -> None:
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
 
     @staticmethod
     def _insert_one(conn: Connection, parsed: ParsedInstance, relpath: str) -> None:
