@@ -140,3 +140,27 @@ def test_actor_filter_finds_names_json_escapes(tmp_path: Path) -> None:
     write(log, range(2, 3), subject='o"hara\\x')
     assert numbers(read_page(log, AuditFilter(actor="müller"), 9).entries) == [1, 0]
     assert numbers(read_page(log, AuditFilter(actor='O"HARA\\'), 9).entries) == [2]
+
+
+def test_merging_many_hosts_files_keeps_the_servers_memory_flat(live_server: Callable[..., LiveServer],
+                                                                tmp_path: Path) -> None:
+    """Eight hosts' files of 8 MiB each (`{host}` in audit.path, as with index.url): a filter matching
+    nothing merges them within the same scan budget and one block per file."""
+    data = tmp_path / "data"
+    (data / "audit").mkdir(parents=True)
+    block = b"".join(record(n) for n in range(1000))
+    for host in range(8):
+        with (data / "audit" / f"host-{host}.jsonl").open("wb") as handle:
+            while handle.tell() < 8 << 20:
+                handle.write(block)
+    server = live_server(data_dir=data, policy_toml=f'[audit]\npath = "{data}/audit/{{host}}.jsonl"\n')
+    peak = PeakRss(server.process.pid)
+    with server.client() as http:
+        assert http.get("/admin/api/audit", params={"limit": "1"}).status_code == 200  # warm the route up
+        peak.reset()
+        response = http.get("/admin/api/audit", params={"actor": "nobody", "limit": "200"})
+        assert response.status_code == 200 and response.json()["entries"] == []
+        assert SCAN_BUDGET_BYTES <= response.json()["scanned_bytes"] < SCAN_BUDGET_BYTES + (1 << 20)
+        assert len(response.json()["next"].split(".")) == 9  # every host's file, and this server's own
+    print(f"peak RSS growth merging 8 x 8 MiB logs: {peak.growth() / 2**20:.1f} MiB")
+    assert peak.growth() < 16 << 20, f"peak RSS grew {peak.growth() >> 20} MiB merging 64 MiB of logs"
