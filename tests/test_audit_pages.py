@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slicerweb.audit_pages import SCAN_BUDGET_BYTES, AuditFilter, BadCursor, Position, outcome_of, read_page
+from slicerweb.audit_pages import SCAN_BUDGET_BYTES, AuditFilter, BadCursor, Cursor, Position, outcome_of, read_page
 from tests.conftest import LiveServer
 from tests.peak_rss import PeakRss
 
@@ -164,3 +164,21 @@ def test_merging_many_hosts_files_keeps_the_servers_memory_flat(live_server: Cal
         assert len(response.json()["next"].split(".")) == 9  # every host's file, and this server's own
     print(f"peak RSS growth merging 8 x 8 MiB logs: {peak.growth() / 2**20:.1f} MiB")
     assert peak.growth() < 16 << 20, f"peak RSS grew {peak.growth() >> 20} MiB merging 64 MiB of logs"
+
+
+def test_two_hosts_files_merge_newest_first_and_page_with_one_cursor(tmp_path: Path) -> None:
+    host_a, host_b = tmp_path / "host-a.jsonl", tmp_path / "host-b.jsonl"
+    write(host_a, range(0, 20, 2), host="a")  # even seconds on host a, odd ones on host b
+    write(host_b, range(1, 20, 2), host="b")
+    first = read_page([host_a, host_b], AuditFilter(), 7)
+    assert numbers(first.entries) == [19, 18, 17, 16, 15, 14, 13] and first.next is not None
+    write(host_b, range(20, 22), host="b")  # appends after the first page do not shift the next one
+    rest = read_page([host_a, host_b], AuditFilter(), 50, Cursor.parse(first.next.token()))
+    assert numbers(rest.entries) == list(range(12, -1, -1)) and rest.next is None
+    assert [e["host"] for e in rest.entries[:2]] == ["a", "b"]
+    host_a.rename(tmp_path / "host-a.jsonl.1")  # host a's log rotated: its cursor follows the inode
+    write(host_a, range(22, 23), host="a")
+    again = read_page([host_a, host_b], AuditFilter(), 50, first.next)
+    assert numbers(again.entries) == list(range(12, -1, -1))
+    with pytest.raises(BadCursor):
+        Cursor.parse(".".join(["1-1"] * 65))

@@ -37,7 +37,7 @@ MAX_LINE_BYTES = 1 << 20  # longer "lines" are not ours (the writer's batches ar
 MAX_LIMIT = 200
 OUTCOMES = ("ok", "denied", "error")
 _CURSOR = re.compile(r"(\d{1,20})-(\d{1,20})")
-_TIME = re.compile(rb'\{"time":"([^"]{1,40})"')
+_TIME = re.compile(rb'\{"time": ?"([^"]{1,40})"')  # the writer's compact form, or json.dumps' default
 NEWEST = b"~"  # sorts after any time: a line without one is taken at once from its file
 _DENIED_STATUS = frozenset({401, 403, 429})
 
