@@ -21,6 +21,7 @@ page (a new host) joins at the next first page.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import re
@@ -39,6 +40,7 @@ OUTCOMES = ("ok", "denied", "error")
 _CURSOR = re.compile(r"(\d{1,20})-(\d{1,20})")
 _TIME = re.compile(rb'\{"time": ?"([^"]{1,40})"')  # the writer's compact form, or json.dumps' default
 NEWEST = b"~"  # sorts after any time: a line without one is taken at once from its file
+_INVERT = bytes.maketrans(bytes(range(256)), bytes(range(255, -1, -1)))  # ascending order of inverted = descending
 _DENIED_STATUS = frozenset({401, 403, 429})
 
 
@@ -153,7 +155,11 @@ class _Stream:
         self.head = line
         if line is not None:
             match = _TIME.match(line[1])
-            self.key = match.group(1) if match else self.key  # keep the order of a foreign line's file
+            if match and match.group(1) < self.key:
+                # The lowest time so far: a file's lines are in append order, which the processes of one
+                # host sharing it can leave a few milliseconds off time order. A key that never goes back
+                # up keeps the merge exact: it adds no disorder beyond what each file holds.
+                self.key = match.group(1)
 
     def position(self) -> Position:
         """Where this stream resumes: just after its unread head (offset 0 once exhausted)."""
@@ -189,18 +195,22 @@ def read_page(sources: Path | Sequence[Path], query: AuditFilter, limit: int,
     streams = _streams(list(sources)[:MAX_SOURCES], cursor)
     entries: list[dict[str, Any]] = []
     scanned = 0
+    # A min-heap of inverted time keys: its top is the file whose next line is the newest of all.
+    heap = [(s.key.translate(_INVERT), n, s) for n, s in enumerate(streams) if s.head is not None]
+    heapq.heapify(heap)
     try:
-        while len(entries) < limit and scanned < SCAN_BUDGET_BYTES:
-            live = [s for s in streams if s.head is not None]
-            if not live:
-                break
-            stream = max(live, key=lambda s: s.key)  # the newest head of all files
+        while heap and len(entries) < limit and scanned < SCAN_BUDGET_BYTES:
+            _, n, stream = heap[0]
             line = stream.head[1] if stream.head is not None else b""
             scanned += len(line) + 1
             entry = _parse(line) if query.may_match(line) else None
             if entry is not None and query.matches(entry):
                 entries.append({**entry, "outcome": outcome_of(entry)})
             stream.advance()
+            if stream.head is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (stream.key.translate(_INVERT), n, stream))
         more = any(s.head is not None for s in streams)
         return AuditPage(entries, Cursor(tuple(s.position() for s in streams)) if more else None, scanned)
     finally:
