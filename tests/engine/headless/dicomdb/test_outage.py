@@ -23,7 +23,7 @@ def test_an_outage_is_three_kinds_of_line_not_one_per_call(caplog: pytest.LogCap
         outage.refused("connection refused")
     outage.reached()
     outage.reached()
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "test.outage"]
     assert lines[0] == ("WARNING", "DICOM index db/slicerweb unreachable: connection refused; its calls are refused "
                                    "(503) until it is back")
     assert lines[1][0] == "WARNING" and lines[1][1].startswith("DICOM index db/slicerweb still unreachable after 0 s: "
@@ -31,7 +31,8 @@ def test_an_outage_is_three_kinds_of_line_not_one_per_call(caplog: pytest.LogCap
     assert lines[2][0] == "INFO" and lines[2][1].endswith("(507 calls refused meanwhile)")
     assert len(lines) == 3
     outage.refused("connection refused")  # a second outage is reported afresh
-    assert caplog.records[-1].getMessage().startswith("DICOM index db/slicerweb unreachable: ")
+    assert [r for r in caplog.records if r.name == "test.outage"][-1].getMessage().startswith(
+        "DICOM index db/slicerweb unreachable: ")
 
 
 def test_a_logged_location_never_carries_a_password() -> None:

@@ -129,14 +129,21 @@ class Lease:
 
     def _run(self) -> None:
         delay = self.renew_seconds
+        failing = False
         while not self._stop.wait(delay):
             try:
                 self.renew()
-                delay = self.renew_seconds
             except Exception as exc:  # the database is down (or worse): keep serving, retry soon
-                if self.db.error(exc) is None:  # an unreachable database is logged there, once per outage
-                    log.exception("DICOM store owner %s: lease renewal failed", self.owner)
-                delay = min(RETRY_SECONDS, self.renew_seconds)
+                # An unreachable database is logged by the database, once per outage; anything else once
+                # per run of failures here (a retry a second must not flood the log either).
+                if self.db.error(exc) is None and not failing:
+                    log.exception("DICOM store owner %s: lease renewal failed; retrying every %.0f s", self.owner,
+                                  RETRY_SECONDS)
+                failing, delay = True, min(RETRY_SECONDS, self.renew_seconds)
+                continue
+            if failing:
+                log.info("DICOM store owner %s: lease renewed again", self.owner)
+            failing, delay = False, self.renew_seconds
 
 
 def live_owners(db: Database, conn: Connection) -> set[str]:

@@ -83,10 +83,15 @@ class Sweeper:
             self._thread.join()
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._seconds):
             try:
                 self._sweep()
             except EngineError:
-                pass  # the database is down or damaged: already logged where it was found
+                continue  # the database is down or damaged: already logged where it was found
             except Exception:
-                log.exception("DICOM store recovery sweep failed")
+                if not failing:  # once per run of failures
+                    log.exception("DICOM store recovery sweep failed; trying again every %.0f s", self._seconds)
+                failing = True
+                continue
+            failing = False

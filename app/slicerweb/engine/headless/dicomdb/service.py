@@ -118,6 +118,7 @@ class HeadlessDicom:
         self.storage.fence = self.lease.check
         self.writer = Writer(self.storage, self.index, max_pixel_bytes)
         self.sweeper: Sweeper | None = None
+        self.closed = False
         if not startup_checks:
             return
         try:
@@ -135,6 +136,10 @@ class HeadlessDicom:
         self.writer.recover()
 
     def close(self) -> None:
+        """Stop the lease and the sweep, close the index, give up ownership (again: nothing happens)."""
+        if self.closed:
+            return
+        self.closed = True
         if self.sweeper is not None:
             self.sweeper.close()
         self.lease.close()
