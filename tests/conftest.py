@@ -37,16 +37,17 @@ __all__ = ["APP_DIR", "REPO", "LiveServer", "start_server", "subprocess_env"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--index", choices=("sqlite", "postgresql"), default="sqlite",
-                     help="the DICOM index of in-process apps (make_app): SQLite, or a throw-away PostgreSQL")
+    parser.addoption("--index", choices=("sqlite", "postgresql"), default=None,
+                     help="the DICOM index of in-process apps (make_app): SQLite, or a throw-away PostgreSQL "
+                          "(default: SQLite, and both for the DICOMweb tests: tests/dicomweb/conftest.py)")
 
 
 @pytest.fixture
 def index_url(request: pytest.FixtureRequest) -> str:
-    """The `index.url` of this test's app: "" (SQLite), or a fresh schema under `--index=postgresql`."""
-    if request.config.getoption("--index") == "postgresql":
-        return fresh_schema_url(session_cluster())
-    return ""
+    """The `index.url` of this test's app: "" (SQLite), or a fresh schema of the session's PostgreSQL, as
+    the test's parameter (tests/dicomweb) or `--index` says."""
+    kind = getattr(request, "param", None) or request.config.getoption("--index") or "sqlite"
+    return fresh_schema_url(session_cluster()) if kind == "postgresql" else ""
 
 
 @pytest.fixture

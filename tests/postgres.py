@@ -1,7 +1,8 @@
 """One throw-away PostgreSQL cluster per test session (devstack/postgres.py) and a fresh schema per test.
 
-`pytest --index=postgresql` runs the in-process app tests (`make_app`, `dicom_app`) on a PostgreSQL index;
-tests about PostgreSQL itself use the `postgres` fixture whatever the option.
+The DICOMweb tests run on both indexes; `pytest --index=postgresql` runs every in-process app test (`make_app`,
+`dicom_app`) on a PostgreSQL index; tests about PostgreSQL itself use the `postgres_url` fixture whatever the
+option.
 """
 
 from __future__ import annotations

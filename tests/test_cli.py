@@ -92,6 +92,8 @@ def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     (["--certfile", "cert.pem"], ["--certfile and --keyfile go together"]),
     (["--port", "twenty"], ["argument --port", "invalid int value: 'twenty'"]),
     (["--host", "0.0.0.0"], ["server.host", "without authentication is refused"]),
+    (["--certfile", "missing.pem", "--keyfile", "key.pem"], ["cannot use the certificate missing.pem", "key.pem"]),
+    (["--certfile", "missing.pem", "--keyfile", "key.pem", "--workers", "2"], ["cannot use the certificate"]),
 ])
 def test_serve_refuses_a_bad_argument_in_one_line(tmp_path: Path, args: list[str], words: list[str]) -> None:
     done = slicerweb("serve", "--port", "0", "--data-dir", str(tmp_path / "data"), "--no-log-console", *args,

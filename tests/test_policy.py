@@ -115,6 +115,25 @@ def test_writes_cannot_be_public(tmp_path):
         load_policy(write(tmp_path, '[auth]\npublic = ["exec"]\n'))
 
 
+@pytest.mark.parametrize(("value", "problem"), [("0", "must be at least 1"), ("65", "must be at most 64"),
+                                                ('"2"', "must be an integer")])
+def test_workers_is_an_integer_from_1_to_64(tmp_path, value, problem):
+    path = write(tmp_path, f"[server]\nworkers = {value}\n")
+    with pytest.raises(PolicyError, match=f"{path}:2: server.workers = .*: {problem}"):
+        load_policy(path)
+    assert load_policy(write(tmp_path, "[server]\nworkers = 64\n")).server.workers == 64
+    assert default_policy().server.workers == 1
+
+
+def test_serve_workers_option_is_checked_like_the_key(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "slicerweb", "serve", "--workers", "0", "--port", "0",
+                             "--data-dir", str(tmp_path / "data")],
+                            capture_output=True, text=True, env=subprocess_env(), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "slicerweb: <defaults> (overridden): server.workers = 0: must be at least 1"]
+
+
 def test_check_policy_cli_prints_the_located_error_and_exits_2(tmp_path):
     path = write(tmp_path, "[limits]\nmax_body_bytes = -1\n")
     result = subprocess.run([sys.executable, "-m", "slicerweb", "check-policy", str(path)],

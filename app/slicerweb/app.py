@@ -60,8 +60,9 @@ FAMILIES: tuple[tuple[str, str | None, BlueprintFactory], ...] = (
 
 
 def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator | None = None,
-               audit: AuditLog | None = None) -> Quart:
-    """Build the Quart app for `policy` over `engine`."""
+               audit: AuditLog | None = None, worker: int | None = None) -> Quart:
+    """Build the Quart app for `policy` over `engine`; `worker`: this process's index among `serve --workers N`
+    (None: the only process)."""
     app = Quart("slicerweb", static_folder=None)
     pace_request_bodies(app)  # streamed uploads hold at most body_pacing.BUFFER_BYTES unread
     app.config.update(MAX_CONTENT_LENGTH=largest_limit(policy),  # each route lowers it (limits.py)
@@ -73,7 +74,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
     services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
                         authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy),
                         gate=ExecGate(flags, audit), limiter=FailureLimiter(policy),
-                        metrics=AppMetrics(engine, flags))
+                        metrics=AppMetrics(engine, flags), worker=worker)
     app.extensions[SERVICES_KEY] = services  # for services_of() only: handlers get `services` when built
     install_error_handlers(app)
     audit.observers.append(services.metrics.observe_audit)

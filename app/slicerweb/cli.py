@@ -21,6 +21,7 @@ from .engine.errors import Conflict, IndexDamaged, Unavailable
 from .features import TOGGLEABLE, FeatureFlags, FeatureRefused
 from .policy import Policy, PolicyError, data_dir_of, default_policy, load_policy
 from .version import __version__
+from .worker_role import add_role_arguments
 
 log = logging.getLogger("slicerweb")
 
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (overrides server.host)")
     serve.add_argument("--port", type=int, help="first port to try (default 2016; 0 = any free port)")
     serve.add_argument("--unix-socket", help="listen on this Unix socket instead (behind a proxy)")
+    serve.add_argument("--workers", type=int,
+                       help="worker processes sharing the socket (overrides server.workers; 1-64, default 1)")
     serve.add_argument("--data-dir", help="data directory (overrides server.data_dir)")
     serve.add_argument("--docroot", help="static pages directory (overrides server.docroot)")
     serve.add_argument("--certfile", help="TLS certificate (PEM) for serving HTTPS directly")
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                        default=None, help="write JSON access-log lines")
     serve.add_argument("--log-format", dest="log_format", choices=("auto", "json", "text"),
                        help="console log lines: json (journald), text, or auto = json unless stderr is a terminal")
+    add_role_arguments(serve)
 
     check = commands.add_parser("check-policy", help="validate a policy file and print problems")
     check.add_argument("file")
@@ -120,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dicom":
             return _dicom_import(policy, Path(args.directory), args.processes, quiet=args.quiet,
                                     as_json=args.json)
-        return _serve(policy, args)
+        from .serve_command import serve
+
+        return serve(policy, args, argv, demo_studies=_demo_studies() if args.demo else None)
     except IndexDamaged as exc:
         data_dir = data_dir_of(policy)
         print(f"slicerweb: the DICOM index {exc.path} is {exc.problem}; stop every server using {data_dir} and "
@@ -143,6 +149,7 @@ def _policy(args: argparse.Namespace) -> Policy:
     policy = load_policy(args.policy) if args.policy else default_policy()
     changes = {}
     for option, key in (("host", "server.host"), ("port", "server.port"), ("data_dir", "server.data_dir"),
+                        ("workers", "server.workers"),
                         ("docroot", "server.docroot"), ("unix_socket", "server.unix_socket"),
                         ("console", "logging.console"), ("access_log", "logging.access_log"),
                         ("log_format", "logging.format")):
@@ -150,71 +157,6 @@ def _policy(args: argparse.Namespace) -> Policy:
         if value is not None:
             changes[key] = value
     return policy.replace(**changes) if changes else policy
-
-
-def _serve(policy: Policy, args: argparse.Namespace) -> int:
-    # Imported here (and in the other commands) so `slicerweb dicom import` starts without Quart.
-    from .app import create_app, services_of
-    from .engine.headless import HeadlessEngine
-    from .formats.voxels import VoxelLimits
-    from .log_output import configure
-    from .sd_notify import notify, watchdog, watchdog_interval
-    from .server import hypercorn_config, listen, run
-
-    log_files = configure(policy)
-    if bool(args.certfile) != bool(args.keyfile):
-        print("slicerweb: --certfile and --keyfile go together", file=sys.stderr)
-        return 2
-    voxel_limits = VoxelLimits(policy.limits.max_volume_bytes, policy.limits.max_compression_ratio)
-    engine = HeadlessEngine(data_dir_of(policy), demo_studies=_demo_studies() if args.demo else None,
-                            voxel_limits=voxel_limits, max_dicom_pixel_bytes=policy.limits.upload_max_body_bytes,
-                            index_url=policy.index.url)
-    app = create_app(policy, engine)
-    try:
-        listener = listen(policy, tls=bool(args.certfile))
-    except OSError as exc:
-        print(f"slicerweb: cannot listen: {exc}", file=sys.stderr)
-        return 2
-    config = hypercorn_config(policy, listener, args.certfile or "", args.keyfile or "")
-
-    async def main_loop() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def shutdown() -> None:
-            loop.call_later(0.2, stop.set)  # answer DELETE /system first, then stop
-
-        engine.system.on_shutdown = shutdown
-        if args.enable_exec:
-            await services_of(app).flags.set("exec", True, actor=f"local:{getpass.getuser()}",
-                                            minutes=policy.features.exec_toggle_max_minutes, via="cli")
-
-        async def status() -> str:
-            problems = (await engine.readiness()).problems
-            return "ready" if not problems else "not ready: " + "; ".join(problems.values())
-
-        pings: list[asyncio.Task[None]] = []
-
-        def ready() -> None:
-            print(f"SlicerWeb {__version__} serving on {listener.url}", flush=True)
-            notify("READY=1", f"STATUS=serving on {listener.url}")
-            interval = watchdog_interval()
-            if interval is not None:
-                pings.append(loop.create_task(watchdog(status, interval)))
-
-        try:
-            await run(app, config, on_ready=ready, stop=stop, on_hangup=log_files.reopen)
-        finally:
-            notify("STOPPING=1")
-            for task in pings:
-                task.cancel()
-
-    try:
-        asyncio.run(main_loop())
-    except FeatureRefused as exc:
-        print(f"slicerweb: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def _demo_studies() -> Callable[[], list[BinaryIO]]:

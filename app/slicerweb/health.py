@@ -7,6 +7,8 @@ front reveals nothing. Never cached.
 
 from __future__ import annotations
 
+import os
+
 from quart import Blueprint, Response, jsonify, request
 
 from .errors import NotFound
@@ -32,10 +34,12 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.get("/readyz")
     async def readyz() -> tuple[Response, int, dict[str, str]]:
         readiness = await services.engine.readiness()
+        # Which of several workers answered (`serve --workers N`): a local operator's view, never a secret.
+        worker = {} if services.worker is None else {"worker": {"index": services.worker, "pid": os.getpid()}}
         if readiness.ready:
-            return jsonify({"status": "ready", "checks": readiness.checks}), 200, NO_STORE
+            return jsonify({"status": "ready", "checks": readiness.checks, **worker}), 200, NO_STORE
         named = "; ".join(f"{name}: {problem}" for name, problem in readiness.problems.items())
         return jsonify({"success": False, "code": "not_ready", "message": f"not ready: {named}",
-                        "checks": readiness.checks}), 503, NO_STORE
+                        "checks": readiness.checks, **worker}), 503, NO_STORE
 
     return bp

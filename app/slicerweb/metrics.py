@@ -1,8 +1,9 @@
 """The Prometheus instruments of one app, and their text exposition.
 
 One `CollectorRegistry` per app (no process-wide globals: tests build many apps). With
-`PROMETHEUS_MULTIPROC_DIR` set (several Hypercorn workers), prometheus_client writes every value to
-per-process files there and the exposition merges them with its `MultiProcessCollector`.
+`PROMETHEUS_MULTIPROC_DIR` set (`serve --workers N`: the supervisor gives its workers a private, empty one),
+prometheus_client writes every value to per-process files there and the exposition merges them with its
+`MultiProcessCollector`: a scrape through the shared socket lands on any one worker and counts all of them.
 Labels hold only bounded values: families, route *templates* (never raw paths: a path carries UIDs),
 known methods, status codes and fixed reason names. Index figures come from the engine, cached a
 few seconds so a busy scraper cannot turn into a load on the index.

@@ -194,6 +194,8 @@ def _check(setting: Setting, raw: object, fail: Fail) -> object:
         raise refuse("must be one of " + ", ".join(repr(c) for c in setting.choices))
     if isinstance(value, int) and setting.minimum is not None and value < setting.minimum:
         raise refuse(f"must be at least {setting.minimum}")
+    if isinstance(value, int) and setting.maximum is not None and value > setting.maximum:
+        raise refuse(f"must be at most {setting.maximum}")
     if isinstance(value, list):
         for index, item in enumerate(value):
             if not isinstance(item, str):

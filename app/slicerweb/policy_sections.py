@@ -20,9 +20,9 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "text"]
 
 
-def setting(default: _T, help: str, *, minimum: int | None = None) -> _T:
-    """A dataclass field for one policy key: `default`, a help line saying why it exists, and a lower bound."""
-    return field(default=default, metadata={"help": help, "minimum": minimum})
+def setting(default: _T, help: str, *, minimum: int | None = None, maximum: int | None = None) -> _T:
+    """A dataclass field for one policy key: `default`, a help line saying why it exists, and its bounds."""
+    return field(default=default, metadata={"help": help, "minimum": minimum, "maximum": maximum})
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class ServerSection:
         minimum=1,
     )
     unix_socket: str = setting("", "Listen on this Unix socket instead of host:port (behind the bundled proxy).")
+    workers: int = setting(
+        1,
+        "Worker processes sharing the one listening socket (1-64): 1 for a bare loopback server, one per core "
+        "behind the proxy. Worker 0 holds the /slicer scene; the others reach it over a private socket.",
+        minimum=1, maximum=64,
+    )
     docroot: str = setting("", "Static pages directory; empty means the bundled docroot/.")
     data_dir: str = setting(
         "",
@@ -327,6 +333,7 @@ class Setting:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
 
     @property
     def path(self) -> str:
@@ -358,7 +365,8 @@ def _settings_of(section: str, cls: type) -> Iterator[Setting]:
         hint = hints[f.name]
         choices: tuple[str, ...] = get_args(hint) if get_origin(hint) is Literal else ()
         toml_type = str if choices else _TOML_TYPES[hint]
-        yield Setting(section, f.name, toml_type, f.default, f.metadata["help"], choices, f.metadata["minimum"])
+        yield Setting(section, f.name, toml_type, f.default, f.metadata["help"], choices, f.metadata["minimum"],
+                      f.metadata["maximum"])
 
 
 SETTINGS: tuple[Setting, ...] = tuple(s for name, cls in SECTION_TYPES.items() for s in _settings_of(name, cls))

@@ -12,6 +12,7 @@ import errno
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from quart import Quart
 
 from .policy import Policy
 from .response_aborted import ServerLogger
+
+GRACEFUL_TIMEOUT = 5  # seconds Hypercorn lets open requests finish after a stop (the supervisor waits as long)
 
 
 class PortsExhausted(OSError):
@@ -77,6 +80,16 @@ def listen(policy: Policy, *, tls: bool = False) -> Listener:
     return Listener(sock, f"{'https' if tls else 'http'}://{shown}:{port}/")
 
 
+def certificate_problem(certfile: str, keyfile: str) -> str:
+    """Why this certificate and key cannot serve TLS ("" when they can). Checked before serving: Hypercorn
+    loads them only after start-up and would fail with a traceback (and after every worker said it was ready)."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot use the certificate {certfile} with the key {keyfile}: {exc.strerror or exc}"
+    return ""
+
+
 def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", keyfile: str = "") -> Config:
     """Hypercorn settings from the policy: timeouts, no Server header, our access log instead of its."""
     config = Config()
@@ -99,7 +112,7 @@ def hypercorn_config(policy: Policy, listener: Listener, certfile: str = "", key
     config.errorlog = logging.getLogger("hypercorn.error") if policy.logging.console else None
     config.logger_class = ServerLogger  # a ResponseAborted was logged in one line where it was raised
     config.h11_max_incomplete_size = 64 * 1024
-    config.graceful_timeout = 5
+    config.graceful_timeout = GRACEFUL_TIMEOUT
     if certfile:
         config.certfile, config.keyfile = certfile, keyfile
     return config

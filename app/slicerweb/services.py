@@ -30,6 +30,7 @@ class Services:
     gate: ExecGate  # exec switch: checked by the guard, runs recorded by the exec handler
     limiter: FailureLimiter  # failed authentications per client, shared by every family and the verifier
     metrics: AppMetrics
+    worker: int | None = None  # this process's index among `serve --workers N` workers (None: the only one)
     # Blueprint name -> family, filled by create_app while mounting (the proxies' verifier and the
     # request metrics map a matched route back to its family with it).
     families: dict[str, str] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import create_app, services_of
-from .engine.slicer.bridge import BridgeClient
+from .engine.bridge import BridgeClient
 from .engine.slicer.remote import RemoteEngine
 from .features import FeatureRefused
 from .policy import PolicyError, default_policy, load_policy

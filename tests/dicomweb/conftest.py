@@ -1,4 +1,5 @@
-"""Fixtures for the DICOMweb tests: an in-process app over a database holding generated studies.
+"""Fixtures for the DICOMweb tests: an in-process app over a database holding generated studies, each test
+once over SQLite and once over PostgreSQL (`[sqlite]`/`[postgresql]` in its id; `--index` picks one).
 
 `dicom_app(**policy)` -> DicomApp(client, engine, studies): the demo CT and MR studies (index 0, 1)
 plus study 2 (CT, 3 series x 4 instances) and study 3 (MR, 1 x 3), all from the deterministic
@@ -21,6 +22,14 @@ from slicerweb.engine.dicom_api import StowPart
 from slicerweb.engine.headless import HeadlessEngine
 
 EXTRA_STUDIES = ((2, "CT", 3, 4), (3, "MR", 1, 3))
+INDEXES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every in-process DICOMweb test runs on both indexes (issue 13: the whole DICOMweb suite passes on
+    PostgreSQL as on SQLite), unless `--index` picks one."""
+    if "index_url" in metafunc.fixturenames and metafunc.config.getoption("--index") is None:
+        metafunc.parametrize("index_url", INDEXES, indirect=True)
 
 
 def part10(ds: Dataset) -> bytes:

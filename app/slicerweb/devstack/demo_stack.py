@@ -128,9 +128,10 @@ def start_demo_issuer(directory: Path, sites: list[str], users: dict[str, tuple[
 def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localhost", https_port: int = 0,
                      http_port: int = 0, tls_profile: str = "intermediate", demo_data: bool = True,
                      token_lifetime: float = 3600.0, users: dict[str, tuple[str, str]] | None = None,
-                     policy_toml: str | None = None, instances: int = 1, index: str = "sqlite") -> DemoStack:
+                     policy_toml: str | None = None, instances: int = 1, index: str = "sqlite",
+                     workers: int = 1) -> DemoStack:
     """Start issuer, app and `proxy` in `directory`; `users` replaces the one random-password demo user;
-    `instances` and `index` as in `start_stack`."""
+    `instances`, `index` and `workers` as in `start_stack`."""
     directory.mkdir(parents=True, exist_ok=True)
     https_port = https_port or free_port()
     suffix = "" if https_port == 443 else f":{https_port}"
@@ -147,7 +148,8 @@ def start_demo_stack(proxy: str, directory: Path, *, server_name: str = "localho
         stack = start_stack(proxy, directory, policy_toml or demo_policy(issuer[1], server_name, certs.ca_cert),
                             server_name=server_name, tls_profile=tls_profile, issuer=issuer, https_port=https_port,
                             http_port=http_port, app_args=["--demo"] if demo_data else [],
-                            csp_connect_extra=origin_of(issuer[1]), instances=instances, index=index)
+                            csp_connect_extra=origin_of(issuer[1]), instances=instances, index=index,
+                            workers=workers)
     except BaseException:
         issuer[0].terminate()
         issuer[0].wait(10)

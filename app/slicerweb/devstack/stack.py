@@ -165,14 +165,15 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
                 app_args: list[str] | None = None, issuer: tuple[subprocess.Popen[str], str] | None = None,
                 https_port: int = 0, http_port: int = 0, api_rate: str = "200r/s",
                 csp_connect_extra: str = "", template_dir: Path | None = None, instances: int = 1,
-                index: str = "sqlite") -> Stack:
+                index: str = "sqlite", workers: int = 1) -> Stack:
     """Start the app on a Unix socket and `proxy` in front of it; returns the running Stack.
 
     A missing proxy binary raises `prerequisites.MissingPrerequisite` before anything starts.
     `template_dir` replaces `proxy/<proxy>` as the template source (bench/ohif fronts Orthanc with a
     variant of the same nginx templates). `instances` app processes share the data directory and the
     index (`index="postgresql"`: a PostgreSQL cluster of the stack's own, started first); the proxy
-    balances over all of them and sends /slicer to the first.
+    balances over all of them and sends /slicer to the first. Each instance runs `workers` worker processes
+    on its socket (`serve --workers`; 1: a single process, no supervisor).
     """
     binary = proxy_binary(proxy)
     directory.mkdir(parents=True, exist_ok=True)
@@ -197,7 +198,7 @@ def start_stack(proxy: str, directory: Path, policy_toml: str, *, server_name: s
             with app_log.open("w") as stderr:  # the child keeps its own copy of the descriptor
                 app = subprocess.Popen(
                     [sys.executable, "-m", "slicerweb", "serve", "--policy", str(policy), "--unix-socket",
-                     str(path), "--data-dir", str(data_dir), *(app_args or [])],
+                     str(path), "--data-dir", str(data_dir), "--workers", str(workers), *(app_args or [])],
                     stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_env(), cwd=directory)
             stack.processes[name] = app
             _wait_line(app, "serving on ", app_log, name)

@@ -60,3 +60,16 @@ class IndexDamaged(Unavailable):
 
 class InsufficientStorage(EngineError):
     """The disk is full (ENOSPC) or the quota is used up (EDQUOT); nothing was half-written."""
+
+
+class RemoteFailure(RuntimeError):
+    """An unexpected exception raised in the process that holds the state (Slicer's main thread, or the worker
+    owning the scene), carried back across the bridge by its type name and text. Not a domain error: a 500
+    (for /slicer/exec, the user's code failed there, and `kind` names the exception as it was raised)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(kind, message)
+        self.kind, self.message = kind, message
+
+    def __str__(self) -> str:
+        return self.message

@@ -12,7 +12,7 @@ import json
 from quart import Blueprint, Response, request
 
 from ..auth.actions import requires
-from ..engine.errors import EngineError
+from ..engine.errors import EngineError, RemoteFailure
 from ..errors import BadRequest, Forbidden, error_response
 from ..request_context import current
 from ..services import Services
@@ -42,7 +42,9 @@ def register(bp: Blueprint, services: Services) -> None:
             gate.record_run(admitted.principal, source, outcome="refused", **context)
             raise
         except Exception as exc:  # the user's code failed: report it, as the original does
-            gate.record_run(admitted.principal, source, outcome="error", error=type(exc).__name__, **context)
-            return error_response(500, f"{type(exc).__name__}: {exc}", "exec_error")
+            # raised where the scene lives (Slicer, or the worker owning it): named as it was raised there
+            kind = exc.kind if isinstance(exc, RemoteFailure) else type(exc).__name__
+            gate.record_run(admitted.principal, source, outcome="error", error=kind, **context)
+            return error_response(500, f"{kind}: {exc}", "exec_error")
         gate.record_run(admitted.principal, source, outcome="ok", **context)
         return Response(payload, content_type="application/json")

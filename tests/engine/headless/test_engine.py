@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,3 +38,21 @@ async def test_without_demo_studies_the_database_stays_empty(tmp_path: Path) -> 
     await engine.start()
     assert (await engine.dicom.search_for_studies(SearchQuery(level="study"))).total == 0
     await engine.close()
+
+
+async def test_readiness_answers_while_every_worker_thread_of_the_loop_is_busy(tmp_path: Path) -> None:
+    """A proxy's health check (Caddy's /readyz, 5 s timeout) must not queue behind request work: with every
+    thread of the loop's default executor blocked (index reads, fsyncs of a STOW load), /readyz still
+    answers, or the proxy takes a busy but healthy instance (maybe the last one) out of rotation."""
+    engine = HeadlessEngine(tmp_path)
+    await engine.start()
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    blocked = [loop.run_in_executor(None, release.wait) for _ in range(64)]  # more than the pool has threads
+    try:
+        readiness = await asyncio.wait_for(engine.readiness(), 30)
+        assert readiness.problems == {}
+    finally:
+        release.set()
+        await asyncio.gather(*blocked)
+        await engine.close()

@@ -14,9 +14,15 @@ import numpy as np
 import pytest
 
 from slicerweb.engine import downloads
-from slicerweb.engine.errors import NotFound
+from slicerweb.engine.bridge import COUNT, HEADER, FrameBuffer, encode
+from slicerweb.engine.errors import NotFound, RemoteFailure
 from slicerweb.engine.scene_api import NodeFilter
-from slicerweb.engine.slicer.bridge import HEADER, BridgeServer, FrameBuffer, InlineDispatcher, encode
+from slicerweb.engine.slicer.bridge import BridgeServer, InlineDispatcher
+
+
+def raw_frame(pickled: bytes) -> bytes:
+    """A frame around any pickle (no out-of-band buffers), as a crafting peer would send it."""
+    return HEADER.pack(COUNT.size + len(pickled)) + COUNT.pack(0) + pickled
 
 
 @pytest.fixture
@@ -43,6 +49,9 @@ class Scene:
         time.sleep(0.01)
         return "done"
 
+    async def execute(self, source: str) -> object:
+        return 1 / 0
+
 
 def replies(sock: socket.socket, count: int) -> list[tuple]:
     buffer, out = FrameBuffer(), []
@@ -67,7 +76,7 @@ def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving(pair: tuple[so
     ours, theirs = pair
     server = BridgeServer(ours, {"scene": Scene()})
     crafted = pickle.dumps(("call", 1, "scene", "select", (os.system,), {}))  # would name os.system
-    theirs.sendall(HEADER.pack(len(crafted)) + crafted + encode(("call", 2, "scene", "select", (NodeFilter(id="a"),),
+    theirs.sendall(raw_frame(crafted) + encode(("call", 2, "scene", "select", (NodeFilter(id="a"),),
                                                                  {})))
     server.on_readable()
     refused, answered = replies(theirs, 2)
@@ -77,6 +86,17 @@ def test_a_crafted_pickle_is_refused_and_the_bridge_keeps_serving(pair: tuple[so
     server.on_readable()
     (private,) = replies(theirs, 1)
     assert private[:2] == ("error", 3)
+
+
+def test_an_unexpected_failure_keeps_its_name(pair: tuple[socket.socket, socket.socket]) -> None:
+    """As raised on Slicer's side, so /slicer/exec reports `ZeroDivisionError: division by zero` as in one process."""
+    ours, theirs = pair
+    server = BridgeServer(ours, {"scene": Scene()})
+    theirs.sendall(encode(("call", 1, "scene", "execute", ("1/0",), {})))
+    server.on_readable()
+    (failed,) = replies(theirs, 1)
+    assert failed[:2] == ("error", 1) and isinstance(failed[2], RemoteFailure)
+    assert (failed[2].kind, str(failed[2])) == ("ZeroDivisionError", "division by zero")
 
 
 def test_a_burst_of_calls_yields_to_the_gui_between_budgets(pair: tuple[socket.socket, socket.socket]) -> None:
@@ -108,10 +128,32 @@ def test_only_value_types_are_rebuilt_not_functions() -> None:
     for crafted in (Call(np.load, "/tmp/x.npy", None, True), Call(downloads.download, "http://x/", "/tmp", 1),
                     Call(os.system, "true")):
         payload = pickle.dumps(("call", 1, "scene", "select", (crafted,), {}))
-        (frame,) = buffer.feed(HEADER.pack(len(payload)) + payload)
+        (frame,) = buffer.feed(raw_frame(payload))
         assert frame[0] == "invalid" and "may not cross" in str(frame[2])
     (ok,) = buffer.feed(encode(("result", 1, (NodeFilter(id="x"), np.float64(2.5), np.zeros((2, 2), np.int16)))))
     assert ok[2][0] == NodeFilter(id="x") and ok[2][1] == 2.5 and ok[2][2].dtype == np.int16
+
+
+def test_an_array_crosses_out_of_band_and_frames_survive_any_split() -> None:
+    """An array's memory is a buffer of its own in the frame (not inside the pickle) and comes back equal,
+    writable and over the frame's buffer; frames cut at every byte boundary decode the same."""
+    volume = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    frames = encode(("result", 1, volume)) + encode(("result", 2, {"k": [1, 2.5, "x"]}))
+    assert COUNT.unpack_from(frames, HEADER.size) == (1,)  # one out-of-band buffer: the array's memory
+    assert frames.count(volume.tobytes()) == 1
+    (first, second) = FrameBuffer().feed(frames)
+    assert np.array_equal(first[2], volume) and first[2].flags.writeable and second[2] == {"k": [1, 2.5, "x"]}
+    for cut in range(1, len(frames)):
+        buffer = FrameBuffer()
+        got = buffer.feed(frames[:cut]) + buffer.feed(frames[cut:])
+        assert [m[1] for m in got] == [1, 2] and np.array_equal(got[0][2], volume)
+
+
+@pytest.mark.parametrize("table", [COUNT.pack(2**32 - 1), COUNT.pack(1) + (2**40).to_bytes(8, "big"), b"\0\0"])
+def test_a_buffer_table_that_does_not_fit_its_frame_is_refused(table: bytes) -> None:
+    pickled = pickle.dumps(("result", 1, None))
+    (frame,) = FrameBuffer().feed(HEADER.pack(len(table + pickled)) + table + pickled)
+    assert frame[0] == "invalid" and "bridge frame" in str(frame[2])
 
 
 def test_the_server_going_away_is_reported_once(pair: tuple[socket.socket, socket.socket]) -> None:

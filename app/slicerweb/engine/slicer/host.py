@@ -23,7 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .bridge import BridgeServer, FrameBuffer, InlineDispatcher, send_blocking
+from ..bridge import FrameBuffer
+from .bridge import BridgeServer, InlineDispatcher, send_blocking
 from .dicom_catalog import DicomCatalog
 from .scene import SlicerScene
 from .system import SlicerSystem

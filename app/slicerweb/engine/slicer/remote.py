@@ -13,11 +13,11 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from ..bridge import BridgeClient, RemoteService
 from ..downloads import download
 from ..feature_state import SqliteFeatureStore
 from ..file_access import base_name
 from ..protocol import VersionInfo
-from .bridge import BridgeClient, RemoteService
 from .dicom import SlicerDicom
 from .engine import SlicerOwnedState
 
