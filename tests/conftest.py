@@ -75,16 +75,21 @@ class PatientTestApp(TestApp):
 
 
 @pytest.fixture
-def make_app(make_policy: Callable[..., Policy]) -> Callable[..., tuple[Quart, HeadlessEngine]]:
+def make_app(make_policy: Callable[..., Policy]) -> Iterator[Callable[..., tuple[Quart, HeadlessEngine]]]:
+    engines: list[HeadlessEngine] = []
+
     def factory(policy: Policy | None = None, **kwargs: Any) -> tuple[Quart, HeadlessEngine]:
         policy = policy or make_policy()
         demo_studies = demo_instances if kwargs.pop("demo", False) else None
         engine = HeadlessEngine(Path(policy.server.data_dir), demo_studies=demo_studies, index_url=policy.index.url)
+        engines.append(engine)
         app = create_app(policy, engine, **kwargs)
         app.test_app_class = PatientTestApp
         return app, engine
 
-    return factory
+    yield factory
+    for engine in engines:  # most tests never run the app's shutdown: stop the store's lease and sweep threads
+        engine.dicom.close()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slicerweb.audit_pages import SCAN_BUDGET_BYTES, AuditFilter, BadCursor, Position, outcome_of, read_page
+from slicerweb.audit_pages import SCAN_BUDGET_BYTES, AuditFilter, BadCursor, Cursor, Position, outcome_of, read_page
 from tests.conftest import LiveServer
 from tests.peak_rss import PeakRss
 
@@ -140,3 +140,45 @@ def test_actor_filter_finds_names_json_escapes(tmp_path: Path) -> None:
     write(log, range(2, 3), subject='o"hara\\x')
     assert numbers(read_page(log, AuditFilter(actor="müller"), 9).entries) == [1, 0]
     assert numbers(read_page(log, AuditFilter(actor='O"HARA\\'), 9).entries) == [2]
+
+
+def test_merging_many_hosts_files_keeps_the_servers_memory_flat(live_server: Callable[..., LiveServer],
+                                                                tmp_path: Path) -> None:
+    """Eight hosts' files of 8 MiB each (`{host}` in audit.path, as with index.url): a filter matching
+    nothing merges them within the same scan budget and one block per file."""
+    data = tmp_path / "data"
+    (data / "audit").mkdir(parents=True)
+    block = b"".join(record(n) for n in range(1000))
+    for host in range(8):
+        with (data / "audit" / f"host-{host}.jsonl").open("wb") as handle:
+            while handle.tell() < 8 << 20:
+                handle.write(block)
+    server = live_server(data_dir=data, policy_toml=f'[audit]\npath = "{data}/audit/{{host}}.jsonl"\n')
+    peak = PeakRss(server.process.pid)
+    with server.client() as http:
+        assert http.get("/admin/api/audit", params={"limit": "1"}).status_code == 200  # warm the route up
+        peak.reset()
+        response = http.get("/admin/api/audit", params={"actor": "nobody", "limit": "200"})
+        assert response.status_code == 200 and response.json()["entries"] == []
+        assert SCAN_BUDGET_BYTES <= response.json()["scanned_bytes"] < SCAN_BUDGET_BYTES + (1 << 20)
+        assert len(response.json()["next"].split(".")) == 9  # every host's file, and this server's own
+    print(f"peak RSS growth merging 8 x 8 MiB logs: {peak.growth() / 2**20:.1f} MiB")
+    assert peak.growth() < 16 << 20, f"peak RSS grew {peak.growth() >> 20} MiB merging 64 MiB of logs"
+
+
+def test_two_hosts_files_merge_newest_first_and_page_with_one_cursor(tmp_path: Path) -> None:
+    host_a, host_b = tmp_path / "host-a.jsonl", tmp_path / "host-b.jsonl"
+    write(host_a, range(0, 20, 2), host="a")  # even seconds on host a, odd ones on host b
+    write(host_b, range(1, 20, 2), host="b")
+    first = read_page([host_a, host_b], AuditFilter(), 7)
+    assert numbers(first.entries) == [19, 18, 17, 16, 15, 14, 13] and first.next is not None
+    write(host_b, range(20, 22), host="b")  # appends after the first page do not shift the next one
+    rest = read_page([host_a, host_b], AuditFilter(), 50, Cursor.parse(first.next.token()))
+    assert numbers(rest.entries) == list(range(12, -1, -1)) and rest.next is None
+    assert [e["host"] for e in rest.entries[:2]] == ["a", "b"]
+    host_a.rename(tmp_path / "host-a.jsonl.1")  # host a's log rotated: its cursor follows the inode
+    write(host_a, range(22, 23), host="a")
+    again = read_page([host_a, host_b], AuditFilter(), 50, first.next)
+    assert numbers(again.entries) == list(range(12, -1, -1))
+    with pytest.raises(BadCursor):
+        Cursor.parse(".".join(["1-1"] * 65))

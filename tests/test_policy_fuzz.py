@@ -4,6 +4,7 @@ and then crashes `create_app`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import tempfile
@@ -68,4 +69,8 @@ def test_any_policy_loads_or_names_the_problem(text: str) -> None:
             return
         assert isinstance(policy, Policy)
         policy = policy.replace(**{"server.data_dir": str(Path(directory) / "data"), "logging.console": False})
-        create_app(policy, HeadlessEngine(Path(directory) / "data"))
+        engine = HeadlessEngine(Path(directory) / "data")
+        try:
+            create_app(policy, engine)
+        finally:
+            asyncio.run(engine.close())  # its lease thread must not outlive the directory

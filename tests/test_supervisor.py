@@ -292,7 +292,9 @@ def test_a_restarted_worker_recovers_dead_leftovers_but_never_a_running_siblings
         sibling = worker_of(client)["pid"]
     for client in on_worker(server.url, 1):
         victim = worker_of(client)["pid"]
-    (owner,) = [p for p in tmp.iterdir() if p.is_dir() and p.name.startswith(f"{sibling}-")]
+    (lock,) = [p for p in tmp.iterdir() if p.suffix == ".lock" and p.name.startswith(f"{sibling}-")]
+    owner = tmp / lock.stem  # its temp directory is made at its first store (storage.py)
+    owner.mkdir(exist_ok=True)
     in_flight = owner / "in-flight.part"  # a store of worker 0 in progress
     in_flight.write_bytes(b"DICM")
     dead = tmp / "999999-0123456789ab"  # a process that died mid-store: its lock file is free

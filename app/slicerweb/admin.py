@@ -25,7 +25,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from . import admin_dicom
-from .audit_pages import MAX_LIMIT, OUTCOMES, AuditFilter, BadCursor, Position, read_page
+from .audit_pages import MAX_LIMIT, OUTCOMES, AuditFilter, BadCursor, Cursor, read_page
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .features import DEFAULT_EXEC_MINUTES, TOGGLEABLE, FeatureFlags, FeatureRefused
 from .policy import FAMILIES, SETTINGS
@@ -138,7 +138,7 @@ def _console_api(bp: Blueprint, services: Services) -> None:
     async def console_audit() -> Response:
         query, limit, cursor = _audit_query(request.args)
         try:
-            page = await asyncio.to_thread(read_page, services.audit.path, query, limit, cursor)
+            page = await asyncio.to_thread(read_page, services.audit.sources(), query, limit, cursor)
         except BadCursor as exc:
             raise BadRequest(f"before: {exc}") from None
         return jsonify({"entries": page.entries, "next": page.next.token() if page.next else None,
@@ -166,7 +166,7 @@ def _switch_body(data: str | bytes) -> tuple[bool, float | None, str]:
     return body["enabled"], None if minutes is None else float(minutes), reason.strip()
 
 
-def _audit_query(args: Any) -> tuple[AuditFilter, int, Position | None]:
+def _audit_query(args: Any) -> tuple[AuditFilter, int, Cursor | None]:
     """Filter, page size and cursor from the query string, or a 400 naming the bad parameter."""
     values = {key: str(args.get(key, "")).strip() for key in ("actor", "action", "outcome", "limit", "before")}
     for key in ("actor", "action"):
@@ -180,7 +180,7 @@ def _audit_query(args: Any) -> tuple[AuditFilter, int, Position | None]:
             raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
         limit = int(values["limit"])
     try:
-        cursor = Position.parse(values["before"]) if values["before"] else None
+        cursor = Cursor.parse(values["before"]) if values["before"] else None
     except BadCursor as exc:
         raise BadRequest(f"before: {exc}") from None
     return AuditFilter(values["actor"], values["action"], values["outcome"]), limit, cursor

@@ -11,7 +11,6 @@ Third-party families come from the `slicerweb.families` entry-point group (see `
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import cast
 
 from quart import Blueprint, Quart
@@ -20,6 +19,7 @@ from . import admin, extensions, health, metrics_routes, static
 from .access_log import AccessLogMiddleware
 from .asgi_types import ASGIApp
 from .audit import AuditLog
+from .audit_files import open_audit_log
 from .auth import verify
 from .auth.authenticator import Authenticator, authenticator_for
 from .auth.exec_gate import ExecGate
@@ -39,7 +39,7 @@ from .keepalive import CloseOnUnreadBody
 from .limits import apply_body_limit, largest_limit
 from .metrics import AppMetrics
 from .middleware import Middleware, build_stack
-from .policy import Policy, data_dir_of
+from .policy import Policy
 from .request_context import context_of, request_scope
 from .request_metrics import RequestMetricsMiddleware, request_labeller
 from .services import Services
@@ -69,7 +69,7 @@ def create_app(policy: Policy, engine: Engine, *, authenticator: Authenticator |
                       BODY_TIMEOUT=policy.limits.body_timeout, PROVIDE_AUTOMATIC_OPTIONS=True,
                       JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep engine field order on the wire
-    audit = audit or AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
+    audit = audit or open_audit_log(policy)
     flags = FeatureFlags(policy, engine.features, audit)
     services = Services(policy=policy, engine=engine, flags=flags, audit=audit,
                         authenticator=authenticator or authenticator_for(policy), trust=ProxyTrust(policy),

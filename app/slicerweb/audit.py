@@ -11,7 +11,9 @@ Durability: a privileged act is durable before its response: the after-request h
 fsynced. Denials are batched: a crash can lose the last few milliseconds of them. Nothing is dropped
 silently: when `MAX_QUEUED_LINES` denials are waiting (the disk has stalled), further denials are
 counted and the count is written as an `audit.dropped` record; other records always queue.
-Never logs tokens or exec source: only the source's SHA-256 and size.
+Never logs tokens or exec source: only the source's SHA-256 and size. Every record names the instance
+that wrote it (`<host>:<pid>`); with several hosts each writes its own file (audit_files.py), and
+`sources()` lists them all for readers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -30,8 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .instance import instance_id
+
 MAX_QUEUED_LINES = 65536
 MAX_WRITE_BYTES = 1 << 20  # one write() per MiB of lines: appends stay atomic
+MAX_SOURCES = 64  # files a reader merges (hosts): the newest ones; each costs one read block per page
 IDLE_EXIT_SECONDS = 5.0  # the writer thread ends when idle; the next record starts it again
 RETRY_SECONDS = 1.0
 
@@ -40,10 +46,12 @@ _open_logs: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 
 
 class AuditLog:
-    """Writer for `<data_dir>/audit.jsonl` (or the policy's audit.path)."""
+    """Writer for `<data_dir>/audit.jsonl` (or the policy's audit.path; audit_files.open_audit_log)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, siblings: str | None = None) -> None:
+        """`siblings`: a glob naming the other hosts' files beside this one (`sources()`), if any."""
         self.path = Path(path)
+        self.siblings = siblings
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.commits = 0  # fsyncs done: fewer than records under load (group commit)
         self._cond = threading.Condition()
@@ -64,7 +72,7 @@ class AuditLog:
         """
         now = time.time()
         entry = {"time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-                 "event": event, **fields}
+                 "event": event, "instance": instance_id(), **fields}
         line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
         with self._cond:
             if droppable and len(self._pending) >= MAX_QUEUED_LINES:
@@ -95,6 +103,15 @@ class AuditLog:
             target = self._queued
             if not self._cond.wait_for(lambda: self._written >= target, timeout):
                 raise self._error or TimeoutError(f"audit log {self.path}: not written after {timeout} s")
+
+    def sources(self) -> list[Path]:
+        """The files readers merge: this one and the other hosts' (at most MAX_SOURCES, newest first)."""
+        if self.siblings is None:
+            return [self.path]
+        found = {Path(name) for name in glob.glob(self.siblings) if os.path.isfile(name)}
+        found.discard(self.path)
+        newest = sorted(found, key=_modified, reverse=True)[:MAX_SOURCES - 1]
+        return [self.path, *newest]
 
     def read(self) -> list[dict[str, Any]]:
         """All records (for tests and the admin view), after flushing this writer's queue."""
@@ -175,9 +192,17 @@ def _settle(future: asyncio.Future[None], error: OSError | None) -> None:
         future.set_exception(error)
 
 
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # rotated away just now
+        return 0.0
+
+
 def _dropped_line(count: int) -> bytes:
     entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": "audit.dropped",
-             "count": count, "reason": f"audit queue full ({MAX_QUEUED_LINES} lines): denials counted, not written"}
+             "instance": instance_id(), "count": count,
+             "reason": f"audit queue full ({MAX_QUEUED_LINES} lines): denials counted, not written"}
     return (json.dumps(entry, separators=(",", ":")) + "\n").encode()
 
 

@@ -6,8 +6,14 @@ plus the page's entries, never the file: `read_page` keeps at most `BLOCK_BYTES`
 page then says where to go on). Paging crosses into logrotate's previous file (`audit.jsonl.1`,
 uncompressed thanks to `delaycompress`); older, compressed files are for `zcat | jq` on the host.
 
-A cursor names a file by inode and a byte offset in it: appends and a rename (rotation) leave it
-valid, because the bytes before the offset never change.
+With several hosts each writes its own file (audit_files.py): a page merges them newest first by
+each record's time (the writer puts it first on the line, so it is read without parsing the record),
+reading each backwards one block at a time; the budget and the page bound the whole merge, and the
+memory is one block per file (at most audit.MAX_SOURCES files).
+
+A cursor names, per file, the file by inode and a byte offset in it: appends and a rename (rotation)
+leave it valid, because the bytes before the offset never change. A file that appears after the first
+page (a new host) joins at the next first page.
 
     >>> AuditFilter(action="feature").matches({"event": "feature.toggle", "subject": "alice"})
     True
@@ -15,13 +21,16 @@ valid, because the bytes before the offset never change.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .audit import MAX_SOURCES
 
 BLOCK_BYTES = 64 << 10
 SCAN_BUDGET_BYTES = 32 << 20  # per page: bounds the CPU of a filter that matches almost nothing
@@ -29,6 +38,9 @@ MAX_LINE_BYTES = 1 << 20  # longer "lines" are not ours (the writer's batches ar
 MAX_LIMIT = 200
 OUTCOMES = ("ok", "denied", "error")
 _CURSOR = re.compile(r"(\d{1,20})-(\d{1,20})")
+_TIME = re.compile(rb'\{"time": ?"([^"]{1,40})"')  # the writer's compact form, or json.dumps' default
+NEWEST = b"~"  # sorts after any time: a line without one is taken at once from its file
+_INVERT = bytes.maketrans(bytes(range(256)), bytes(range(255, -1, -1)))  # ascending order of inverted = descending
 _DENIED_STATUS = frozenset({401, 403, 429})
 
 
@@ -94,9 +106,26 @@ class Position:
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """Where each merged file's next page starts; its token is the positions joined by dots."""
+
+    positions: tuple[Position, ...]
+
+    def token(self) -> str:
+        return ".".join(p.token() for p in self.positions)
+
+    @staticmethod
+    def parse(token: str) -> Cursor:
+        parts = token.split(".")
+        if not 0 < len(parts) <= MAX_SOURCES:
+            raise BadCursor("cursor must be the 'next' value of a previous page")
+        return Cursor(tuple(Position.parse(part) for part in parts))
+
+
+@dataclass(frozen=True)
 class AuditPage:
     entries: list[dict[str, Any]]
-    next: Position | None  # where the next (older) page starts; None: nothing older
+    next: Cursor | None  # where the next (older) page starts; None: nothing older
     scanned_bytes: int
 
 
@@ -105,34 +134,88 @@ def audit_files(path: Path) -> list[Path]:
     return [p for p in (path, path.with_name(path.name + ".1")) if p.is_file()]
 
 
-def read_page(path: Path, query: AuditFilter, limit: int, cursor: Position | None = None) -> AuditPage:
-    """Up to `limit` matching entries, newest first, starting at `cursor` (None: the newest entry)."""
-    files = audit_files(path)
-    inodes = [f.stat().st_ino for f in files]
+class _Stream:
+    """One host's log (the file, then its rotated `.1`) read backwards; `head` is its next line."""
+
+    def __init__(self, files: list[Path], offset: int | None) -> None:
+        self.files = files
+        self.inodes = [f.stat().st_ino for f in files]
+        self.index = 0
+        self.key = NEWEST
+        self.head: tuple[int, bytes] | None = None
+        self._lines = _lines_backwards(files[0], _complete_end(files[0]) if offset is None else offset)
+        self.advance()
+
+    def advance(self) -> None:
+        """Read the next (older) line into `head` (None at the end of the last file) and its time key."""
+        while (line := next(self._lines, None)) is None and self.index + 1 < len(self.files):
+            self._lines.close()
+            self.index += 1
+            self._lines = _lines_backwards(self.files[self.index], self.files[self.index].stat().st_size)
+        self.head = line
+        if line is not None:
+            match = _TIME.match(line[1])
+            if match and match.group(1) < self.key:
+                # The lowest time so far: a file's lines are in append order, which the processes of one
+                # host sharing it can leave a few milliseconds off time order. A key that never goes back
+                # up keeps the merge exact: it adds no disorder beyond what each file holds.
+                self.key = match.group(1)
+
+    def position(self) -> Position:
+        """Where this stream resumes: just after its unread head (offset 0 once exhausted)."""
+        if self.head is None:
+            return Position(self.inodes[self.index], 0)
+        start, line = self.head
+        return Position(self.inodes[self.index], start + len(line))
+
+    def close(self) -> None:
+        self._lines.close()
+
+
+def _streams(sources: Sequence[Path], cursor: Cursor | None) -> list[_Stream]:
+    """The merged files' streams: from their newest complete line, or where `cursor` left them."""
+    chains = [files for files in map(audit_files, sources) if files]
     if cursor is None:
-        if not files:
-            return AuditPage([], None, 0)
-        start, offset = 0, _complete_end(files[0])
-    elif cursor.inode in inodes:
-        start, offset = inodes.index(cursor.inode), cursor.offset
-    else:
+        return [_Stream(files, None) for files in chains]
+    by_inode = {f.stat().st_ino: files[i:] for files in chains for i, f in enumerate(files)}
+    missing = [p for p in cursor.positions if p.inode not in by_inode]
+    if missing:
         raise BadCursor("that page is no longer available (the log was rotated); start from the newest")
+    return [_Stream(by_inode[p.inode], p.offset) for p in cursor.positions]
+
+
+def read_page(sources: Path | Sequence[Path], query: AuditFilter, limit: int,
+              cursor: Cursor | Position | None = None) -> AuditPage:
+    """Up to `limit` matching entries of the merged `sources`, newest first, starting at `cursor` (None: the
+    newest entry of each)."""
+    if isinstance(sources, Path):
+        sources = [sources]
+    if isinstance(cursor, Position):
+        cursor = Cursor((cursor,))
+    streams = _streams(list(sources)[:MAX_SOURCES], cursor)
     entries: list[dict[str, Any]] = []
     scanned = 0
-    for index in range(start, len(files)):
-        if index > start:
-            offset = files[index].stat().st_size
-        for line_start, line in _lines_backwards(files[index], offset):
+    # A min-heap of inverted time keys: its top is the file whose next line is the newest of all.
+    heap = [(s.key.translate(_INVERT), n, s) for n, s in enumerate(streams) if s.head is not None]
+    heapq.heapify(heap)
+    try:
+        while heap and len(entries) < limit and scanned < SCAN_BUDGET_BYTES:
+            _, n, stream = heap[0]
+            line = stream.head[1] if stream.head is not None else b""
             scanned += len(line) + 1
             entry = _parse(line) if query.may_match(line) else None
             if entry is not None and query.matches(entry):
                 entries.append({**entry, "outcome": outcome_of(entry)})
-            if len(entries) >= limit or scanned >= SCAN_BUDGET_BYTES:
-                more = line_start > 0 or index + 1 < len(files)
-                next_position = Position(inodes[index], line_start) if line_start > 0 else (
-                    Position(inodes[index + 1], files[index + 1].stat().st_size) if more else None)
-                return AuditPage(entries, next_position, scanned)
-    return AuditPage(entries, None, scanned)
+            stream.advance()
+            if stream.head is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (stream.key.translate(_INVERT), n, stream))
+        more = any(s.head is not None for s in streams)
+        return AuditPage(entries, Cursor(tuple(s.position() for s in streams)) if more else None, scanned)
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def _complete_end(path: Path) -> int:
@@ -153,7 +236,7 @@ def _complete_end(path: Path) -> int:
     return 0
 
 
-def _lines_backwards(path: Path, end: int) -> Iterator[tuple[int, bytes]]:
+def _lines_backwards(path: Path, end: int) -> Generator[tuple[int, bytes], None, None]:
     """(start offset, line without newline) of each line before `end`, last first, one block in memory."""
     with path.open("rb") as handle:
         end = min(end, handle.seek(0, os.SEEK_END))

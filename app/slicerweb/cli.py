@@ -221,12 +221,12 @@ def _dicom_reindex(policy: Policy) -> int:
 
 
 async def _feature(policy: Policy, args: argparse.Namespace) -> int:
-    from .audit import AuditLog
+    from .audit_files import open_audit_log
     from .engine.headless import HeadlessEngine
 
     data_dir = data_dir_of(policy)
     engine = HeadlessEngine(data_dir, index_url=policy.index.url)
-    audit = AuditLog(Path(policy.audit.path or data_dir / "audit.jsonl"))
+    audit = open_audit_log(policy)
     flags = FeatureFlags(policy, engine.features, audit)
     actor = f"local:{getpass.getuser()}"
     try:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .audit import AuditLog
+from .audit_files import open_audit_log
 from .engine.dicom_api import CheckReport
 from .engine.errors import EngineError
 from .engine.headless.dicomdb import HeadlessDicom
@@ -45,7 +45,7 @@ def run(policy: Policy, args: argparse.Namespace) -> int:
 
 
 def _audit(policy: Policy, event: str, **fields: Any) -> None:
-    audit = AuditLog(Path(policy.audit.path or data_dir_of(policy) / "audit.jsonl"))
+    audit = open_audit_log(policy)
     audit.record(event, subject=f"local:{getpass.getuser()}", via="cli", **fields)
     audit.flush()
 

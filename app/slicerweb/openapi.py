@@ -39,7 +39,8 @@ CONSOLE_FEATURE: dict[str, Any] = {
     "properties": {**FEATURE["properties"], "kind": {"enum": ["family", "feature"]}, "toggleable": {"type": "boolean"},
                    "help": STRING}}
 AUDIT_ENTRY: dict[str, Any] = {"type": "object", "required": ["time", "event", "outcome"], "properties": {
-    "time": STRING, "event": STRING, "subject": STRING, "outcome": {"enum": ["ok", "denied", "error"]}}}
+    "time": STRING, "event": STRING, "subject": STRING, "instance": STRING,  # instance: "<host>:<pid>"
+    "outcome": {"enum": ["ok", "denied", "error"]}}}
 ERROR: dict[str, Any] = {
     "type": "object", "required": ["success", "message", "code"],
     "properties": {"success": {"const": False}, "message": STRING, "code": STRING, "request_id": STRING}}
@@ -124,7 +125,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (_p("actor", "part of the subject, any case"), _p("action", "an event or its prefix: feature, exec.run"),
          _p("outcome", "ok, denied or error", schema={"enum": ["ok", "denied", "error"]}),
          _p("limit", "entries per page, 1..200 (default 50)", schema={"type": "string", "pattern": r"^\d{1,3}$"}),
-         _p("before", "the next value of the previous page", schema={"type": "string", "pattern": r"^\d+-\d+$"})),
+         _p("before", "the next value of the previous page (one inode-offset per host's file)",
+            schema={"type": "string", "pattern": r"^\d+-\d+(\.\d+-\d+)*$"})),
         (JSON, {"type": "object", "required": ["entries", "next", "scanned_bytes"], "properties": {
             "entries": {"type": "array", "items": AUDIT_ENTRY}, "next": {"type": ["string", "null"]},
             "scanned_bytes": {"type": "integer"}}})),

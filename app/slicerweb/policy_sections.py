@@ -207,7 +207,9 @@ class LoggingSection:
 class AuditSection:
     """[audit]: where the append-only record of privileged acts goes."""
 
-    path: str = setting("", "Append-only JSON-lines audit log; empty means <data_dir>/audit.jsonl.")
+    path: str = setting("", "Append-only JSON-lines audit log; empty means <data_dir>/audit.jsonl, or "
+                        "<data_dir>/audit/<host>.jsonl when index.url is set (several hosts never append to one "
+                        "file over NFS). {host} in the path is this host's name.")
 
 
 @dataclass(frozen=True)

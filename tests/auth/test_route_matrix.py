@@ -4,6 +4,7 @@ verifier endpoint decides exactly as the app does for each of them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,11 @@ def route_samples() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="slicerweb-routes-") as data:
         policy = default_policy().replace(**{"features.dicomweb_write": True, "features.exec": True,
                                              "server.data_dir": data})
-        app = create_app(policy, HeadlessEngine(Path(data)))
+        engine = HeadlessEngine(Path(data))
+        try:
+            app = create_app(policy, engine)
+        finally:
+            asyncio.run(engine.close())  # its lease thread must not outlive the directory
     samples = set()
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "x1", rule.rule)

@@ -27,7 +27,8 @@ def directives(text: str) -> list[str]:
 def test_config_renames_and_signals_never_truncates() -> None:
     lines = directives(CONFIG.read_text())
     assert "copytruncate" not in lines and "nocopytruncate" in lines and "nocreate" in lines
-    assert lines[0].split() == ["/var/lib/slicerweb/audit.jsonl", "/var/log/slicerweb/access.jsonl", "{"]
+    assert lines[0].split() == ["/var/lib/slicerweb/audit.jsonl", "/var/lib/slicerweb/audit/*.jsonl",
+                                "/var/log/slicerweb/access.jsonl", "{"]  # the per-host audit files (index.url)
     assert any(line.startswith(POSTROTATE) for line in lines)
     assert "delaycompress" in lines  # the console reads audit.jsonl.1 uncompressed
     assert "deploy/logrotate/slicerweb" in (REPO / "deploy" / "README.md").read_text()
@@ -43,7 +44,11 @@ def test_logrotate_rotates_a_live_server(live_server: Callable[..., LiveServer],
         for _ in range(5):
             assert http.post("/slicer/exec", content="__execResult = {}").status_code == 403
     settled_audit(audit, until=lambda events: len(events) >= 5)
+    other_host = tmp_path / "audit" / "host-b.jsonl"  # another host's file (index.url set): rotated the same way
+    other_host.parent.mkdir()
+    other_host.write_text('{"time":"2026-12-03T00:00:00.000+00:00","event":"exec.denied"}\n')
     text = CONFIG.read_text().replace("/var/lib/slicerweb/audit.jsonl", str(audit)).replace(
+        "/var/lib/slicerweb/audit/*.jsonl", str(other_host.parent / "*.jsonl")).replace(
         "/var/log/slicerweb/access.jsonl", str(access)).replace(POSTROTATE, f"kill -HUP {server.process.pid}")
     config = tmp_path / "logrotate.conf"
     config.write_text(re.sub(r"^\s*su .*$", "", text, flags=re.MULTILINE))  # no service user here
@@ -65,4 +70,5 @@ def test_logrotate_rotates_a_live_server(live_server: Callable[..., LiveServer],
     new_access = [json.loads(line) for line in access.read_text().splitlines()]
     assert [e["path"] for e in old_access] == ["/slicer/exec"] * 5
     assert [e["path"] for e in new_access] == ["/slicer/exec"] * 3
+    assert other_host.with_name("host-b.jsonl.1").is_file() and not other_host.exists()
     assert server.process.poll() is None

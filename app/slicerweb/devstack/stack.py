@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..instance import host_name
 from ..issuer.users import write_users_file
 from .certs import CertPaths, make_certs
 from .postgres import PostgresCluster
@@ -51,6 +52,9 @@ class Stack:
 
     @property
     def audit_path(self) -> Path:
+        """The instances' audit log (all on this host): one file per host once the index is PostgreSQL."""
+        if self.postgres is not None:
+            return self.data_dir / "audit" / f"{host_name()}.jsonl"
         return self.data_dir / "audit.jsonl"
 
     def log(self, name: str) -> str:

@@ -17,6 +17,7 @@ from slicerweb.engine.dicom_api import Match, RenderParams, SearchQuery
 from slicerweb.engine.errors import Invalid, NotFound
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
 from slicerweb.engine.headless.dicomdb.health import object_files
+from tests.engine.headless.dicomdb.leases import wait_for_expiry
 from tests.support import subprocess_env
 
 
@@ -96,7 +97,7 @@ import os, sys
 from pathlib import Path
 from slicerweb.engine.headless.dicomdb import HeadlessDicom
 from slicerweb.engine.headless.dicomdb.delete import unindex
-db = HeadlessDicom(Path(sys.argv[1]))
+db = HeadlessDicom(Path(sys.argv[1]), lease_seconds=1)
 with db.index.writing():
     unindex(db.index, db.storage.owner, sys.argv[2])
     os._exit(9)  # killed after the index commit, before a single file is removed
@@ -112,6 +113,7 @@ def test_a_delete_killed_before_removing_files_is_invisible_and_finished_at_star
                              env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert crashed.returncode == 9, crashed.stderr
     assert len([p for p in object_files(tmp_path / "dicom" / "objects") if study in str(p)]) == 6  # files left
+    wait_for_expiry(tmp_path / "dicom")  # its lease outlives it by a second
     db = HeadlessDicom(tmp_path / "dicom")  # start-up: recovery removes the journaled files
     assert db.index.instances(study) == []
     assert not [p for p in object_files(db.storage.objects) if study in str(p)]

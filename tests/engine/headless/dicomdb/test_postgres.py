@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import subprocess
 import sys
 import threading
@@ -85,7 +86,8 @@ async def test_two_instances_share_one_index_and_one_storage(tmp_path: Path, pos
 
 def test_postgresql_down_is_503_with_retry_after_then_recovers(tmp_path: Path, live_server) -> None:
     """Stop PostgreSQL under a running server: /dicom answers 503 JSON with Retry-After promptly; start
-    it again: the same server serves and stores again, without a restart."""
+    it again: the same server serves and stores again, without a restart. Its log says so in two lines
+    (down, with the reason; back), not one warning per refused call."""
     cluster = PostgresCluster().start()  # durable: an immediate stop loses no acknowledged commit
     try:
         url = fresh_schema_url(cluster)
@@ -107,6 +109,8 @@ def test_postgresql_down_is_503_with_retry_after_then_recovers(tmp_path: Path, l
             refused = http.post("/dicom/studies", content=stow_body([part10(generate_study(4)[0])]),
                                 headers={"Content-Type": STOW_TYPE})
             assert refused.status_code == 503
+            for _ in range(4):
+                assert http.get("/dicom/studies").status_code == 503
             assert http.get("/livez").status_code == 200  # the process itself is fine
             cluster.start()
             deadline = time.monotonic() + 30
@@ -118,6 +122,14 @@ def test_postgresql_down_is_503_with_retry_after_then_recovers(tmp_path: Path, l
                               headers={"Content-Type": STOW_TYPE})
             assert again.status_code == 200
             assert len(http.get("/dicom/studies").json()) == 2
+        lines = [line for line in map(json.loads, filter(None, server.log().splitlines())) if "logger" in line]
+        warnings = [line for line in lines if line["level"] == "warning"]
+        assert len(warnings) == 1, warnings  # every refused call and lease renewal: one line, not hundreds
+        assert warnings[0]["message"].startswith(f"DICOM index {url.split('?')[0]}")  # where (no password in it)
+        assert " unreachable: " in warnings[0]["message"]  # and why, in the driver's words
+        assert warnings[0]["message"].endswith("; its calls are refused (503) until it is back")
+        back = [line for line in lines if " is back after " in line["message"]]
+        assert len(back) == 1 and back[0]["level"] == "info", back
     finally:
         cluster.destroy()
 

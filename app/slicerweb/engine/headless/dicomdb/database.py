@@ -8,7 +8,8 @@ schema.py). What differs between the two lives here and nowhere else:
 - the write lock that serialises writers of every process (and, for PostgreSQL, every host): SQLite's
   `BEGIN IMMEDIATE`, a transaction-scoped advisory lock on PostgreSQL;
 - commit durability (`synchronous` / `synchronous_commit`), the identity column of the DDL;
-- which errors mean "damaged" (503, sticky), "disk full" (507) or "unreachable" (503, retry).
+- which errors mean "damaged" (503, sticky), "disk full" (507) or "unreachable" (503, retry);
+- the database's clock in SQL (`now`), which leases (lease.py) are measured by.
 
 psycopg 3 with psycopg_pool rather than asyncpg: the index is called from worker threads (blocking
 DB-API style, like sqlite3), so one code path serves both databases; the pool checks a connection
@@ -32,6 +33,7 @@ import psycopg.errors
 import psycopg_pool
 
 from ...errors import EngineError, IndexDamaged, InsufficientStorage, Unavailable
+from .outage import OutageLog
 
 log = logging.getLogger("slicerweb.dicom.index")
 CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -39,7 +41,9 @@ WRITE_LOCK_KEY = 0x51C3_D1C0  # the advisory lock every PostgreSQL writer of thi
 PROBE_SECONDS = 2.0  # how long a locked SQLite index may delay a readiness probe
 CHECKOUT_SECONDS = 1.0  # a caller waits at most this long for PostgreSQL before the answer is 503
 RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while PostgreSQL is unreachable (a restart takes seconds)
+POOL_NAME = "slicerweb-index"
 POOL_SIZE = 8  # at least the worker threads that call the index at once (asyncio.to_thread)
+REMINDER_SECONDS = 60.0  # while PostgreSQL stays down, one log line a minute (not one per refused call)
 
 
 class Cursor(Protocol):
@@ -60,6 +64,7 @@ class Database(Protocol):
 
     dialect: str  # "sqlite" | "postgresql"
     location: str  # for messages: a path, or the URL without its password
+    now: str  # an SQL expression: the database's clock, in seconds since the epoch (DOUBLE PRECISION)
 
     def read(self) -> Any:
         """Context manager: a connection for reads (autocommit)."""
@@ -89,6 +94,7 @@ class SqliteDatabase:
     """One SQLite file in WAL mode: a connection per reading thread, one writer connection."""
 
     dialect = "sqlite"
+    now = "((julianday('now') - 2440587.5) * 86400.0)"  # one host's clock: a SQLite index is never shared
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -224,24 +230,32 @@ class PostgresDatabase:
     """A PostgreSQL database reached through a psycopg connection pool."""
 
     dialect = "postgresql"
+    now = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"  # the server's clock: one for all hosts
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reminder_seconds: float = REMINDER_SECONDS) -> None:
+        """`reminder_seconds`: how often an outage is logged again while it lasts (the first refusal and
+        the return are logged once each)."""
         self.url = url
         self.location = redacted(url)
+        self.outage = OutageLog(log, f"DICOM index {self.location}", reminder_seconds)
+        self._pool_noise = _PoolNoise(POOL_NAME)
+        logging.getLogger("psycopg.pool").addFilter(self._pool_noise)
         self.pool = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=POOL_SIZE, open=False, timeout=CHECKOUT_SECONDS,
             check=psycopg_pool.ConnectionPool.check_connection, reconnect_timeout=0,
-            kwargs={"autocommit": True, "connect_timeout": 2}, name="slicerweb-index")
+            kwargs={"autocommit": True, "connect_timeout": 2}, name=POOL_NAME)
         self.pool.open(wait=False)
 
     @contextmanager
     def read(self) -> Iterator[_Portable]:
         with self.pool.connection() as conn:
+            self.outage.reached()
             yield _Portable(conn)
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[_Portable]:
         with self.pool.connection() as conn, conn.transaction():
+            self.outage.reached()
             if not durable:
                 conn.execute("SET LOCAL synchronous_commit = off")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
@@ -265,9 +279,10 @@ class PostgresDatabase:
             return InsufficientStorage(f"insufficient storage: the PostgreSQL server of the DICOM index is out of "
                                        f"disk ({exc}); nothing was stored")
         if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
-            # Clients learn that the index is down, never where it lives; the operator's log says why.
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            log.warning("DICOM index %s unreachable: %s", self.location, detail)
+            # Clients learn that the index is down, never where it lives; the operator's log says why
+            # (once when it goes, a reminder a minute, once when it is back: outage.py).
+            reason = self._pool_noise.last_failure if isinstance(exc, psycopg_pool.PoolTimeout) else None
+            self.outage.refused(reason or _first_line(exc))
             return Unavailable("the DICOM index (PostgreSQL) is unreachable; retry shortly",
                                retry_after=RETRY_AFTER_SECONDS)
         return None
@@ -277,21 +292,50 @@ class PostgresDatabase:
             with self.read() as conn:
                 conn.execute("SELECT 1 FROM study LIMIT 1").fetchall()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return f"index unreachable (PostgreSQL): {detail}"
+            return f"index unreachable (PostgreSQL): {_first_line(exc)}"
         return "ok"
 
     def close(self) -> None:
         self.pool.close()
+        logging.getLogger("psycopg.pool").removeFilter(self._pool_noise)
+
+
+class _PoolNoise(logging.Filter):
+    """Drops psycopg_pool's warning for each failed (re)connection of our pool: hundreds a minute while
+    PostgreSQL is down, which `OutageLog` reports in a few lines instead; keeps the last one's reason."""
+
+    def __init__(self, pool_name: str) -> None:
+        super().__init__()
+        self._marks = (f"error connecting in '{pool_name}'", f"reconnection attempt in pool '{pool_name}'")
+        self.last_failure: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self._marks):
+            return True
+        if message.startswith(self._marks[0]):  # "error connecting in 'x': connection is bad: <why>"
+            self.last_failure = message.split(": ", 1)[-1].splitlines()[0].removeprefix("connection is bad: ")
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's text (psycopg's carry hints on further lines), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def redacted(url: str) -> str:
-    """`url` without its password, for messages and logs."""
+    """`url` without its password (in the user part or a `password=` parameter), for messages and logs.
+
+        >>> redacted("postgresql://app:s3cret@db/slicerweb?password=x&sslmode=require")
+        'postgresql://app:***@db/slicerweb?password=***&sslmode=require'
+    """
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    query = "&".join(f"{item.split('=', 1)[0]}=***" if item.split("=", 1)[0].lower() == "password" else item
+                     for item in parts.query.split("&")) if parts.query else ""
+    return urlunsplit(parts._replace(query=query))
 
 
 def open_database(location: str | Path) -> Database:

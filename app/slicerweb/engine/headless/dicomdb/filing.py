@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....formats.dicom.ingest import ParsedInstance
+from ...errors import Unavailable
 from .database import Connection, pipelined
 
 CHUNK = 500
@@ -121,9 +122,18 @@ def claim(conn: Connection, items: list[tuple[ParsedInstance, str]], owner: str)
     return refused
 
 
-def file_instances(conn: Connection, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+def file_instances(conn: Connection, items: list[tuple[ParsedInstance, str]], *,
+                   journaled: bool = True) -> dict[str, str]:
     """Index placed files and drop their journal rows (`DicomIndex.insert`); {sop_uid: why} of those
-    left out because their UIDs now contradict the index."""
+    left out because their UIDs now contradict the index. `journaled`: every item must still have its
+    journal row; one gone was recovered by another instance (lease.py): Unavailable, nothing filed."""
+    if journaled:
+        present = {r[0] for r in _rows_in(conn, "SELECT path FROM pending WHERE path IN",
+                                          (relpath for _, relpath in items))}
+        lost = next((parsed for parsed, relpath in items if relpath not in present), None)
+        if lost is not None:
+            raise Unavailable(f"the store of SOP instance {lost.sop_uid} was interrupted: another instance took "
+                              "over this one's unfinished stores; nothing was stored, retry", retry_after=2)
     filed = Filed(conn, (parsed for parsed, _ in items))
     patients = dict(_rows_in(conn, "SELECT patient_key, pk FROM patient WHERE patient_key IN",
                              (parsed.patient["patient_key"] for parsed, _ in items)))

@@ -133,12 +133,16 @@ class DicomIndex:
             return filing.claim(conn, items, owner)
 
     @guarded
-    def insert(self, items: list[tuple[ParsedInstance, str]]) -> dict[str, str]:
+    def insert(self, items: list[tuple[ParsedInstance, str]], *, journaled: bool = True) -> dict[str, str]:
         """Index placed files and clear their journal rows, all in one transaction; return
         {sop_uid: why} for those left out because their UIDs now contradict the index (another
-        process filed the same series under another study since `claim`); the caller removes them."""
+        process filed the same series under another study since `claim`); the caller removes them.
+
+        A journaled item whose journal row is gone was recovered by another instance (lease.py, rule
+        3): nothing is indexed and the store fails (Unavailable: retry). `journaled=False` (reindex):
+        files that were never claimed."""
         with self.db.transaction() as conn:
-            return filing.file_instances(conn, items)
+            return filing.file_instances(conn, items, journaled=journaled)
 
     @guarded
     def release(self, relpaths: Iterable[str]) -> None:
@@ -152,19 +156,6 @@ class DicomIndex:
         with self.db.read() as conn:
             return {r[0] for r in conn.execute("SELECT DISTINCT owner FROM pending")}
 
-    @guarded
-    def pending_paths(self, owner: str) -> list[str]:
-        """`owner`'s journaled paths that never became visible (not in `instance`)."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                "SELECT path FROM pending WHERE owner = ? AND path NOT IN (SELECT path FROM instance)",
-                (owner,)).fetchall()
-        return [r[0] for r in rows]
-
-    @guarded
-    def clear_pending(self, owner: str) -> None:
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM pending WHERE owner = ?", (owner,))
 
     # -- reads ------------------------------------------------------------------------------------
 

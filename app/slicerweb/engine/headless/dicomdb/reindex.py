@@ -92,11 +92,11 @@ def _fill(index: DicomIndex, root: Path, max_pixel_bytes: int) -> tuple[int, lis
         seen.add(parsed.sop_uid)
         batch.append((parsed, path.relative_to(root).as_posix()))
         if len(batch) >= BATCH:
-            index.insert(batch)
+            index.insert(batch, journaled=False)
             indexed += len(batch)
             batch = []
     if batch:
-        index.insert(batch)
+        index.insert(batch, journaled=False)
         indexed += len(batch)
     return indexed, set_aside
 

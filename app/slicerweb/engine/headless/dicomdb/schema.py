@@ -11,12 +11,20 @@ for case-insensitive matching; `*_tokens` hold " token token " for fuzzy (token-
 
 `pending` lists files renamed into place whose index transaction has not committed yet, with the
 process (owner) storing them; recovery deletes those of dead owners (they were never visible), so
-files and index always agree.
+files and index always agree. `lease` says which owners are alive (lease.py): a row per owner,
+renewed while it runs; times are seconds since the epoch by the database's clock.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+LEASE_TABLE = """CREATE TABLE IF NOT EXISTS lease (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        expires DOUBLE PRECISION NOT NULL)"""
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -97,8 +105,10 @@ DDL: tuple[str, ...] = (
         path TEXT PRIMARY KEY,
         sop_uid TEXT NOT NULL,
         owner TEXT NOT NULL)""",
+    LEASE_TABLE,
 )
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE pending ADD COLUMN owner TEXT NOT NULL DEFAULT ''",),  # schema 1 had no journal owners
+    3: (LEASE_TABLE,),  # recovery by lease, not flock (lease.py); DDL creates it too: IF NOT EXISTS
 }

@@ -37,6 +37,8 @@ from . import health
 from .check import check as check_database
 from .delete import delete as delete_data
 from .index import DicomIndex
+from .lease import LEASE_SECONDS, Lease
+from .recovery import Sweeper
 from .storage import Storage
 from .writer import Writer
 
@@ -83,12 +85,13 @@ class HeadlessDicom:
 
     def __init__(self, root: Path, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
                  max_conversion_bytes: int = DEFAULT_LIMITS.max_bytes, *, startup_checks: bool = True,
-                 index_url: str = "") -> None:
+                 index_url: str = "", lease_seconds: float = LEASE_SECONDS) -> None:
         """Open (or create) the database; IndexDamaged if its index fails the start-up checks
         (`health`), Unavailable while `slicerweb dicom reindex` holds it. `max_conversion_bytes`: decoded
         bytes one transfer-syntax conversion may produce (`limits.max_volume_bytes`). `startup_checks=False`
         (`dicom check`) skips recovery and the file count, which would refuse the damage it reports.
-        `index_url`: a PostgreSQL index (`postgresql://...`) instead of `root/index.sqlite`."""
+        `index_url`: a PostgreSQL index (`postgresql://...`) instead of `root/index.sqlite`.
+        `lease_seconds`: how long this owner's lease outlives its last renewal (lease.py; short in tests)."""
         self.root = Path(root)
         self.max_pixel_bytes = max_pixel_bytes
         self.max_conversion_bytes = max_conversion_bytes
@@ -104,7 +107,18 @@ class HeadlessDicom:
         except BaseException:
             self.storage.close()
             raise
+        self.lease = Lease(self.index.db, self.storage.owner, seconds=lease_seconds,
+                           on_lost=self.storage.take_new_owner)
+        try:
+            self.lease.start()  # before anything is written as this owner
+        except BaseException:
+            self.index.close()
+            self.storage.close()
+            raise
+        self.storage.fence = self.lease.check
         self.writer = Writer(self.storage, self.index, max_pixel_bytes)
+        self.sweeper: Sweeper | None = None
+        self.closed = False
         if not startup_checks:
             return
         try:
@@ -114,12 +128,21 @@ class HeadlessDicom:
         except BaseException:
             self.close()
             raise
+        self.sweeper = Sweeper(self.recover, lease_seconds)  # owners dead but still leased at start
+        self.sweeper.start()
 
     def recover(self) -> None:
         """Undo the interrupted stores of dead processes (`writer.Writer.recover`)."""
         self.writer.recover()
 
     def close(self) -> None:
+        """Stop the lease and the sweep, close the index, give up ownership (again: nothing happens)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.sweeper is not None:
+            self.sweeper.close()
+        self.lease.close()
         self.index.close()
         self.storage.close()
 

@@ -4,10 +4,11 @@ A new object is written to `<root>/tmp/<owner>/` and fsynced (a batch's files in
 index journals its final path in `pending` (committed), the file is renamed into place, and the
 index transaction that makes it visible deletes the journal row. A crash at any point leaves either
 a temp file, a journaled file (never indexed) or a fully indexed object; recovery removes the first
-two. Several processes may share the data directory (instances behind a proxy, the CLI): each is an
-*owner* holding an flock on `tmp/<owner>.lock` while alive, and recovery only touches the leftovers
-of owners whose lock is free, never a live process's store in progress. UIDs are checked (digits
-and dots only) before they become path components.
+two. Several processes may share the data directory (instances behind a proxy, on one host or
+several, and the CLI): each is an *owner* with its own temp directory, and recovery (recovery.py)
+only touches the leftovers of owners that are dead: whose lease in the index has expired
+(lease.py), and whose flock on `tmp/<owner>.lock` (a second guard, kept on one host) is free.
+UIDs are checked (digits and dots only) before they become path components.
 
 Every process using the database also holds a shared flock on `<root>/index.lock`; `slicerweb
 dicom reindex` takes it exclusively, so it never rebuilds an index a server is using, and a server
@@ -21,7 +22,9 @@ import fcntl
 import os
 import shutil
 import tempfile
+import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -48,12 +51,29 @@ class Storage:
         self.tmp = self.root / "tmp"
         self.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._lock = os.open(self.tmp / f"{self.owner}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self.own_tmp = self.tmp / self.owner
-        self.own_tmp.mkdir()
+        self._owning = threading.Lock()
+        self._lock = -1
+        self.owner = self._become_new_owner()
+        self.fence: Callable[[], None] = lambda: None  # raises when files may not be placed (Lease.check)
         self._syncer = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="dicom-fsync")
+
+    def _become_new_owner(self) -> str:
+        """A fresh owner name and its flock; its temp directory is made at the first write (`write_temp`),
+        after the lease is registered, so a directory in tmp/ never belongs to an owner without one."""
+        owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        lock = os.open(self.tmp / f"{owner}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if self._lock >= 0:
+            os.close(self._lock)  # the old name's lock file was removed by the instance that recovered it
+        self._lock = lock
+        self.own_tmp = self.tmp / owner
+        return owner
+
+    def take_new_owner(self) -> str:
+        """Drop this owner name for a new one (another instance recovered it: lease.py, rule 2)."""
+        with self._owning:
+            self.owner = self._become_new_owner()
+            return self.owner
 
     def close(self) -> None:
         """Give up ownership (leftovers, if any, are then recovered by the next process to start)."""
@@ -65,28 +85,23 @@ class Storage:
             self._lock = -1
             os.close(self._database_lock)
 
-    def dead_owners(self, journaled: set[str]) -> list[str]:
-        """Owners (seen in tmp/ or in the journal) whose process is gone: their lock is free or missing."""
-        candidates = {p.name.removesuffix(".lock") for p in self.tmp.iterdir()} | journaled
-        dead = []
-        for owner in sorted(candidates - {self.owner}):
-            lock_path = self.tmp / f"{owner}.lock"
-            if not lock_path.exists():
-                dead.append(owner)
-                continue
-            try:
-                fd = os.open(lock_path, os.O_RDWR)
-            except FileNotFoundError:  # its owner closed just now
-                dead.append(owner)
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # alive
-            finally:
-                os.close(fd)
-            dead.append(owner)
-        return dead
+    def owners_seen(self) -> set[str]:
+        """Owners with a lock file or temp directory in tmp/ (alive or not)."""
+        return {p.name.removesuffix(".lock") for p in self.tmp.iterdir()}
+
+    def locked_here(self, owner: str) -> bool:
+        """Whether `owner`'s flock is held (its process is alive on a host whose lock manager works)."""
+        try:
+            fd = os.open(self.tmp / f"{owner}.lock", os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def clear_owner(self, owner: str) -> None:
         """Remove a dead owner's temp files and lock file."""
@@ -111,7 +126,11 @@ class Storage:
     def write_temp(self, source: BinaryIO) -> Path:
         """Copy `source` (from its start) into a temp file; `sync()` makes it durable."""
         source.seek(0)
-        fd, name = tempfile.mkstemp(dir=self.own_tmp, suffix=".part")
+        try:
+            fd, name = tempfile.mkstemp(dir=self.own_tmp, suffix=".part")
+        except FileNotFoundError:  # the first write of this owner name
+            self.own_tmp.mkdir(exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.own_tmp, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(source, out, CHUNK)
@@ -126,7 +145,10 @@ class Storage:
 
     def place(self, moves: list[tuple[Path, Path]]) -> None:
         """Rename synced temp files into place, then fsync every directory touched (each once, in
-        parallel); returns when all are durable."""
+        parallel); returns when all are durable. Nothing is renamed unless `fence()` passes: an owner
+        that may have been recovered meanwhile places nothing (lease.py, rule 3)."""
+        if moves:
+            self.fence()
         touched: set[Path] = set()
         for temp, final in moves:
             if not final.parent.is_dir():

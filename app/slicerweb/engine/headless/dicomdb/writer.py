@@ -30,6 +30,7 @@ from ...dicom_api import (
 from ...errors import IndexDamaged, InsufficientStorage
 from .hierarchy import RequestHierarchy
 from .index import DicomIndex
+from .recovery import recover
 from .storage import DISK_FULL, Storage
 
 PENDING_WAIT_SECONDS = 30.0
@@ -48,13 +49,8 @@ class Writer:
 
     def recover(self) -> None:
         """Undo the interrupted stores of dead processes: temp files, and renamed files whose index
-        commit never happened. Live processes sharing the data directory are left alone."""
-        with self.index.writing():
-            for owner in self.storage.dead_owners(self.index.journal_owners()):
-                for relpath in self.index.pending_paths(owner):
-                    self.storage.absolute(relpath).unlink(missing_ok=True)
-                self.index.clear_pending(owner)
-                self.storage.clear_owner(owner)
+        commit never happened. Live processes sharing the data directory are left alone (recovery.py)."""
+        recover(self.index, self.storage)
 
     def store_files(self, sources: list[BinaryIO], study_uid: str | None = None,
                     parsed_sources: list[ParsedInstance | Refusal] | None = None) -> StoreReport:
