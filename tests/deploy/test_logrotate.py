@@ -62,6 +62,8 @@ def test_logrotate_rotates_a_live_server(live_server: Callable[..., LiveServer],
         for _ in range(3):
             assert http.post("/slicer/exec", content="__execResult = {}").status_code == 403
     settled_audit(audit, until=lambda events: len(events) >= 3)
+    # The access-log line is written as the response ends: the client may have it first.
+    settled_audit(access, until=lambda events: len(events) >= 3)
     old_audit = [json.loads(line) for line in audit.with_name("audit.jsonl.1").read_text().splitlines()]
     new_audit = [json.loads(line) for line in audit.read_text().splitlines()]
     assert [e["event"] for e in old_audit] == ["exec.denied"] * 5 and [e["event"] for e in new_audit] == [
