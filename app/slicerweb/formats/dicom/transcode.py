@@ -91,11 +91,13 @@ def transcode(path: Path, stored: str, target: str, limit: int) -> bytes:
                                        f"than the limit of {limit} (limits.max_volume_bytes); transfer-syntax=* "
                                        "serves it as stored")
             pixels = _copied_element(source, target) if copied else _pixel_element(source, header, stored, target)
-        stored_elements = _stored_elements(source, stored, target, before)
+        tail_offset = _tail_offset(source)
+        tail = _tail(source, tail_offset)
+        stored_elements = _stored_elements(source, stored, target, before, tail_offset, tail)
         if stored_elements is not None:
             data = stored_elements[0] + pixels + stored_elements[1]
         else:
-            data = _written_body(header, pixels, _tail(source), target)
+            data = _written_body(header, pixels, tail, target)
     if target == DEFLATED:
         packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = packer.compress(data) + packer.flush()
@@ -126,8 +128,8 @@ def _pixel_module(header: Dataset) -> tuple[object, object]:
     return header.get("PhotometricInterpretation"), header.get("PlanarConfiguration")
 
 
-def _stored_elements(source: PixelSource, stored: str, target: str,
-                     before: tuple[object, object]) -> tuple[bytes, bytes] | None:
+def _stored_elements(source: PixelSource, stored: str, target: str, before: tuple[object, object],
+                     tail_offset: int | None, tail: Dataset | None) -> tuple[bytes, bytes] | None:
     """The stored bytes of the elements before the pixel data and of those after it, when they are already
     what the writer would produce: both syntaxes Explicit VR Little Endian encodings (every encapsulated one
     is), the conversion changed nothing in the header (no YBR made RGB, no planar change, no lossy flag), no
@@ -151,11 +153,9 @@ def _stored_elements(source: PixelSource, stored: str, target: str,
         return None
     fp.seek(start)
     header = fp.read(source.element_offset - start)
-    tail_offset = _tail_offset(source)
     if tail_offset is None:
         return header, b""
-    tail = _tail(source)  # every byte read as elements, or None (trailing garbage: the writer drops it)
-    if tail is None or _has_group_length(tail):
+    if tail is None or _has_group_length(tail):  # trailing garbage (the writer drops it), or a group length
         return None
     fp.seek(tail_offset)
     return header, fp.read()
@@ -294,9 +294,9 @@ def _tail_offset(source: PixelSource) -> int | None:
     return position if fp.read(8) else None
 
 
-def _tail(source: PixelSource) -> Dataset | None:
-    """Elements stored after the pixel data (rare: padding, signatures), read as they are."""
-    position = _tail_offset(source)
+def _tail(source: PixelSource, position: int | None) -> Dataset | None:
+    """Elements stored from `position` (`_tail_offset`) on, read as they are; None when there are none, or
+    when the bytes there do not read as elements."""
     if position is None:
         return None
     fp = source.fp
